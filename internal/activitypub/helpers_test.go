@@ -1,0 +1,8 @@
+package activitypub
+
+import "errors"
+
+func isKind(err error, k Kind) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == k
+}
