@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Start (idempotently) a throwaway PostgreSQL cluster for the store tests and print
+# its DSN on stdout:
+#
+#   export FEDFORGE_TEST_POSTGRES_DSN="$(hack/test-postgres.sh)"
+#   go test ./internal/store/
+#   hack/test-postgres.sh stop
+#
+# It installs PostgreSQL from Debian when missing, keeps the cluster under
+# .local/postgres (git-ignored), runs it as the non-root `postgres` user, listens on a
+# free 127.0.0.1 port with unix sockets in the data directory, and requires a random
+# password over TCP. The cluster trades durability for speed (fsync off): it holds
+# test data only. Everything but the DSN goes to stderr.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BASE="${FEDFORGE_PG_DIR:-$ROOT/.local/postgres}"
+DATA="$BASE/data"
+SOCK="$BASE"
+PORT_FILE="$BASE/port"
+PASS_FILE="$BASE/password"
+DB="fedforge_test"
+RUN_USER="postgres"
+
+log() { echo "test-postgres: $*" >&2; }
+
+find_bin() {
+	local d
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		if [[ -x "$d/pg_ctl" && -x "$d/initdb" && -x "$d/postgres" ]]; then
+			echo "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+as_user() {
+	if [[ "$(id -u)" == 0 ]]; then
+		runuser -u "$RUN_USER" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+running() {
+	[[ -f "$DATA/postmaster.pid" ]] && as_user "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1
+}
+
+port_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+dsn() {
+	printf 'postgres://postgres:%s@127.0.0.1:%s/%s?sslmode=disable\n' "$(cat "$PASS_FILE")" "$(cat "$PORT_FILE")" "$DB"
+}
+
+if ! PGBIN="$(find_bin)"; then
+	if [[ "${1:-}" == stop ]]; then
+		exit 0
+	fi
+	if [[ "$(id -u)" != 0 ]]; then
+		log "PostgreSQL is not installed and we are not root: apt-get install postgresql"
+		exit 1
+	fi
+	log "installing PostgreSQL from Debian"
+	apt-get update >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >&2
+	PGBIN="$(find_bin)"
+fi
+
+if [[ "${1:-}" == stop ]]; then
+	if running; then
+		as_user "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >&2
+	fi
+	exit 0
+fi
+
+if [[ "$(id -u)" == 0 ]]; then
+	if ! id "$RUN_USER" >/dev/null 2>&1; then
+		log "creating system user $RUN_USER"
+		useradd --system --no-create-home --shell /usr/sbin/nologin "$RUN_USER"
+	fi
+else
+	RUN_USER="$(id -un)"
+fi
+
+mkdir -p "$BASE"
+if [[ "$(id -u)" == 0 ]]; then
+	chown "$RUN_USER" "$BASE"
+fi
+chmod 700 "$BASE"
+
+if [[ ! -f "$DATA/PG_VERSION" ]]; then
+	log "initdb in $DATA"
+	rm -rf "$DATA"
+	umask 077
+	head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$PASS_FILE"
+	[[ "$(id -u)" == 0 ]] && chown "$RUN_USER" "$PASS_FILE"
+	as_user "$PGBIN/initdb" -D "$DATA" -U postgres --pwfile="$PASS_FILE" \
+		--auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >&2
+fi
+
+if ! running; then
+	port=""
+	if [[ -f "$PORT_FILE" ]] && port_free "$(cat "$PORT_FILE")"; then
+		port="$(cat "$PORT_FILE")"
+	else
+		for _ in $(seq 1 200); do
+			p=$((20000 + RANDOM % 40000))
+			if port_free "$p"; then
+				port="$p"
+				break
+			fi
+		done
+	fi
+	[[ -n "$port" ]] || { log "no free port found"; exit 1; }
+	echo "$port" >"$PORT_FILE"
+	log "starting on 127.0.0.1:$port"
+	as_user "$PGBIN/pg_ctl" -D "$DATA" -l "$BASE/postgres.log" -w -t 60 \
+		-o "-p $port -k $SOCK -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+		start >&2
+fi
+
+port="$(cat "$PORT_FILE")"
+if [[ "$(as_user "$PGBIN/psql" -h "$SOCK" -p "$port" -U postgres -d postgres -tAc \
+	"SELECT 1 FROM pg_database WHERE datname = '$DB'")" != 1 ]]; then
+	log "creating database $DB"
+	as_user "$PGBIN/createdb" -h "$SOCK" -p "$port" -U postgres "$DB" >&2
+fi
+dsn
