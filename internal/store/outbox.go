@@ -66,7 +66,7 @@ func (s *sqlStore) AppendActivity(ctx context.Context, a Activity, targets []Del
 			}
 		}
 		if len(targets) > 0 {
-			if _, err := enqueue(ctx, t, a.ID, a.ActorID, targets, a.Published); err != nil {
+			if _, err := enqueue(ctx, t, a.ID, a.ActorID, targets, time.Time{}); err != nil {
 				return err
 			}
 		}

@@ -160,11 +160,14 @@ func (s *sqlStore) MarkFailed(ctx context.Context, id int64, owner string, next 
 }
 
 // GiveUp implements Store.
-func (s *sqlStore) GiveUp(ctx context.Context, id int64, owner string, reason string) error {
+func (s *sqlStore) GiveUp(ctx context.Context, id int64, owner string, at time.Time, reason string) error {
+	if at.IsZero() {
+		at = utcNow()
+	}
 	if reason == "" {
 		reason = "given up"
 	}
-	return s.release(ctx, id, owner, `state = ?, finished = ?, last_error = ?`, stateDead, micros(utcNow()), reason)
+	return s.release(ctx, id, owner, `state = ?, finished = ?, last_error = ?`, stateDead, micros(at), reason)
 }
 
 // QueueStats implements Store with one scan of the queue; callers poll it at most

@@ -267,7 +267,8 @@ type Store interface {
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing
 	// and fan-out cannot lose deliveries. It returns false, and enqueues nothing, when
-	// an activity with the same ID exists: republishing is idempotent.
+	// an activity with the same ID exists: republishing is idempotent. The
+	// deliveries are due at once (whatever clock the executor leases with).
 	AppendActivity(ctx context.Context, a Activity, targets []DeliveryTarget) (created bool, err error)
 	// GetActivity returns the activity published at id, or ErrNotFound.
 	GetActivity(ctx context.Context, id string) (Activity, error)
@@ -313,7 +314,7 @@ type Store interface {
 	MarkFailed(ctx context.Context, id int64, owner string, next time.Time, lastErr string) error
 	// GiveUp dead-letters a leased row (permanent 4xx, retries exhausted), or
 	// returns ErrLeaseLost when owner no longer holds it.
-	GiveUp(ctx context.Context, id int64, owner string, reason string) error
+	GiveUp(ctx context.Context, id int64, owner string, at time.Time, reason string) error
 	// QueueStats counts rows by state at now, for metrics and status.
 	QueueStats(ctx context.Context, now time.Time) (QueueStats, error)
 	// PruneDeliveries deletes delivered and dead rows finished before before, to
