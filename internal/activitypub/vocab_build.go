@@ -1,0 +1,181 @@
+package activitypub
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"time"
+)
+
+// actorContext is the @context of every actor we write: AS2, the security vocabulary for
+// publicKey, the data-integrity context for Multikey/assertionMethod, ForgeFed, and the
+// Mastodon terms Mastodon itself declares inline.
+var actorContext = json.RawMessage(`["https://www.w3.org/ns/activitystreams","https://w3id.org/security/v1","https://w3id.org/security/data-integrity/v1","https://forgefed.org/ns",{"manuallyApprovesFollowers":"as:manuallyApprovesFollowers","toot":"http://joinmastodon.org/ns#","featured":{"@id":"toot:featured","@type":"@id"},"discoverable":"toot:discoverable","indexable":"toot:indexable","alsoKnownAs":{"@id":"as:alsoKnownAs","@type":"@id"},"movedTo":{"@id":"as:movedTo","@type":"@id"},"sensitive":"as:sensitive","Hashtag":"as:Hashtag","schema":"http://schema.org#","PropertyValue":"schema:PropertyValue","value":"schema:value"}]`)
+
+// activityContext is the @context of activities and objects we write.
+var activityContext = json.RawMessage(`["https://www.w3.org/ns/activitystreams","https://forgefed.org/ns",{"sensitive":"as:sensitive","Hashtag":"as:Hashtag","toot":"http://joinmastodon.org/ns#"}]`)
+
+// ActorContext returns the @context we write on actor documents.
+func ActorContext() json.RawMessage { return append(json.RawMessage(nil), actorContext...) }
+
+// ActivityContext returns the @context we write on activities, objects and collections.
+func ActivityContext() json.RawMessage { return append(json.RawMessage(nil), activityContext...) }
+
+// ActorSpec is everything needed to write an actor document. The server fills it from
+// a FederatedActor; NewActor turns it into the one canonical document.
+type ActorSpec struct {
+	ID                string
+	Types             []string // e.g. ["Person"] or ["Repository","Service"]; see FollowableTypes
+	PreferredUsername string
+	Name, Summary     string
+	URL               string // HTML profile (the forge page)
+	IconURL           string
+	IconMediaType     string
+	Inbox, Outbox     string
+	Followers         string
+	Following         string
+	Featured          string
+	SharedInbox       string
+	RSAPublicKeyPEM   string            // published as publicKey (<id>#main-key)
+	Ed25519PublicKey  ed25519.PublicKey // published as assertionMethod (<id>#ed25519-key)
+	ManuallyApproves  bool
+	Discoverable      bool
+	Published         time.Time
+	AlsoKnownAs       []string
+	MovedTo           string
+	// ForgeFed properties for Repository and tracker actors.
+	CloneURI         []string
+	TicketsTrackedBy string
+	SendPatchesTo    string
+	Team             string
+	ForkedFrom       string
+}
+
+// FollowableTypes returns the type list to write for a ForgeFed actor kind so that
+// Mastodon can follow it: Repository, Project, Team and trackers are paired with Service
+// (or Group for Team/Project), and AS2 actor types are kept as they are.
+func FollowableTypes(kind string) []string {
+	switch kind {
+	case TypePerson, TypeService, TypeApplication, TypeGroup, TypeOrganization:
+		return []string{kind}
+	case TypeTeam, TypeProject:
+		return []string{kind, TypeGroup}
+	}
+	return []string{kind, TypeService}
+}
+
+// MainKeyID is the keyId of an actor's RSA key, in the form Mastodon uses.
+func MainKeyID(actorID string) string { return actorID + "#main-key" }
+
+// Ed25519KeyID is the id of an actor's Ed25519 Multikey.
+func Ed25519KeyID(actorID string) string { return actorID + "#ed25519-key" }
+
+func boolPtr(b bool) *bool { return &b }
+
+// NewActor builds the actor document for spec.
+func NewActor(s ActorSpec) *Object {
+	o := &Object{
+		Context:                   ActorContext(),
+		ID:                        s.ID,
+		Type:                      Types(s.Types),
+		PreferredUsername:         s.PreferredUsername,
+		Name:                      s.Name,
+		Summary:                   s.Summary,
+		Inbox:                     s.Inbox,
+		Outbox:                    s.Outbox,
+		Followers:                 s.Followers,
+		Following:                 s.Following,
+		Featured:                  s.Featured,
+		ManuallyApprovesFollowers: boolPtr(s.ManuallyApproves),
+		Discoverable:              boolPtr(s.Discoverable),
+		AlsoKnownAs:               IRIRefs(s.AlsoKnownAs...),
+	}
+	if len(o.AlsoKnownAs) == 0 {
+		o.AlsoKnownAs = nil
+	}
+	if s.URL != "" {
+		o.URL = IRIRefs(s.URL)
+	}
+	if !s.Published.IsZero() {
+		o.Published = Time{s.Published}
+	}
+	if s.MovedTo != "" {
+		o.MovedTo = IRIRef(s.MovedTo)
+	}
+	if s.IconURL != "" {
+		o.Icon = ObjectRef(&Object{Type: Types{TypeImage}, MediaType: s.IconMediaType, URL: IRIRefs(s.IconURL)})
+	}
+	if s.SharedInbox != "" {
+		o.Endpoints = &Endpoints{SharedInbox: s.SharedInbox}
+	}
+	if s.RSAPublicKeyPEM != "" {
+		pemText := s.RSAPublicKeyPEM
+		// Write PKIX ("BEGIN PUBLIC KEY"), the form every peer parses, whatever we were given.
+		if k, err := ParsePublicKeyPEM(pemText); err == nil {
+			if p, err := MarshalPublicKeyPEM(k); err == nil {
+				pemText = p
+			}
+		}
+		o.PublicKey = PublicKeys{{ID: MainKeyID(s.ID), Owner: s.ID, PublicKeyPem: pemText}}
+	}
+	if len(s.Ed25519PublicKey) == ed25519.PublicKeySize {
+		o.AssertionMethod = Multikeys{{ID: Ed25519KeyID(s.ID), Type: TypeMultikey, Controller: s.ID,
+			PublicKeyMultibase: EncodeMultibaseEd25519(s.Ed25519PublicKey)}}
+	}
+	if len(s.CloneURI) > 0 {
+		o.CloneURI = IRIRefs(s.CloneURI...)
+	}
+	if s.TicketsTrackedBy != "" {
+		o.TicketsTrackedBy = IRIRef(s.TicketsTrackedBy)
+	}
+	if s.SendPatchesTo != "" {
+		o.SendPatchesTo = IRIRef(s.SendPatchesTo)
+	}
+	if s.Team != "" {
+		o.Team = IRIRef(s.Team)
+	}
+	if s.ForkedFrom != "" {
+		o.ForkedFrom = IRIRef(s.ForkedFrom)
+	}
+	return o
+}
+
+// Visibility is how widely an activity is addressed, in Mastodon's terms.
+type Visibility string
+
+// The visibilities Mastodon renders: public (timelines), unlisted (no public timelines),
+// followers-only.
+const (
+	Public        Visibility = "public"
+	Unlisted      Visibility = "unlisted"
+	FollowersOnly Visibility = "followers"
+)
+
+// Address returns to and cc for an activity by an actor with the given followers
+// collection, as Mastodon writes them for each visibility.
+func Address(v Visibility, followers string, mentions ...string) (to, cc Refs) {
+	switch v {
+	case Public:
+		return IRIRefs(PublicIRI), IRIRefs(append([]string{followers}, mentions...)...)
+	case Unlisted:
+		return IRIRefs(followers), IRIRefs(append([]string{PublicIRI}, mentions...)...)
+	default:
+		to = IRIRefs(followers)
+		if len(mentions) > 0 {
+			cc = IRIRefs(mentions...)
+		}
+		return to, cc
+	}
+}
+
+// NewActivity builds an activity with our @context. object may be an IRI or embedded
+// object Ref; to and cc come from Address.
+func NewActivity(typ, id, actor string, object Ref, to, cc Refs) *Object {
+	return &Object{Context: ActivityContext(), ID: id, Type: Types{typ}, Actor: IRIRef(actor), Object: object, To: to, Cc: cc}
+}
+
+// Embed strips the @context of o, for objects embedded in an activity.
+func Embed(o *Object) Ref {
+	c := *o
+	c.Context = nil
+	return ObjectRef(&c)
+}
