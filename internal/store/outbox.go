@@ -180,9 +180,9 @@ func (s *sqlStore) ListOutbox(ctx context.Context, q OutboxQuery) (OutboxPage, e
 		if err != nil {
 			return OutboxPage{}, err
 		}
-		// Expanded row-value comparison; both engines use the index range for it.
-		b.WriteString(` AND (published < ? OR (published = ? AND seq < ?))`)
-		args = append(args, key[0], key[0], key[1])
+		// A row-value comparison: both engines turn it into one index range seek.
+		b.WriteString(` AND (published, seq) < (?, ?)`)
+		args = append(args, key[0], key[1])
 	}
 	b.WriteString(` AND visibility IN (` + placeholders(len(visArgs)) + `)`)
 	args = append(args, visArgs...)
