@@ -37,6 +37,8 @@ type Error struct {
 	Status int    // the HTTP status a handler should answer with
 	Err    error  // the underlying cause, if any
 	Msg    string // a short human explanation
+	// RemoteStatus is the status a remote server answered with, for KindRemote.
+	RemoteStatus int
 }
 
 // Error formats the failure with its host and kind so that log lines are self-explaining.

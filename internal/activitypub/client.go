@@ -1,0 +1,401 @@
+package activitypub
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Accept headers we send, in the forms Mastodon and GoToSocial negotiate on.
+const (
+	AcceptActivity = `application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"`
+	AcceptJRD      = "application/jrd+json, application/json"
+)
+
+// ClientConfig configures the one outbound client. Zero durations and sizes take
+// Mastodon's limits.
+type ClientConfig struct {
+	Version      string // fedforge version for the User-Agent
+	InstanceHost string // our public host for the User-Agent
+	// AllowedCIDRs lets the dialer reach special ranges (loopback, private...) that are
+	// refused otherwise; for local mode and tests, never needed on the Internet.
+	AllowedCIDRs []netip.Prefix
+	// Resolve maps host names to "ip" or "ip:port", like curl --resolve, so that several
+	// instances with real names can run on 127.0.0.x. Mapped addresses are still checked.
+	Resolve map[string]string
+	// TLSConfig is used for HTTPS (tests pass the httptest CA); nil means the system roots.
+	TLSConfig *tls.Config
+	// AllowHTTP permits plain-http URLs (local mode only).
+	AllowHTTP bool
+
+	ConnectTimeout time.Duration // default 5 s
+	ReadTimeout    time.Duration // per read/write on the connection, default 10 s
+	TotalTimeout   time.Duration // whole exchange, default 30 s
+	MaxRedirects   int           // default 3
+	MaxBodyBytes   int64         // default 1 MiB
+	// KnockHosts bounds how many hosts the double-knocking memory keeps (default 10000).
+	KnockHosts int
+}
+
+// Client is the only way Fedforge talks to remote servers: every fetch and delivery goes
+// through its dialer (which refuses special addresses), its timeouts, its redirect and
+// body limits and its signing. It is safe for concurrent use.
+type Client struct {
+	cfg       ClientConfig
+	transport *http.Transport
+	userAgent string
+	knock     *schemeMemory
+}
+
+// NewClient builds a Client from cfg.
+func NewClient(cfg ClientConfig) *Client {
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 10 * time.Second
+	}
+	if cfg.TotalTimeout == 0 {
+		cfg.TotalTimeout = 30 * time.Second
+	}
+	if cfg.MaxRedirects == 0 {
+		cfg.MaxRedirects = 3
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = MaxDocumentBytes
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	c := &Client{cfg: cfg, knock: newSchemeMemory(cfg.KnockHosts)}
+	c.userAgent = fmt.Sprintf("fedforge/%s (+https://%s/)", cfg.Version, cfg.InstanceHost)
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, Control: c.control}
+	c.transport = &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			addr = c.mapAddr(addr)
+			conn, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &deadlineConn{Conn: conn, timeout: cfg.ReadTimeout}, nil
+		},
+		TLSClientConfig:       cfg.TLSConfig,
+		TLSHandshakeTimeout:   cfg.ConnectTimeout,
+		ResponseHeaderTimeout: cfg.ReadTimeout,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return c
+}
+
+// UserAgent is the User-Agent we send, "fedforge/<version> (+https://<host>/)", so that
+// remote admins can identify and contact us.
+func (c *Client) UserAgent() string { return c.userAgent }
+
+// mapAddr applies the static resolver map to a "host:port" dial address.
+func (c *Client) mapAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || c.cfg.Resolve == nil {
+		return addr
+	}
+	to, ok := c.cfg.Resolve[strings.ToLower(host)]
+	if !ok {
+		return addr
+	}
+	if _, _, err := net.SplitHostPort(to); err == nil {
+		return to
+	}
+	return net.JoinHostPort(to, port)
+}
+
+// specialRanges are refused unless AllowedCIDRs lists them: every address that is not a
+// plain public unicast address on the Internet.
+var specialRanges = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range []string{
+		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+		"172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+		"198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+		"::/128", "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32",
+		"2002::/16", "fc00::/7", "fe80::/10", "ff00::/8",
+	} {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}()
+
+// CheckAddr reports whether the dialer may connect to ip: special ranges are refused
+// unless allowed. It is exported so that the server can apply the same rule to
+// addresses it learns elsewhere.
+func (c *Client) CheckAddr(ip netip.Addr) error {
+	ip = ip.Unmap()
+	for _, p := range c.cfg.AllowedCIDRs {
+		if p.Contains(ip) {
+			return nil
+		}
+	}
+	for _, p := range specialRanges {
+		if p.Contains(ip) {
+			return newErr(KindForbidden, ip.String(), nil, "address in special range %s", p)
+		}
+	}
+	return nil
+}
+
+// control runs for every connection attempt, after resolution, so DNS rebinding and
+// redirects cannot reach a refused address.
+func (c *Client) control(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return newErr(KindForbidden, address, err, "unparsable dial address")
+	}
+	return c.CheckAddr(ap.Addr())
+}
+
+// deadlineConn applies the read/write timeout to every operation, so a peer that
+// trickles bytes cannot hold a delivery worker for long.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (d *deadlineConn) Read(p []byte) (int, error) {
+	_ = d.Conn.SetReadDeadline(time.Now().Add(d.timeout))
+	return d.Conn.Read(p)
+}
+
+func (d *deadlineConn) Write(p []byte) (int, error) {
+	_ = d.Conn.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.Conn.Write(p)
+}
+
+// Signer signs outgoing requests for one local actor. Key is a crypto.Signer from
+// ParsePrivateKeyPEM (RSA for Mastodon compatibility; Ed25519 for RFC 9421 peers that
+// read FEP-521a keys).
+type Signer struct {
+	KeyID string
+	Key   crypto.Signer
+	// Now pins the signing time in tests; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s *Signer) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Response is a bounded, fully read response.
+type Response struct {
+	Status   int
+	Header   http.Header
+	Body     []byte
+	FinalURL string
+	Scheme   string // the signature scheme used (SchemeCavage, SchemeRFC9421 or "")
+}
+
+// checkURL refuses URLs we never fetch: non-http(s) schemes, userinfo, missing hosts.
+func (c *Client) checkURL(u *url.URL) error {
+	switch {
+	case u.Scheme != "https" && !(u.Scheme == "http" && c.cfg.AllowHTTP):
+		return newErr(KindForbidden, u.Hostname(), nil, "scheme %q is not allowed", u.Scheme)
+	case u.Host == "" || u.User != nil:
+		return newErr(KindForbidden, u.Hostname(), nil, "URL without host or with credentials")
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil {
+		return withHost(c.CheckAddr(ip), u.Hostname())
+	}
+	return nil
+}
+
+// Do sends one request: GET when body is nil, POST otherwise, signed by signer when it is
+// not nil, following at most MaxRedirects redirects (each re-checked and re-signed), and
+// reading at most MaxBodyBytes. A non-2xx status is returned in Response, not as an error;
+// errors are *Error values naming the remote host.
+func (c *Client) Do(ctx context.Context, method, rawURL string, body []byte, accept, contentType string, signer *Signer) (*Response, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, newErr(KindMalformed, "", err, "URL %q", rawURL)
+	}
+	if err := c.checkURL(u); err != nil {
+		return nil, err
+	}
+	scheme := ""
+	if signer != nil {
+		scheme = c.knock.get(u.Host)
+	}
+	resp, err := c.do(ctx, method, u, body, accept, contentType, signer, scheme)
+	if err != nil {
+		return nil, err
+	}
+	if signer != nil {
+		switch {
+		case scheme == SchemeRFC9421 && (resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden):
+			// Double knock: the peer did not take RFC 9421; retry once with cavage.
+			c.knock.set(u.Host, SchemeCavage)
+			return c.do(ctx, method, u, body, accept, contentType, signer, SchemeCavage)
+		case resp.Header.Get("Accept-Signature") != "":
+			// RFC 9421 section 5: the peer tells us it accepts message signatures.
+			c.knock.set(u.Host, SchemeRFC9421)
+		case resp.Status < 300 && scheme == SchemeRFC9421:
+			c.knock.set(u.Host, SchemeRFC9421)
+		}
+	}
+	return resp, nil
+}
+
+// PreferRFC9421 records that host accepts RFC 9421 signatures (from configuration or
+// from NodeInfo), so that requests to it use RFC 9421 first.
+func (c *Client) PreferRFC9421(host string) { c.knock.set(host, SchemeRFC9421) }
+
+// SchemeFor reports the signature scheme the next request to host will use.
+func (c *Client) SchemeFor(host string) string { return c.knock.get(host) }
+
+func (c *Client) sign(req *http.Request, body []byte, signer *Signer, scheme string) error {
+	key := signer.Key
+	if key == nil {
+		return newErr(KindUnsupported, "", nil, "signer without a key")
+	}
+	if scheme == SchemeRFC9421 {
+		alg, err := rfc9421AlgFor(key)
+		if err != nil {
+			return err
+		}
+		return SignRFC9421(Message{Request: req}, body, key, RFC9421Options{KeyID: signer.KeyID, Alg: alg, Created: signer.now()})
+	}
+	return SignCavage(req, body, key, signer.KeyID, CavageOptions{Now: signer.now()})
+}
+
+func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte, accept, contentType string, signer *Signer, scheme string) (*Response, error) {
+	host := u.Hostname()
+	newReq := func(u *url.URL) (*http.Request, error) {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+		if err != nil {
+			return nil, newErr(KindMalformed, u.Hostname(), err, "request")
+		}
+		req.Header.Set("User-Agent", c.userAgent)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		if contentType != "" && body != nil {
+			req.Header.Set("Content-Type", contentType)
+		}
+		if signer != nil {
+			if err := c.sign(req, body, signer, scheme); err != nil {
+				return nil, err
+			}
+		}
+		return req, nil
+	}
+	req, err := newReq(u)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{
+		Transport: c.transport,
+		Timeout:   c.cfg.TotalTimeout,
+		CheckRedirect: func(r *http.Request, via []*http.Request) error {
+			if len(via) > c.cfg.MaxRedirects {
+				return newErr(KindForbidden, r.URL.Hostname(), nil, "more than %d redirects", c.cfg.MaxRedirects)
+			}
+			if err := c.checkURL(r.URL); err != nil {
+				return err
+			}
+			if signer != nil {
+				// Re-sign for the new target: (request-target) and host changed.
+				r.Header.Del("Signature")
+				r.Header.Del("Signature-Input")
+				r.Header.Del("Date")
+				return c.sign(r, nil, signer, scheme)
+			}
+			return nil
+		},
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, withHost(e, host)
+		}
+		return nil, newErr(KindRemote, host, err, "%s %s", method, u.Redacted())
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return nil, newErr(KindRemote, host, err, "reading body")
+	}
+	if int64(len(data)) > c.cfg.MaxBodyBytes {
+		return nil, newErr(KindTooLarge, host, nil, "response body over %d bytes", c.cfg.MaxBodyBytes)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data, FinalURL: resp.Request.URL.String(), Scheme: scheme}, nil
+}
+
+// Fetch GETs rawURL (signed when signer is set, for authorized fetch), requires a 2xx
+// status and one of the given media types, and returns the body.
+func (c *Client) Fetch(ctx context.Context, rawURL, accept string, mediaTypes []string, signer *Signer) (*Response, error) {
+	resp, err := c.Do(ctx, http.MethodGet, rawURL, nil, accept, "", signer)
+	if err != nil {
+		return nil, err
+	}
+	host := hostOf(resp.FinalURL)
+	switch {
+	case resp.Status == http.StatusNotFound || resp.Status == http.StatusGone:
+		return resp, newErr(KindNotFound, host, nil, "%s answered %d", rawURL, resp.Status)
+	case resp.Status < 200 || resp.Status > 299:
+		e := newErr(KindRemote, host, nil, "%s answered %d", rawURL, resp.Status)
+		e.RemoteStatus = resp.Status
+		return resp, e
+	}
+	mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || !contains(mediaTypes, mt) {
+		return resp, newErr(KindMalformed, host, err, "content type %q is not one of %v", resp.Header.Get("Content-Type"), mediaTypes)
+	}
+	return resp, nil
+}
+
+// FetchObject dereferences an ActivityPub object. The document's id must be on the host
+// it was finally served from, so a peer cannot speak for another host.
+func (c *Client) FetchObject(ctx context.Context, iri string, signer *Signer) (*Object, error) {
+	resp, err := c.Fetch(ctx, iri, AcceptActivity, []string{"application/activity+json", "application/ld+json"}, signer)
+	if err != nil {
+		return nil, err
+	}
+	o, err := DecodeObject(resp.Body)
+	if err != nil {
+		return nil, withHost(err, hostOf(resp.FinalURL))
+	}
+	if o.ID != "" && !sameHost(o.ID, resp.FinalURL) {
+		return nil, newErr(KindWrongOwner, hostOf(resp.FinalURL), nil, "document id %s is not on %s", o.ID, hostOf(resp.FinalURL))
+	}
+	return o, nil
+}
+
+// Deliver POSTs an activity to an inbox, signed. The Response carries the remote status
+// so that the delivery queue can decide whether to retry.
+func (c *Client) Deliver(ctx context.Context, inbox string, activity []byte, signer *Signer) (*Response, error) {
+	return c.Do(ctx, http.MethodPost, inbox, activity, AcceptActivity, "application/activity+json", signer)
+}
+
+// tlsConfigWithRoots returns a TLS configuration trusting only roots (tests, private CAs).
+func tlsConfigWithRoots(roots *x509.CertPool) *tls.Config {
+	return &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+}
