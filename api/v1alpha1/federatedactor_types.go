@@ -1,0 +1,324 @@
+/*
+Copyright 2026 The Fedforge Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ActorType is the ActivityStreams or ForgeFed type of an actor.
+// +kubebuilder:validation:Enum=Person;Service;Application;Group;Organization;Repository;Project;Team;TicketTracker;PatchTracker
+type ActorType string
+
+// Actor types. Mastodon follows only Person, Service, Application, Group and Organization;
+// the server publishes the ForgeFed types together with Service so that Mastodon users can
+// follow them too.
+const (
+	ActorPerson        ActorType = "Person"
+	ActorService       ActorType = "Service"
+	ActorApplication   ActorType = "Application"
+	ActorGroup         ActorType = "Group"
+	ActorOrganization  ActorType = "Organization"
+	ActorRepository    ActorType = "Repository"
+	ActorProject       ActorType = "Project"
+	ActorTeam          ActorType = "Team"
+	ActorTicketTracker ActorType = "TicketTracker"
+	ActorPatchTracker  ActorType = "PatchTracker"
+)
+
+// SourceType is the kind of forge event source.
+// +kubebuilder:validation:Enum=GitLab;Gitea;Forgejo;GitHub;Feed
+type SourceType string
+
+// Source types.
+const (
+	SourceGitLab  SourceType = "GitLab"
+	SourceGitea   SourceType = "Gitea"
+	SourceForgejo SourceType = "Forgejo"
+	SourceGitHub  SourceType = "GitHub"
+	SourceFeed    SourceType = "Feed"
+)
+
+// Visibility is the audience of what a source publishes.
+// +kubebuilder:validation:Enum=Public;Unlisted;Followers
+type Visibility string
+
+// Visibilities, mapped to to/cc addressing as Mastodon does.
+const (
+	VisibilityPublic    Visibility = "Public"
+	VisibilityUnlisted  Visibility = "Unlisted"
+	VisibilityFollowers Visibility = "Followers"
+)
+
+// FederatedActorSpec declares one actor of a FederationServer.
+type FederatedActorSpec struct {
+	// serverRef names the FederationServer (same namespace) that serves this actor.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="serverRef is immutable: the actor ID is made from the server's host"
+	ServerRef LocalObjectReference `json:"serverRef"`
+
+	// type of the actor. ForgeFed types (Repository, Project, Team, TicketTracker,
+	// PatchTracker) are published as [type, "Service"] so that Mastodon can follow them.
+	// +optional
+	// +kubebuilder:default=Service
+	Type ActorType `json:"type,omitempty"`
+
+	// preferredUsername is the local part of the actor's handle (`@name@host`) and of its
+	// ID. WebFinger `acct:` names cannot hold "/": name projects with dashes, for example
+	// `releases-group-project`. It cannot change: followers know the actor by it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9_]([a-zA-Z0-9_.-]*[a-zA-Z0-9_])?$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="preferredUsername is immutable: followers know the actor by it"
+	PreferredUsername string `json:"preferredUsername"`
+
+	// name is the display name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Name string `json:"name,omitempty"`
+
+	// summary is the profile text, plain text; the server escapes it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Summary string `json:"summary,omitempty"`
+
+	// url is the human-facing page of the actor, usually the forge project page.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	URL string `json:"url,omitempty"`
+
+	// icon is the avatar shown by Fediverse clients.
+	// +optional
+	Icon *ActorIcon `json:"icon,omitempty"`
+
+	// manuallyApprovesFollowers makes each follow wait for a person to set
+	// `spec.approved` on its Subscription.
+	// +optional
+	ManuallyApprovesFollowers bool `json:"manuallyApprovesFollowers,omitempty"`
+
+	// discoverable lets Fediverse directories and search list the actor.
+	// +optional
+	// +kubebuilder:default=true
+	Discoverable *bool `json:"discoverable,omitempty"`
+
+	// sources are the forge webhooks and feeds whose events this actor publishes.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Sources []EventSource `json:"sources,omitempty"`
+
+	// keyPolicy controls the actor's signing keys.
+	// +optional
+	KeyPolicy *KeyPolicy `json:"keyPolicy,omitempty"`
+}
+
+// ActorIcon is an image reference.
+type ActorIcon struct {
+	// url of the image.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	URL string `json:"url"`
+
+	// mediaType of the image, for example image/png.
+	// +optional
+	// +kubebuilder:validation:MaxLength=127
+	// +kubebuilder:validation:Pattern=`^image/[-+.a-zA-Z0-9]+$`
+	MediaType string `json:"mediaType,omitempty"`
+}
+
+// EventSource declares one forge webhook or feed that feeds the actor's outbox.
+// +kubebuilder:validation:XValidation:rule="self.type == 'Feed' ? has(self.feed) : !has(self.feed)",message="feed is required for type Feed and only allowed there"
+// +kubebuilder:validation:XValidation:rule="self.type == 'Feed' || has(self.secretRef)",message="webhook sources need secretRef: the server refuses unauthenticated webhooks"
+type EventSource struct {
+	// name identifies the source within the actor; it is part of the webhook path.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// type of the source: a forge's webhook (GitLab, Gitea, Forgejo, GitHub) or an
+	// Atom/RSS Feed.
+	// +required
+	Type SourceType `json:"type"`
+
+	// secretRef holds the webhook secret (GitLab token, Gitea/Forgejo/GitHub HMAC key).
+	// +optional
+	SecretRef *SecretKeyReference `json:"secretRef,omitempty"`
+
+	// feed declares the Atom or RSS feed to poll.
+	// +optional
+	Feed *FeedSource `json:"feed,omitempty"`
+
+	// events to publish; all supported events when empty.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:Enum=Release;Tag;Push;MergeRequest;Issue
+	Events []string `json:"events,omitempty"`
+
+	// visibility of what the source publishes.
+	// +optional
+	// +kubebuilder:default=Public
+	Visibility Visibility `json:"visibility,omitempty"`
+}
+
+// FeedSource is an Atom or RSS feed polled for new entries.
+type FeedSource struct {
+	// url of the feed.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	URL string `json:"url"`
+
+	// interval between polls.
+	// +optional
+	// +kubebuilder:default="15m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="feed interval must be at least 1m"
+	Interval *metav1.Duration `json:"interval,omitempty"`
+}
+
+// KeyPolicy controls how often signing keys rotate and how long old keys stay published.
+type KeyPolicy struct {
+	// rotationPeriod is the age at which keys are replaced; never when unset. Rotation can
+	// also be asked for at any time with the annotation federation.fedforge.dev/rotate-keys.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="rotationPeriod must be at least 1h"
+	RotationPeriod *metav1.Duration `json:"rotationPeriod,omitempty"`
+
+	// overlap is how long the previous public key stays published after a rotation, so
+	// that peers holding signed requests in flight still verify them.
+	// +optional
+	// +kubebuilder:default="168h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('2160h')",message="overlap must be between 0s and 90 days"
+	Overlap *metav1.Duration `json:"overlap,omitempty"`
+}
+
+// ActorKeys describes the public half of an actor's signing keys.
+type ActorKeys struct {
+	// rsaKeyId is the draft-cavage keyId, `<actor id>#main-key`.
+	// +optional
+	RSAKeyID string `json:"rsaKeyId,omitempty"`
+	// ed25519KeyId is the RFC 9421 / FEP-521a key id, `<actor id>#ed25519-key`.
+	// +optional
+	Ed25519KeyID string `json:"ed25519KeyId,omitempty"`
+	// rsaFingerprint is the SHA-256 of the RSA public key (DER), to tell keys apart.
+	// +optional
+	RSAFingerprint string `json:"rsaFingerprint,omitempty"`
+	// ed25519Fingerprint is the SHA-256 of the Ed25519 public key (DER).
+	// +optional
+	Ed25519Fingerprint string `json:"ed25519Fingerprint,omitempty"`
+	// createdAt is when the current keys were made.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+	// previousExpiresAt is when the previous public keys stop being published.
+	// +optional
+	PreviousExpiresAt *metav1.Time `json:"previousExpiresAt,omitempty"`
+}
+
+// FederatedActorStatus reports the actor's public identity and readiness.
+type FederatedActorStatus struct {
+	// id is the actor URI.
+	// +optional
+	ID string `json:"id,omitempty"`
+	// handle is preferredUsername@host, as Fediverse users type it.
+	// +optional
+	Handle string `json:"handle,omitempty"`
+	// inbox URL.
+	// +optional
+	Inbox string `json:"inbox,omitempty"`
+	// outbox URL.
+	// +optional
+	Outbox string `json:"outbox,omitempty"`
+	// followers is the number of accepted inbound Subscriptions.
+	// +optional
+	Followers *int32 `json:"followers,omitempty"`
+	// keySecretName is the Secret holding the actor's signing keys.
+	// +optional
+	KeySecretName string `json:"keySecretName,omitempty"`
+	// keys describes the public keys currently published.
+	// +optional
+	Keys *ActorKeys `json:"keys,omitempty"`
+	// observedGeneration is the generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// conditions: Ready (the actor is served: its server exists and its keys are ready,
+	// and its preferredUsername is unique on the server), KeyReady (the key Secret exists
+	// and holds valid keys).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Condition types and reasons of FederatedActor.
+const (
+	// ConditionKeyReady is True when the key Secret holds valid keys.
+	ConditionKeyReady = "KeyReady"
+	// ReasonKeysGenerated says fresh keys were made.
+	ReasonKeysGenerated = "KeysGenerated"
+	// ReasonKeysRotated says the keys were rotated.
+	ReasonKeysRotated = "KeysRotated"
+	// ReasonKeysRepaired says a missing or tampered Secret was repaired.
+	ReasonKeysRepaired = "KeysRepaired"
+	// ReasonKeysPending says the key Secret has not been written yet.
+	ReasonKeysPending = "KeysPending"
+	// ReasonUsernameConflict says another actor of the server has the same username.
+	ReasonUsernameConflict = "UsernameConflict"
+	// AnnotationRotateKeys asks for a key rotation when its value changes.
+	AnnotationRotateKeys = "federation.fedforge.dev/rotate-keys"
+)
+
+// FederatedActor is one Fediverse actor (a project's releases, a repository, a team)
+// served by a FederationServer, with signing keys the operator keeps in a Secret.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=fedactor;fa,categories=federation
+// +kubebuilder:printcolumn:name="Handle",type=string,JSONPath=`.status.handle`
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Followers",type=integer,JSONPath=`.status.followers`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="ID",type=string,JSONPath=`.status.id`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type FederatedActor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec declares the actor.
+	// +required
+	Spec FederatedActorSpec `json:"spec"`
+	// status is written by the operator.
+	// +optional
+	Status FederatedActorStatus `json:"status,omitempty"`
+}
+
+// FederatedActorList is a list of FederatedActors.
+// +kubebuilder:object:root=true
+type FederatedActorList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []FederatedActor `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&FederatedActor{}, &FederatedActorList{})
+}

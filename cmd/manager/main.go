@@ -1,0 +1,126 @@
+/*
+Copyright 2026 The Fedforge Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command fedforge is the one Fedforge binary: `fedforge manager` runs the controllers,
+// `fedforge server` the inbox/outbox server of one FederationServer, `fedforge deliver`
+// a delivery Job, and `fedforge local` everything on this machine (make run).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/fedforge/fedforge/internal/app"
+	"github.com/fedforge/fedforge/internal/server"
+	"github.com/fedforge/fedforge/internal/version"
+)
+
+const usage = `fedforge puts software forges on the Fediverse.
+
+Usage: fedforge <command> [flags]
+
+Commands:
+  manager   run the operator's controllers
+  server    serve one FederationServer (--server namespace/name)
+  deliver   run a delivery Job
+  local     run etcd, kube-apiserver, the manager and a server on this machine (make run)
+  version   print the version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	fs := flag.NewFlagSet("fedforge "+cmd, flag.ExitOnError)
+	zopts := zap.Options{}
+	zopts.BindFlags(fs)
+	var run func() error
+	switch cmd {
+	case "manager":
+		o := app.ManagerOptions{}
+		fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443", "address of the metrics endpoint; 0 disables it")
+		fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+		fs.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader, so that only one manager replica reconciles")
+		fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader lease when outside a cluster")
+		fs.StringVar(&o.DefaultServerImage, "server-image", envOr("FEDFORGE_SERVER_IMAGE", "fedforge:dev"), "image of server workloads whose spec names none")
+		fs.BoolVar(&o.LocalMode, "local", false, "do not create server workloads; servers run as local processes")
+		config.RegisterFlags(fs)
+		run = func() error {
+			mgr, err := app.NewManager(ctrl.GetConfigOrDie(), o)
+			if err != nil {
+				return err
+			}
+			return mgr.Start(ctrl.SetupSignalHandler())
+		}
+	case "server":
+		var target, listen string
+		fs.StringVar(&target, "server", "", "the FederationServer to serve, as namespace/name")
+		fs.StringVar(&listen, "listen", ":8080", "address to listen on")
+		config.RegisterFlags(fs)
+		run = func() error {
+			ns, name, _ := strings.Cut(target, "/")
+			s, err := server.New(server.Options{Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: listen, Config: ctrl.GetConfigOrDie(), Scheme: app.Scheme()})
+			if err != nil {
+				return err
+			}
+			return s.Run(ctrl.SetupSignalHandler())
+		}
+	case "local":
+		o := app.LocalOptions{Out: os.Stdout}
+		fs.StringVar(&o.Assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "directory with etcd and kube-apiserver (hack/envtest-binaries.sh prints it)")
+		fs.StringVar(&o.DataDir, "data-dir", ".local/run", "where etcd data and the kubeconfig are kept between runs")
+		fs.StringVar(&o.CRDs, "crds", "config/crd/bases", "directory of CRD manifests")
+		fs.StringVar(&o.Samples, "samples", "config/samples", "directory of manifests to apply; empty for none")
+		fs.StringVar(&o.Server, "server", "", "FederationServer to serve as namespace/name; the first sample when empty")
+		fs.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address of the server")
+		run = func() error { return app.RunLocal(ctrl.SetupSignalHandler(), o) }
+	case "deliver":
+		run = func() error {
+			return fmt.Errorf("fedforge deliver: delivery Jobs are not available in this version (%s)", version.Version)
+		}
+	case "version":
+		fmt.Println(version.Version)
+		return
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "fedforge: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	_ = fs.Parse(args)
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zopts)))
+	if err := run(); err != nil {
+		ctrl.Log.Error(err, "fedforge "+cmd+" failed")
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,184 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/fedforge/fedforge/internal/server"
+)
+
+// LocalOptions configure `fedforge local`, the command behind `make run`.
+type LocalOptions struct {
+	// Assets is the directory holding etcd and kube-apiserver (hack/envtest-binaries.sh).
+	Assets string
+	// DataDir keeps etcd's data and the kubeconfig between runs.
+	DataDir string
+	// CRDs is the directory of CRD manifests to install.
+	CRDs string
+	// Samples is the directory of manifests applied after start; empty applies none.
+	Samples string
+	// Server is namespace/name of the FederationServer to serve; the first one among the
+	// samples when empty.
+	Server string
+	// Listen is the server's address.
+	Listen string
+	// Out receives the instructions for the person who ran the command.
+	Out io.Writer
+}
+
+// RunLocal starts a real etcd and kube-apiserver (the envtest control plane, with its data
+// kept in DataDir), installs the CRDs, runs the manager in local mode and one server
+// process, and applies the samples. It returns when ctx ends, after stopping everything.
+func RunLocal(ctx context.Context, o LocalOptions) (err error) {
+	log := logf.FromContext(ctx)
+	if err := os.MkdirAll(filepath.Join(o.DataDir, "etcd"), 0o700); err != nil {
+		return err
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: o.Assets,
+		CRDDirectoryPaths:     []string{o.CRDs},
+		ErrorIfCRDPathMissing: true,
+	}
+	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(o.DataDir, "etcd")}
+	log.Info("starting etcd and kube-apiserver", "assets", o.Assets, "data", o.DataDir)
+	cfg, err := env.Start()
+	if err != nil {
+		return fmt.Errorf("starting the local control plane: %w", err)
+	}
+	defer func() {
+		if serr := env.Stop(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+
+	user, err := env.AddUser(envtest.User{Name: "fedforge-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("creating the admin user: %w", err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	kcPath, err := filepath.Abs(filepath.Join(o.DataDir, "kubeconfig"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(kcPath, kubeconfig, 0o600); err != nil {
+		return err
+	}
+
+	mgr, err := NewManager(cfg, ManagerOptions{MetricsAddr: "0", ProbeAddr: "0", LocalMode: true})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- mgr.Start(ctx) }()
+
+	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return err
+	}
+	first := ""
+	if o.Samples != "" {
+		if first, err = applyDir(ctx, c, o.Samples); err != nil {
+			return err
+		}
+	}
+	target := o.Server
+	if target == "" {
+		target = first
+	}
+	ns, name, ok := strings.Cut(target, "/")
+	if !ok || ns == "" || name == "" {
+		return errors.New("local: no FederationServer to serve: pass --server namespace/name or a samples directory with one")
+	}
+	srv, err := server.New(server.Options{Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: o.Listen, Config: cfg, Scheme: Scheme()})
+	if err != nil {
+		return err
+	}
+	go func() { errc <- srv.Run(ctx) }()
+
+	fmt.Fprintf(o.Out, `
+Fedforge is running locally.
+  API server kubeconfig: %[1]s
+  FederationServer %[2]s is served on http://%[3]s (health: http://%[3]s/healthz)
+
+From another terminal:
+  export KUBECONFIG=%[1]s
+  kubectl get federation
+  kubectl get federatedactors
+
+Press Ctrl-C to stop; the data in %[4]s is kept for the next run.
+`, kcPath, target, o.Listen, o.DataDir)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// applyDir server-side-applies every manifest in dir (files sorted by name, kustomization
+// files skipped) and returns namespace/name of the first FederationServer among them.
+func applyDir(ctx context.Context, c client.Client, dir string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(files)
+	first := ""
+	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+		for {
+			doc, err := r.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", f, err)
+			}
+			u := &unstructured.Unstructured{}
+			if err := utilyaml.Unmarshal(doc, &u.Object); err != nil {
+				return "", fmt.Errorf("%s: %w", f, err)
+			}
+			if len(u.Object) == 0 {
+				continue
+			}
+			if u.GetNamespace() == "" {
+				u.SetNamespace("default")
+			}
+			if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("fedforge-local"), client.ForceOwnership); err != nil {
+				return "", fmt.Errorf("applying %s %s from %s: %w", u.GetKind(), u.GetName(), f, err)
+			}
+			if u.GetKind() == "FederationServer" && first == "" {
+				first = u.GetNamespace() + "/" + u.GetName()
+			}
+		}
+	}
+	return first, nil
+}
