@@ -3,6 +3,7 @@ package activitypub
 import (
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 // Fuzz targets for every parser of remote input. Each must return an error or a value,
@@ -62,6 +63,8 @@ func FuzzDecodeObject(f *testing.F) {
 	}
 	f.Add([]byte(`{"type":["Repository","Service"],"to":"as:Public","actor":[{"id":"x"}],"publicKey":"k"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		tm := time.AfterFunc(3*time.Second, func() { panic("DecodeObject took over 3s") })
+		defer tm.Stop()
 		o, err := DecodeObject(b)
 		if err != nil {
 			return

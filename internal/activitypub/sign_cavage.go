@@ -86,6 +86,9 @@ func ParseCavageSignature(h string) (*CavageSignature, error) {
 				end = len(s)
 			}
 			val, s = strings.TrimSpace(s[:end]), s[end:]
+			if strings.ContainsAny(val, "\" \t") {
+				return nil, newErr(KindMalformed, "", nil, "unquoted Signature parameter %q holds a quote or space", name)
+			}
 		}
 		if _, dup := params[name]; dup {
 			return nil, newErr(KindMalformed, "", nil, "duplicate Signature parameter %q", name)
