@@ -27,11 +27,11 @@ import (
 // Deployment rollouts do not happen: tests assert owner references, not collection.
 
 var (
-	cfg       *rest.Config
-	k8s       client.Client
-	testEnv   *envtest.Environment
-	ctx       context.Context
-	cancel    context.CancelFunc
+	cfg     *rest.Config
+	k8s     client.Client
+	testEnv *envtest.Environment
+	ctx     context.Context
+	cancel  context.CancelFunc
 )
 
 func TestControllers(t *testing.T) {

@@ -115,8 +115,11 @@ var _ = Describe("CRD validation", func() {
 		func(create func(ns string) client.Object, mutate func(client.Object), wantMessage string) {
 			obj := create(ns)
 			Expect(k8s.Create(ctx, obj)).To(Succeed())
+			base := obj.DeepCopyObject().(client.Object)
 			mutate(obj)
-			err := k8s.Update(ctx, obj)
+			// A merge patch, not an update: controllers write status meanwhile, and the
+			// refusal must come from validation, never from a resourceVersion conflict.
+			err := k8s.Patch(ctx, obj, client.MergeFrom(base))
 			Expect(err).To(HaveOccurred(), "the API server accepted a change of an immutable field")
 			Expect(err.Error()).To(ContainSubstring(wantMessage))
 		},

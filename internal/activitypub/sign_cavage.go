@@ -56,6 +56,14 @@ func ParseCavageSignature(h string) (*CavageSignature, error) {
 	if len(h) > maxSignatureHeader {
 		return nil, newErr(KindTooLarge, "", nil, "Signature header of %d bytes", len(h))
 	}
+	// Every parameter of the header (key IDs, algorithm names, header names, base64) is
+	// printable ASCII; anything else is refused before it can be case-folded into
+	// multi-byte replacement characters.
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < 0x20 && c != '\t') || c > 0x7e {
+			return nil, newErr(KindMalformed, "", nil, "Signature header holds a non-ASCII or control byte at offset %d", i)
+		}
+	}
 	params := map[string]string{}
 	s := h
 	for {

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test a contributor must pass (`make test`): unit tests, fuzz seed corpora,
+# the store suite against real SQLite and a real throwaway PostgreSQL, and the envtest
+# suites against a real kube-apiserver and etcd, all with the race detector.
+# It installs what is missing (PostgreSQL from Debian, envtest binaries from the Go module
+# proxy) and stops the PostgreSQL cluster afterwards if it started it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+assets=$(hack/envtest-binaries.sh)
+pg_was_running=0
+if [ -f .local/postgres/data/postmaster.pid ] && kill -0 "$(head -1 .local/postgres/data/postmaster.pid)" 2>/dev/null; then
+	pg_was_running=1
+fi
+dsn=$(hack/test-postgres.sh)
+if [ $pg_was_running = 0 ]; then
+	trap 'hack/test-postgres.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+
+export KUBEBUILDER_ASSETS="$assets"
+export FEDFORGE_TEST_POSTGRES_DSN="$dsn"
+go test -race -count=1 -timeout 20m "$@" ./...
