@@ -62,9 +62,10 @@ func New(o Options) (*Server, error) {
 	return &Server{opts: o, cache: c}, nil
 }
 
-// Handler returns the server's HTTP routes.
+// Handler returns the server's HTTP routes: probes, discovery (WebFinger, host-meta,
+// NodeInfo) and actor documents, all read from the informer cache.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
+	mux := newHandler(s.cache, s.opts.Server)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
