@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
@@ -42,8 +43,8 @@ type handler struct {
 	server types.NamespacedName
 }
 
-// newHandler builds the discovery and actor routes of server, reading through reader
-// (the process's informer cache, or any reader in tests).
+// newHandler builds the discovery and actor routes of server, reading through reader: the
+// process's informer cache, or any cache with the indexes of indexActors.
 func newHandler(reader client.Reader, server types.NamespacedName) *http.ServeMux {
 	h := &handler{reader: reader, server: server}
 	mux := http.NewServeMux()
@@ -69,15 +70,42 @@ func (h *handler) federationServer(ctx context.Context) (*fedv1.FederationServer
 	return &fs, nil
 }
 
-// actors lists the actors this server serves: spec.serverRef names it and they are not
-// being deleted. They come sorted by creation, then name, so that when two actors claim one
-// username (which the operator reports as UsernameConflict) the older one is served.
-func (h *handler) actors(ctx context.Context) ([]fedv1.FederatedActor, error) {
+// Cache indexes of FederatedActors, so that a request reads only the actors it needs.
+const (
+	// indexActorServer is spec.serverRef.name.
+	indexActorServer = "fedforge.serverRef"
+	// indexActorUsername is spec.serverRef.name + "/" + lower-cased preferredUsername.
+	indexActorUsername = "fedforge.serverUsername"
+)
+
+// indexActors registers the actor indexes on c; it must run before c starts.
+func indexActors(ctx context.Context, c cache.Cache) error {
+	if err := c.IndexField(ctx, &fedv1.FederatedActor{}, indexActorServer, func(o client.Object) []string {
+		return []string{o.(*fedv1.FederatedActor).Spec.ServerRef.Name}
+	}); err != nil {
+		return err
+	}
+	return c.IndexField(ctx, &fedv1.FederatedActor{}, indexActorUsername, func(o client.Object) []string {
+		a := o.(*fedv1.FederatedActor)
+		return []string{usernameKey(a.Spec.ServerRef.Name, a.Spec.PreferredUsername)}
+	})
+}
+
+func usernameKey(server, username string) string {
+	return server + "/" + strings.ToLower(username)
+}
+
+// actors lists the actors this server serves (matching the given index), leaving out
+// those being deleted. They come sorted by creation, then name, so that when two actors
+// claim one username (which the operator reports as UsernameConflict) the older one is
+// served. The objects are the cache's own (no deep copy): callers only read them.
+func (h *handler) actors(ctx context.Context, field, value string) ([]fedv1.FederatedActor, error) {
 	var list fedv1.FederatedActorList
-	if err := h.reader.List(ctx, &list, client.InNamespace(h.server.Namespace)); err != nil {
+	if err := h.reader.List(ctx, &list, client.InNamespace(h.server.Namespace),
+		client.MatchingFields{field: value}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
-	out := list.Items[:0]
+	out := make([]fedv1.FederatedActor, 0, len(list.Items))
 	for _, a := range list.Items {
 		if a.Spec.ServerRef.Name == h.server.Name && a.DeletionTimestamp == nil {
 			out = append(out, a)
@@ -96,7 +124,7 @@ func (h *handler) actors(ctx context.Context) ([]fedv1.FederatedActor, error) {
 // actorByUsername finds a served actor by preferredUsername; fold makes the match
 // case-insensitive, as acct: lookups are.
 func (h *handler) actorByUsername(ctx context.Context, username string, fold bool) (*fedv1.FederatedActor, error) {
-	all, err := h.actors(ctx)
+	all, err := h.actors(ctx, indexActorUsername, usernameKey(h.server.Name, username))
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +201,7 @@ func (h *handler) nodeInfoDiscovery(w http.ResponseWriter, r *http.Request) {
 
 // nodeInfo reports software fedforge at this build's version and the number of actors.
 func (h *handler) nodeInfo(ctx context.Context) (activitypub.NodeInfo, error) {
-	all, err := h.actors(ctx)
+	all, err := h.actors(ctx, indexActorServer, h.server.Name)
 	if err != nil {
 		return activitypub.NodeInfo{}, err
 	}

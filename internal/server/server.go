@@ -59,6 +59,9 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: creating cache: %w", err)
 	}
+	if err := indexActors(context.Background(), c); err != nil {
+		return nil, fmt.Errorf("server: indexing actors: %w", err)
+	}
 	return &Server{opts: o, cache: c}, nil
 }
 
