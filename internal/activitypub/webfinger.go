@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Resource is a parsed WebFinger resource: an acct: URI (User, Host) or an http(s) URL.
@@ -47,6 +49,11 @@ func ParseResource(s string) (Resource, error) {
 	if dec, err := url.PathUnescape(s); err == nil {
 		s = dec
 	}
+	// Refuse what no acct: URI holds and what case folding could grow past the size cap:
+	// invalid UTF-8 (folded into 3-byte replacement characters) and control characters.
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+		return Resource{}, newErr(KindMalformed, "", nil, "resource %q holds invalid UTF-8 or control characters", orig)
+	}
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 || at == len(s)-1 {
 		return Resource{}, newErr(KindMalformed, "", nil, "resource %q is not user@host", orig)
@@ -58,7 +65,11 @@ func ParseResource(s string) (Resource, error) {
 	if u, err := url.Parse("https://" + host); err != nil || u.Hostname() == "" {
 		return Resource{}, newErr(KindMalformed, "", err, "resource host %q", host)
 	}
-	return Resource{Scheme: "acct", User: user, Host: host}, nil
+	r := Resource{Scheme: "acct", User: user, Host: host}
+	if len(r.String()) > 1024 {
+		return Resource{}, newErr(KindMalformed, "", nil, "resource over 1024 bytes once normalised")
+	}
+	return r, nil
 }
 
 // Link is a JRD link.
