@@ -40,7 +40,11 @@ func ParseResource(s string) (Resource, error) {
 			return Resource{}, newErr(KindMalformed, "", err, "resource %q", orig)
 		}
 		u.Fragment = ""
-		return Resource{Scheme: u.Scheme, Host: strings.ToLower(u.Host), URL: u.String()}, nil
+		r := Resource{Scheme: u.Scheme, Host: strings.ToLower(u.Host), URL: u.String()}
+		if len(r.URL) > 1024 { // percent-encoding can triple what arrived
+			return Resource{}, newErr(KindMalformed, "", nil, "resource over 1024 bytes once normalised")
+		}
+		return r, nil
 	}
 	if strings.HasPrefix(strings.ToLower(s), "acct:") {
 		s = s[5:]
