@@ -91,9 +91,10 @@ var _ = Describe("Actor keys", func() {
 		Eventually(validPair("rot")).ShouldNot(BeNil())
 		old := validPair("rot")(Default)
 
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(a), a)).To(Succeed())
+		// A merge patch: status writes by the controllers race with an Update.
+		base := a.DeepCopy()
 		a.Annotations = map[string]string{fedv1.AnnotationRotateKeys: "first"}
-		Expect(k8s.Update(ctx, a)).To(Succeed())
+		Expect(k8s.Patch(ctx, a, client.MergeFrom(base))).To(Succeed())
 
 		Eventually(func(g Gomega) {
 			s := keySecret("rot")(g)
@@ -128,8 +129,9 @@ var _ = Describe("Actor keys", func() {
 		}).Should(Succeed())
 
 		s := keySecret("fix")(Default)
+		base := s.DeepCopy()
 		s.Data[keys.RSAPublicKey] = []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
-		Expect(k8s.Update(ctx, s)).To(Succeed())
+		Expect(k8s.Patch(ctx, s, client.MergeFrom(base))).To(Succeed())
 		Eventually(validPair("fix")).ShouldNot(BeNil())
 		Eventually(func(g Gomega) { g.Expect(events(g, fedv1.ReasonKeysRepaired)).NotTo(BeEmpty()) }).Should(Succeed())
 

@@ -13,11 +13,14 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
 // FieldOwner is the server-side apply field manager of the operator.
@@ -114,3 +117,25 @@ func SetupIndexes(ctx context.Context, idx client.FieldIndexer) error {
 		return nil
 	})
 }
+
+// enqueueByIndex maps an object to the requests of every object of list's kind whose field
+// index equals key(o), in o's namespace: the one shape all Watches map functions here share.
+func enqueueByIndex(c client.Reader, newList func() client.ObjectList, index string, key func(client.Object) string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		list := newList()
+		if err := c.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: key(o)}); err != nil {
+			return nil
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return nil
+		}
+		out := make([]reconcile.Request, 0, len(items))
+		for _, it := range items {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(it.(client.Object))})
+		}
+		return out
+	}
+}
+
+func ownName(o client.Object) string { return o.GetName() }

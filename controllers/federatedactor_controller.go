@@ -130,10 +130,10 @@ func (r *FederatedActorReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("federatedactor").
 		For(&actorT{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, keyConditionChanged()))).
-		Watches(&serverT{}, handler.EnqueueRequestsFromMapFunc(r.actorsOfServer)).
-		Watches(&actorT{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return r.actorsOfServer(ctx, &serverT{ObjectMeta: metav1.ObjectMeta{Namespace: o.GetNamespace(), Name: o.(*actorT).Spec.ServerRef.Name}})
-		}), builder.WithPredicates(predicate.Funcs{
+		Watches(&serverT{}, handler.EnqueueRequestsFromMapFunc(enqueueByIndex(r.Client, actorList, indexActorServer, ownName))).
+		Watches(&actorT{}, handler.EnqueueRequestsFromMapFunc(enqueueByIndex(r.Client, actorList, indexActorServer, func(o client.Object) string {
+			return o.(*actorT).Spec.ServerRef.Name
+		})), builder.WithPredicates(predicate.Funcs{
 			CreateFunc: func(event.CreateEvent) bool { return false },
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
 			DeleteFunc: func(event.DeleteEvent) bool { return true },
@@ -145,19 +145,10 @@ func (r *FederatedActorReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// actorsOfServer maps a server to its actors. A deleted actor wakes the other actors of
-// its server through it too, so that a username conflict resolves when the older one goes.
-func (r *FederatedActorReconciler) actorsOfServer(ctx context.Context, o client.Object) []reconcile.Request {
-	var actors fedv1.FederatedActorList
-	if err := r.List(ctx, &actors, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexActorServer: o.GetName()}); err != nil {
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(actors.Items))
-	for i := range actors.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&actors.Items[i])})
-	}
-	return out
-}
+// actorList is the list kind the actor controller's map functions read. A deleted actor
+// wakes the other actors of its server through it, so that a username conflict resolves
+// when the older actor goes.
+func actorList() client.ObjectList { return &fedv1.FederatedActorList{} }
 
 // keyConditionChanged lets a change of the KeyReady condition, written by the key
 // controller, wake the actor controller.

@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/policy"
@@ -112,21 +111,9 @@ func (r *FederationPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("federationpolicy").
 		For(&policyT{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&serverT{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexPolicyTarget)), builder.WithPredicates(existenceChanged())).
-		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexPolicyConfigMap))).
+		Watches(&serverT{}, handler.EnqueueRequestsFromMapFunc(enqueueByIndex(r.Client, policyList, indexPolicyTarget, ownName)), builder.WithPredicates(existenceChanged())).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(enqueueByIndex(r.Client, policyList, indexPolicyConfigMap, ownName))).
 		Complete(r)
 }
 
-func (r *FederationPolicyReconciler) byIndex(index string) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		var pols fedv1.FederationPolicyList
-		if err := r.List(ctx, &pols, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: o.GetName()}); err != nil {
-			return nil
-		}
-		out := make([]reconcile.Request, 0, len(pols.Items))
-		for i := range pols.Items {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&pols.Items[i])})
-		}
-		return out
-	}
-}
+func policyList() client.ObjectList { return &fedv1.FederationPolicyList{} }

@@ -67,9 +67,10 @@ var _ = Describe("FederationServer workload", func() {
 		Eventually(func(g Gomega) { first = hash(g); g.Expect(first).NotTo(BeEmpty()) }).Should(Succeed())
 
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(srv), srv)).To(Succeed())
+		base := srv.DeepCopy()
 		srv.Spec.Image = "fedforge:v2"
 		srv.Spec.Ingress = &fedv1.ServerIngress{ClassName: ptr.To("nginx"), TLSSecretName: "forge-tls"}
-		Expect(k8s.Update(ctx, srv)).To(Succeed())
+		Expect(k8s.Patch(ctx, srv, client.MergeFrom(base))).To(Succeed()) // status writes race with Update
 
 		Eventually(func(g Gomega) {
 			g.Expect(hash(g)).NotTo(Equal(first))
@@ -84,8 +85,9 @@ var _ = Describe("FederationServer workload", func() {
 		}).Should(Succeed())
 
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(srv), srv)).To(Succeed())
+		base = srv.DeepCopy()
 		srv.Spec.Ingress = nil
-		Expect(k8s.Update(ctx, srv)).To(Succeed())
+		Expect(k8s.Patch(ctx, srv, client.MergeFrom(base))).To(Succeed())
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8s.Get(ctx, key, &networkingv1.Ingress{}))
 		}).Should(BeTrue(), "the Ingress must go when spec.ingress is removed")

@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 )
@@ -94,20 +93,8 @@ func (r *SubscriptionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("subscription").
 		For(&subscriptionT{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, acceptedChanged()))).
-		Watches(&actorT{}, handler.EnqueueRequestsFromMapFunc(r.subscriptionsOfActor), builder.WithPredicates(existenceChanged())).
+		Watches(&actorT{}, handler.EnqueueRequestsFromMapFunc(enqueueByIndex(r.Client, func() client.ObjectList { return &fedv1.SubscriptionList{} }, indexSubscriptionActor, ownName)), builder.WithPredicates(existenceChanged())).
 		Complete(r)
-}
-
-func (r *SubscriptionReconciler) subscriptionsOfActor(ctx context.Context, o client.Object) []reconcile.Request {
-	var subs fedv1.SubscriptionList
-	if err := r.List(ctx, &subs, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSubscriptionActor: o.GetName()}); err != nil {
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(subs.Items))
-	for i := range subs.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&subs.Items[i])})
-	}
-	return out
 }
 
 // existenceChanged passes only creations and deletions: a Subscription cares whether its
