@@ -16,11 +16,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 )
 
 // FieldOwner is the server-side apply field manager of the operator.
@@ -139,3 +143,38 @@ func enqueueByIndex(c client.Reader, newList func() client.ObjectList, index str
 }
 
 func ownName(o client.Object) string { return o.GetName() }
+
+// orphanTimeout is how long the manager lets a server hold a deleted object's exchange
+// finalizer before it concludes the server cannot act (not running, no keys) and
+// releases it, so that deletion never hangs forever.
+const orphanTimeout = 15 * time.Minute
+
+// releaseExchange removes the exchange finalizer of a deleted object when no server can
+// act on it: its FederationServer (serverName, "" when unknown) is gone or being deleted,
+// or the finalizer has been held for orphanTimeout. Otherwise it asks to be called again
+// when the timeout ends.
+func releaseExchange(ctx context.Context, c client.Client, o client.Object, serverName string, now time.Time) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(o, fedv1.FinalizerExchange) {
+		return ctrl.Result{}, nil
+	}
+	release := serverName == ""
+	if !release {
+		var srv fedv1.FederationServer
+		err := c.Get(ctx, types.NamespacedName{Namespace: o.GetNamespace(), Name: serverName}, &srv)
+		switch {
+		case apierrors.IsNotFound(err):
+			release = true
+		case err != nil:
+			return ctrl.Result{}, err
+		case !srv.DeletionTimestamp.IsZero():
+			release = true
+		}
+	}
+	held := now.Sub(o.GetDeletionTimestamp().Time)
+	if !release && held < orphanTimeout {
+		return ctrl.Result{RequeueAfter: orphanTimeout - held}, nil
+	}
+	patch := client.MergeFrom(o.DeepCopyObject().(client.Object))
+	controllerutil.RemoveFinalizer(o, fedv1.FinalizerExchange)
+	return ctrl.Result{}, client.IgnoreNotFound(c.Patch(ctx, o, patch))
+}

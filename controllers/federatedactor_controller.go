@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -39,6 +40,9 @@ func (r *FederatedActorReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	actor := &actorT{}
 	if err := r.Get(ctx, req.NamespacedName, actor); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !actor.DeletionTimestamp.IsZero() {
+		return releaseExchange(ctx, r.Client, actor, actor.Spec.ServerRef.Name, time.Now())
 	}
 	base := actor.DeepCopy()
 

@@ -60,6 +60,7 @@ type FederationServerReconciler struct {
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=subscriptions;subscriptions/status,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=federationpolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile makes the server's workload match its spec and reports readiness.
 func (r *FederationServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -192,7 +193,7 @@ func (r *FederationServerReconciler) desiredWorkload(srv *serverT) ([]client.Obj
 	container := corev1.Container{
 		Name:  "server",
 		Image: image,
-		Args:  []string{"server", "--server=" + ns + "/" + srv.Name, fmt.Sprintf("--listen=:%d", serverPort)},
+		Args:  serverArgs(srv),
 		Env:   env,
 		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: serverPort}},
 		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intOrName("http")}},
@@ -259,12 +260,27 @@ func desiredIngress(srv *serverT, om metav1.ObjectMeta, svcName string) *network
 // verbs itself, as RBAC requires of whoever grants them.
 func serverRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
-		{APIGroups: []string{fedv1.GroupVersion.Group}, Resources: []string{"federationservers", "federatedactors", "federationpolicies"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{fedv1.GroupVersion.Group}, Resources: []string{"federationservers", "federationpolicies"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{fedv1.GroupVersion.Group}, Resources: []string{"federatedactors"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
 		{APIGroups: []string{fedv1.GroupVersion.Group}, Resources: []string{"subscriptions"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
 		{APIGroups: []string{fedv1.GroupVersion.Group}, Resources: []string{"subscriptions/status", "federationpolicies/status", "federationservers/status"}, Verbs: []string{"get", "update", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}
+}
+
+// serverArgs are the flags of `fedforge server` for srv. Every replica serves HTTP; one
+// elected replica runs the exchanges.
+func serverArgs(srv *fedv1.FederationServer) []string {
+	args := []string{"server", "--server=" + srv.Namespace + "/" + srv.Name, fmt.Sprintf("--listen=:%d", serverPort), "--leader-elect"}
+	for _, c := range srv.Spec.AllowedPrivateCIDRs {
+		args = append(args, "--allowed-cidr="+c)
+	}
+	if srv.Spec.Scheme == fedv1.SchemeHTTP {
+		args = append(args, "--allow-http")
+	}
+	return args
 }
 
 // specHash changes whenever the spec changes, and rolls the Deployment with it.

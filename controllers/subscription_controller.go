@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -35,6 +36,9 @@ func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	sub := &subscriptionT{}
 	if err := r.Get(ctx, req.NamespacedName, sub); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !sub.DeletionTimestamp.IsZero() {
+		return r.release(ctx, sub)
 	}
 	base := sub.DeepCopy()
 	if sub.Status.RemoteHost == "" {
@@ -71,6 +75,21 @@ func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	meta.SetStatusCondition(&sub.Status.Conditions, ready)
 	sub.Status.ObservedGeneration = sub.Generation
 	return patchStatus(ctx, r.Client, sub, base)
+}
+
+// release lets go of a deleted Subscription that no server can answer for: its actor
+// or its server is gone (the server itself sends Reject or Undo when it can).
+func (r *SubscriptionReconciler) release(ctx context.Context, sub *subscriptionT) (ctrl.Result, error) {
+	var actor actorT
+	err := r.Get(ctx, types.NamespacedName{Namespace: sub.Namespace, Name: sub.Spec.ActorRef.Name}, &actor)
+	if client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, err
+	}
+	server := ""
+	if err == nil {
+		server = actor.Spec.ServerRef.Name
+	}
+	return releaseExchange(ctx, r.Client, sub, server, time.Now())
 }
 
 // RemoteHost returns the host of a remote actor given as a URI or as acct:name@host.

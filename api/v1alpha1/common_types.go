@@ -69,4 +69,12 @@ const (
 	LabelActor = "federation.fedforge.dev/actor"
 	// LabelComponent tells the server's workload objects from keys and other children.
 	LabelComponent = "app.kubernetes.io/component"
+	// AnnotationNoExchange on a Subscription being deleted skips its Reject (Inbound) or
+	// Undo (Outbound): the remote side already ended the exchange (Undo received, actor
+	// deleted), or the local actor's Delete tells the peer.
+	AnnotationNoExchange = "federation.fedforge.dev/no-exchange"
+	// FinalizerExchange holds a Subscription until the server has queued its Reject or
+	// Undo, and a FederatedActor until its Delete has gone out to its followers. The
+	// manager releases it when no server can act (server or actor gone, or unresponsive).
+	FinalizerExchange = "federation.fedforge.dev/exchange"
 )

@@ -25,13 +25,11 @@ import (
 	"os"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/fedforge/fedforge/internal/app"
-	"github.com/fedforge/fedforge/internal/server"
 	"github.com/fedforge/fedforge/internal/version"
 )
 
@@ -75,17 +73,20 @@ func main() {
 			return mgr.Start(ctrl.SetupSignalHandler())
 		}
 	case "server":
-		var target, listen string
-		fs.StringVar(&target, "server", "", "the FederationServer to serve, as namespace/name")
-		fs.StringVar(&listen, "listen", ":8080", "address to listen on")
+		o := app.ServerOptions{}
+		var cidrs, resolve stringList
+		fs.StringVar(&o.Server, "server", "", "the FederationServer to serve, as namespace/name")
+		fs.StringVar(&o.Listen, "listen", ":8080", "address to listen on")
+		fs.StringVar(&o.StoreDSN, "store", os.Getenv("FEDFORGE_STORE_DSN"), "store DSN: sqlite:///path/fedforge.db or postgres://...")
+		fs.Var(&cidrs, "allowed-cidr", "private CIDR peers may live in (repeatable; the FederationServer's allowedPrivateCIDRs)")
+		fs.BoolVar(&o.AllowHTTP, "allow-http", false, "reach peers over plain http (local and test setups)")
+		fs.Var(&resolve, "resolve", "host[:port]=ip[:port] for outbound requests (repeatable), to run instances with real names on 127.0.0.x")
+		fs.BoolVar(&o.LeaderElection, "leader-elect", false, "run the exchanges on one replica only")
+		fs.StringVar(&o.MetricsAddr, "metrics-bind-address", "0", "address of the Prometheus metrics endpoint; 0 disables it")
 		config.RegisterFlags(fs)
 		run = func() error {
-			ns, name, _ := strings.Cut(target, "/")
-			s, err := server.New(server.Options{Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: listen, Config: ctrl.GetConfigOrDie(), Scheme: app.Scheme()})
-			if err != nil {
-				return err
-			}
-			return s.Run(ctrl.SetupSignalHandler())
+			o.AllowedCIDRs, o.Resolve = cidrs, resolve
+			return app.RunServer(ctrl.SetupSignalHandler(), ctrl.GetConfigOrDie(), o)
 		}
 	case "local":
 		o := app.LocalOptions{Out: os.Stdout}
@@ -95,7 +96,9 @@ func main() {
 		fs.StringVar(&o.Samples, "samples", "config/samples", "directory of manifests to apply; empty for none")
 		fs.StringVar(&o.Server, "server", "", "FederationServer to serve as namespace/name; the first sample when empty")
 		fs.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address of the server")
-		run = func() error { return app.RunLocal(ctrl.SetupSignalHandler(), o) }
+		var resolve stringList
+		fs.Var(&resolve, "resolve", "host[:port]=ip[:port] for the server's outbound requests (repeatable)")
+		run = func() error { o.Resolve = resolve; return app.RunLocal(ctrl.SetupSignalHandler(), o) }
 	case "deliver":
 		run = func() error {
 			return fmt.Errorf("fedforge deliver: delivery Jobs are not available in this version (%s)", version.Version)
@@ -124,3 +127,9 @@ func envOr(k, def string) string {
 	}
 	return def
 }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }

@@ -68,7 +68,10 @@ type KeyCacheConfig struct {
 	RefetchInterval time.Duration
 	MaxEntries      int     // parsed keys kept in memory, default 10000
 	Signer          *Signer // signs key fetches (authorized fetch); nil sends them unsigned
-	Now             func() time.Time
+	// SignerFunc, when set, is asked for the signer of each fetch instead of Signer, for
+	// servers whose actors (and keys) come and go.
+	SignerFunc func(ctx context.Context) *Signer
+	Now        func() time.Time
 }
 
 // KeyCache resolves keyIds to verified keys: it fetches the key (or the actor holding it)
@@ -164,6 +167,14 @@ func (kc *KeyCache) ResolveKey(ctx context.Context, keyID string, refresh bool) 
 	return v.(*RemoteKey), nil
 }
 
+// signer returns the signer of a key fetch, if any.
+func (kc *KeyCache) signer(ctx context.Context) *Signer {
+	if kc.cfg.SignerFunc != nil {
+		return kc.cfg.SignerFunc(ctx)
+	}
+	return kc.cfg.Signer
+}
+
 // parsed returns the in-memory parsed form of a stored key, parsing it at most once per
 // fetch.
 func (kc *KeyCache) parsed(sk *StoredKey) (*RemoteKey, error) {
@@ -201,7 +212,7 @@ func (kc *KeyCache) parsed(sk *StoredKey) (*RemoteKey, error) {
 func (kc *KeyCache) fetch(ctx context.Context, keyID string) (*StoredKey, error) {
 	host := hostOf(keyID)
 	docURL, _, _ := strings.Cut(keyID, "#")
-	doc, err := kc.client.FetchObject(ctx, docURL, kc.cfg.Signer)
+	doc, err := kc.client.FetchObject(ctx, docURL, kc.signer(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +236,7 @@ func (kc *KeyCache) fetch(ctx context.Context, keyID string) (*StoredKey, error)
 	if !sameHost(owner, keyID) {
 		return nil, newErr(KindWrongOwner, host, nil, "key %s claims owner %s on another host", keyID, owner)
 	}
-	actor, err := kc.client.FetchObject(ctx, owner, kc.cfg.Signer)
+	actor, err := kc.client.FetchObject(ctx, owner, kc.signer(ctx))
 	if err != nil {
 		return nil, err
 	}

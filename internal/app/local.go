@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/fedforge/fedforge/internal/server"
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 )
 
 // LocalOptions configure `fedforge local`, the command behind `make run`.
@@ -37,6 +37,8 @@ type LocalOptions struct {
 	Server string
 	// Listen is the server's address.
 	Listen string
+	// Resolve maps host[:port]=ip[:port] for the server's outbound requests.
+	Resolve []string
 	// Out receives the instructions for the person who ran the command.
 	Out io.Writer
 }
@@ -109,11 +111,20 @@ func RunLocal(ctx context.Context, o LocalOptions) (err error) {
 	if !ok || ns == "" || name == "" {
 		return errors.New("local: no FederationServer to serve: pass --server namespace/name or a samples directory with one")
 	}
-	srv, err := server.New(server.Options{Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: o.Listen, Config: cfg, Scheme: Scheme()})
+	var fs fedv1.FederationServer
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &fs); err != nil {
+		return fmt.Errorf("local: reading FederationServer %s: %w", target, err)
+	}
+	dbPath, err := filepath.Abs(filepath.Join(o.DataDir, "fedforge.db"))
 	if err != nil {
 		return err
 	}
-	go func() { errc <- srv.Run(ctx) }()
+	so := ServerOptions{
+		Server: target, Listen: o.Listen, StoreDSN: "sqlite://" + dbPath,
+		AllowedCIDRs: fs.Spec.AllowedPrivateCIDRs, AllowHTTP: fs.Spec.Scheme == fedv1.SchemeHTTP,
+		Resolve: o.Resolve, MetricsAddr: "0",
+	}
+	go func() { errc <- RunServer(ctx, cfg, so) }()
 
 	fmt.Fprintf(o.Out, `
 Fedforge is running locally.

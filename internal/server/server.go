@@ -1,7 +1,7 @@
 // Package server is `fedforge server`: the HTTP server that the Fediverse talks to for one
 // FederationServer. It reads its configuration (the server, its actors, policies,
 // Subscriptions and key Secrets) from informer caches of its namespace, never with an API
-// call per request.
+// call per request, and writes only Subscriptions and status.
 package server
 
 import (
@@ -10,37 +10,73 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	crhandler "sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/store"
+	"github.com/fedforge/fedforge/internal/version"
 )
 
 // Options configure one server process.
 type Options struct {
 	// Server is the FederationServer this process serves.
 	Server types.NamespacedName
-	// Listen is the address to listen on, such as 127.0.0.1:8080 or :8080.
+	// Listen is the address to listen on, such as 127.0.0.1:8080 or :8080; empty means
+	// Run serves no HTTP (tests mount Handler themselves).
 	Listen string
 	// Config reaches the API server.
 	Config *rest.Config
 	// Scheme knows Fedforge's kinds.
 	Scheme *runtime.Scheme
+	// Store holds the outbox, received activities, the remote actor cache and the
+	// delivery queue. Required.
+	Store store.Store
+	// Publisher queues published activities; nil appends to Store without delivering
+	// (something else drains the queue).
+	Publisher Publisher
+	// AllowedCIDRs are private ranges peers may live in (the FederationServer's
+	// allowedPrivateCIDRs); everything private is refused otherwise.
+	AllowedCIDRs []netip.Prefix
+	// AllowHTTP lets peers be reached over plain http (local mode and tests).
+	AllowHTTP bool
+	// Resolve maps host[:port] to ip:port for outbound requests, so several instances
+	// with real host names can run on 127.0.0.x.
+	Resolve map[string]string
+	// LeaderElection makes one replica run the exchanges (Accept, Follow, ...); every
+	// replica serves HTTP.
+	LeaderElection bool
+	// MetricsAddr serves Prometheus metrics; "0" or empty disables them.
+	MetricsAddr string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server serves one FederationServer.
 type Server struct {
 	opts  Options
+	mgr   manager.Manager
 	cache cache.Cache
+	fed   *federation
 	ready atomic.Bool
 }
 
@@ -50,25 +86,158 @@ func New(o Options) (*Server, error) {
 	if o.Server.Name == "" || o.Server.Namespace == "" {
 		return nil, errors.New("server: --server must be namespace/name")
 	}
+	if o.Store == nil {
+		return nil, errors.New("server: a store is required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	managed := labels.SelectorFromSet(labels.Set{fedv1.LabelManagedBy: fedv1.ManagedByValue})
-	c, err := cache.New(o.Config, cache.Options{
-		Scheme:            o.Scheme,
-		DefaultNamespaces: map[string]cache.Config{o.Server.Namespace: {}},
-		ByObject:          map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}},
+	metricsAddr := o.MetricsAddr
+	if metricsAddr == "" {
+		metricsAddr = "0"
+	}
+	mgr, err := ctrl.NewManager(o.Config, ctrl.Options{
+		Scheme: o.Scheme,
+		Cache: cache.Options{
+			DefaultNamespaces: map[string]cache.Config{o.Server.Namespace: {}},
+			ByObject:          map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}},
+		},
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:  "0",
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        o.Server.Name + "-server.federation.fedforge.dev",
+		LeaderElectionNamespace: o.Server.Namespace,
+		Logger:                  logf.Log.WithName("server").WithValues("server", o.Server.String()),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("server: creating cache: %w", err)
+		return nil, fmt.Errorf("server: creating manager: %w", err)
 	}
+	c := mgr.GetCache()
 	if err := indexActors(context.Background(), c); err != nil {
 		return nil, fmt.Errorf("server: indexing actors: %w", err)
 	}
-	return &Server{opts: o, cache: c}, nil
+	if err := indexSubscriptions(context.Background(), c); err != nil {
+		return nil, fmt.Errorf("server: indexing subscriptions: %w", err)
+	}
+	host := ""
+	apc := activitypub.NewClient(activitypub.ClientConfig{
+		Version: version.Version, InstanceHost: host, AllowedCIDRs: o.AllowedCIDRs, Resolve: o.Resolve, AllowHTTP: o.AllowHTTP,
+	})
+	keyStore := &activitypub.MemoryKeyStore{}
+	f := &federation{
+		srv: o.Server, reader: c, kube: mgr.GetClient(), api: mgr.GetAPIReader(), store: o.Store, client: apc,
+		keyStore: keyStore, keyTTL: 24 * time.Hour, pub: o.Publisher, now: o.Now,
+		log:      logf.Log.WithName("server").WithValues("server", o.Server.String()),
+		refused:  &refusals{},
+		policies: &policies{reader: c, srv: o.Server},
+	}
+	if f.pub == nil {
+		f.pub = storePublisher{store: o.Store}
+	}
+	f.keyCache = activitypub.NewKeyCache(apc, keyStore, activitypub.KeyCacheConfig{TTL: f.keyTTL, Now: o.Now, SignerFunc: f.anySigner})
+	f.verifier = activitypub.NewVerifier(f.keyCache, 100000)
+	f.verifier.Now = o.Now
+	s := &Server{opts: o, mgr: mgr, cache: c, fed: f}
+	if err := s.setupControllers(); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(s.flushRefusals)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Signer returns the signer of a local actor by ID: the delivery executor's key source.
+func (s *Server) Signer(ctx context.Context, actorID string) (*activitypub.Signer, error) {
+	return s.fed.Signer(ctx, actorID)
+}
+
+// SetPublisher replaces the publisher before Run, once the delivery executor (which
+// needs the server's Signer) exists.
+func (s *Server) SetPublisher(p Publisher) { s.fed.pub = p }
+
+// setupControllers registers the exchanges, which run on the elected replica only.
+func (s *Server) setupControllers() error {
+	opts := controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: ptrTrue()}
+	if err := ctrl.NewControllerManagedBy(s.mgr).Named("subscription-exchange").WithOptions(opts).
+		For(&fedv1.Subscription{}).
+		Watches(&fedv1.FederatedActor{}, crhandler.EnqueueRequestsFromMapFunc(s.subscriptionsOfActor), builder.WithPredicates()).
+		Complete(&subscriptionExchange{f: s.fed}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(s.mgr).Named("actor-exchange").WithOptions(opts).
+		For(&fedv1.FederatedActor{}).
+		Watches(&corev1.Secret{}, crhandler.EnqueueRequestsFromMapFunc(actorOfSecret)).
+		Watches(&fedv1.Subscription{}, crhandler.EnqueueRequestsFromMapFunc(actorOfSubscription)).
+		Complete(&actorExchange{f: s.fed})
+}
+
+func ptrTrue() *bool { b := true; return &b }
+
+// subscriptionsOfActor requeues an actor's Subscriptions when the actor changes (its
+// keys arrive, manual approval is switched).
+func (s *Server) subscriptionsOfActor(ctx context.Context, o client.Object) []reconcile.Request {
+	subs, err := s.fed.subscriptions(ctx, indexSubActor, o.GetName())
+	if err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(subs))
+	for _, sub := range subs {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name}})
+	}
+	return out
+}
+
+func actorOfSecret(_ context.Context, o client.Object) []reconcile.Request {
+	if a := o.GetLabels()[fedv1.LabelActor]; a != "" {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: a}}}
+	}
+	return nil
+}
+
+func actorOfSubscription(_ context.Context, o client.Object) []reconcile.Request {
+	s := o.(*fedv1.Subscription)
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Spec.ActorRef.Name}}}
+}
+
+// flushRefusals writes refusal counts into FederationPolicy status once a minute.
+func (s *Server) flushRefusals(ctx context.Context) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = s.fed.refused.flush(flush, s.fed.kube, s.opts.Server.Namespace)
+			cancel()
+			return nil
+		case <-t.C:
+			if err := s.fed.refused.flush(ctx, s.fed.kube, s.opts.Server.Namespace); err != nil {
+				s.fed.log.Info("writing refusal counts failed; kept for the next minute", "error", err.Error())
+			}
+		}
+	}
 }
 
 // Handler returns the server's HTTP routes: probes, discovery (WebFinger, host-meta,
-// NodeInfo) and actor documents, all read from the informer cache.
+// NodeInfo), actor documents and collections, published activities and the inboxes.
 func (s *Server) Handler() http.Handler {
 	mux := newHandler(s.cache, s.opts.Server)
+	f := s.fed
+	mux.HandleFunc("POST /inbox", f.inbox)
+	mux.HandleFunc("POST /actors/{username}/inbox", f.inbox)
+	mux.HandleFunc("GET /actors/{username}/outbox", f.outbox)
+	mux.HandleFunc("GET /actors/{username}/followers", f.relations(fedv1.DirectionInbound))
+	mux.HandleFunc("GET /actors/{username}/following", f.relations(fedv1.DirectionOutbound))
+	mux.HandleFunc("GET /actors/{username}/{kind}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.PathValue("kind") {
+		case "activities", "objects":
+			f.published(w, r)
+		default:
+			notFound(w, wantsActivity(r.Header.Get("Accept")))
+		}
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -82,33 +251,69 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// Run starts the caches and serves until ctx ends, then shuts down gracefully.
-func (s *Server) Run(ctx context.Context) error {
-	log := logf.FromContext(ctx).WithValues("server", s.opts.Server)
-	ln, err := net.Listen("tcp", s.opts.Listen)
+// Mux lets callers add routes (webhooks, the delivery queue endpoint) next to the
+// server's own: it returns the handler as a ServeMux.
+func (s *Server) Mux() *http.ServeMux { return s.Handler().(*http.ServeMux) }
+
+// httpRunnable serves HTTP on every replica, leader or not.
+type httpRunnable struct {
+	s       *Server
+	handler http.Handler
+	log     logr.Logger
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable: every replica serves.
+func (h httpRunnable) NeedLeaderElection() bool { return false }
+
+// Start implements manager.Runnable.
+func (h httpRunnable) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", h.s.opts.Listen)
 	if err != nil {
-		return fmt.Errorf("server: listening on %s: %w", s.opts.Listen, err)
+		return fmt.Errorf("server: listening on %s: %w", h.s.opts.Listen, err)
 	}
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
-	errc := make(chan error, 2)
-	go func() { errc <- s.cache.Start(ctx) }()
+	hs := &http.Server{Handler: h.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	errc := make(chan error, 1)
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
-	go s.watchReady(ctx)
-	log.Info("serving", "listen", ln.Addr().String())
+	h.log.Info("serving", "listen", ln.Addr().String())
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
-		if err != nil {
-			return err
-		}
+		return err
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return hs.Shutdown(shutdown)
+}
+
+// readyRunnable keeps the readiness flag.
+type readyRunnable struct{ s *Server }
+
+func (r readyRunnable) NeedLeaderElection() bool { return false }
+func (r readyRunnable) Start(ctx context.Context) error {
+	r.s.watchReady(ctx)
+	return nil
+}
+
+// Run serves until ctx ends: the caches, the HTTP listener (when Listen is set), the
+// exchanges and the refusal counters. handler, when not nil, replaces Handler() (callers
+// that added routes through Mux pass it).
+func (s *Server) Run(ctx context.Context, h http.Handler) error {
+	if s.opts.Listen != "" {
+		if h == nil {
+			h = s.Handler()
+		}
+		if err := s.mgr.Add(httpRunnable{s: s, handler: h, log: logf.FromContext(ctx).WithValues("server", s.opts.Server)}); err != nil {
+			return err
+		}
+	}
+	if err := s.mgr.Add(readyRunnable{s: s}); err != nil {
+		return err
+	}
+	return s.mgr.Start(ctx)
 }
 
 // watchReady marks the server ready once its caches are synced and its FederationServer

@@ -30,6 +30,7 @@ import (
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/keys"
+	"github.com/fedforge/fedforge/internal/store"
 	"github.com/fedforge/fedforge/internal/version"
 )
 
@@ -89,11 +90,16 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(cancel)
 	must(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS}}))
 
-	srv, err := New(Options{Server: types.NamespacedName{Namespace: testNS, Name: "main"}, Listen: "127.0.0.1:0", Config: cfg, Scheme: scheme})
+	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "fedforge.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = srv.cache.Start(ctx) }()
+	t.Cleanup(func() { _ = st.Close() })
+	srv, err := New(Options{Server: types.NamespacedName{Namespace: testNS, Name: "main"}, Config: cfg, Scheme: scheme, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Run(ctx, nil) }()
 	if !srv.cache.WaitForCacheSync(ctx) {
 		t.Fatal("cache did not sync")
 	}
@@ -163,8 +169,9 @@ func (f *fixture) actor(ctx context.Context, t *testing.T, name, server string, 
 	a := &fedv1.FederatedActor{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name, Finalizers: finalizers}, Spec: spec}
 	must(t, f.k8s.Create(ctx, a))
 	if secret != "" {
+		base := a.DeepCopy()
 		a.Status.KeySecretName = secret
-		must(t, f.k8s.Status().Update(ctx, a))
+		must(t, f.k8s.Status().Patch(ctx, a, client.MergeFrom(base)))
 	}
 }
 

@@ -200,3 +200,15 @@ func (s *sqlStore) PruneDeliveries(ctx context.Context, before time.Time) (int64
 	})
 	return n, err
 }
+
+// PendingDeliveries implements Store.
+func (s *sqlStore) PendingDeliveries(ctx context.Context, activityID string) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(t tx) error {
+		return t.queryRow(ctx, `SELECT COUNT(*) FROM deliveries WHERE activity_id = ? AND state = ?`, activityID, statePending).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: counting pending deliveries of %s: %w", activityID, err)
+	}
+	return n, nil
+}

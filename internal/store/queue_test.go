@@ -65,6 +65,9 @@ func TestQueueConformance(t *testing.T) {
 			if err := s.MarkDelivered(ctx, ds[0].ID, t0); err != nil {
 				t.Errorf("MarkDelivered is not idempotent: %v", err)
 			}
+			if n, err := s.PendingDeliveries(ctx, a.ID); err != nil || n != 2 {
+				t.Errorf("PendingDeliveries after one 2xx = %d, %v; want 2", n, err)
+			}
 			if err := s.MarkFailed(ctx, ds[1].ID, "w1", t0.Add(time.Hour), "503 Service Unavailable"); err != nil {
 				t.Fatal(err)
 			}
@@ -87,6 +90,9 @@ func TestQueueConformance(t *testing.T) {
 			}
 			if err := s.MarkDelivered(ctx, retry[0].ID, t0.Add(time.Hour)); err != nil {
 				t.Fatal(err)
+			}
+			if n, err := s.PendingDeliveries(ctx, a.ID); err != nil || n != 0 {
+				t.Errorf("PendingDeliveries when all are finished = %d, %v; want 0", n, err)
 			}
 			if err := s.MarkDelivered(ctx, 1<<40, t0); !errors.Is(err, ErrNotFound) {
 				t.Errorf("MarkDelivered(unknown) = %v, want ErrNotFound", err)

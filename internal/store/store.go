@@ -315,6 +315,9 @@ type Store interface {
 	// GiveUp dead-letters a leased row (permanent 4xx, retries exhausted), or
 	// returns ErrLeaseLost when owner no longer holds it.
 	GiveUp(ctx context.Context, id int64, owner string, at time.Time, reason string) error
+	// PendingDeliveries counts the rows of one activity still to be attempted, so a
+	// finalizer can wait until an actor's farewell Delete has gone out.
+	PendingDeliveries(ctx context.Context, activityID string) (int64, error)
 	// QueueStats counts rows by state at now, for metrics and status.
 	QueueStats(ctx context.Context, now time.Time) (QueueStats, error)
 	// PruneDeliveries deletes delivered and dead rows finished before before, to

@@ -1,0 +1,108 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+
+	"github.com/fedforge/fedforge/internal/server"
+	"github.com/fedforge/fedforge/internal/store"
+)
+
+// ServerOptions configure `fedforge server`, the process serving one FederationServer.
+type ServerOptions struct {
+	// Server is the FederationServer, as namespace/name.
+	Server string
+	// Listen is the HTTP address.
+	Listen string
+	// StoreDSN opens the store: sqlite:///path/file.db or a postgres:// DSN.
+	StoreDSN string
+	// AllowedCIDRs are private ranges peers may live in (from the FederationServer).
+	AllowedCIDRs []string
+	// AllowHTTP lets peers be reached over plain http.
+	AllowHTTP bool
+	// Resolve maps host[:port]=ip[:port], so instances with real names run on 127.0.0.x.
+	Resolve []string
+	// LeaderElection runs the exchanges on one replica only.
+	LeaderElection bool
+	// MetricsAddr serves Prometheus metrics; "0" disables them.
+	MetricsAddr string
+}
+
+// ParseResolve parses host=ip[:port] mappings. A mapping without a port keeps the
+// port of the URL being fetched.
+func ParseResolve(list []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, m := range list {
+		for _, m := range strings.Split(m, ",") {
+			m = strings.TrimSpace(m)
+			if m == "" {
+				continue
+			}
+			host, addr, ok := strings.Cut(m, "=")
+			if !ok || host == "" || addr == "" {
+				return nil, fmt.Errorf("--resolve %q: want host[:port]=ip[:port]", m)
+			}
+			out[strings.ToLower(host)] = addr
+		}
+	}
+	return out, nil
+}
+
+// ParseCIDRs parses a list of CIDRs (comma-separated entries are split).
+func ParseCIDRs(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, c := range list {
+		for _, c := range strings.Split(c, ",") {
+			c = strings.TrimSpace(c)
+			if c == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				return nil, fmt.Errorf("allowed CIDR %q: %w", c, err)
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// RunServer opens the store and serves one FederationServer until ctx ends: the
+// inboxes, collections and discovery, the exchanges, and the in-process delivery
+// executor.
+func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
+	ns, name, ok := strings.Cut(o.Server, "/")
+	if !ok || ns == "" || name == "" {
+		return fmt.Errorf("server: --server %q must be namespace/name", o.Server)
+	}
+	resolve, err := ParseResolve(o.Resolve)
+	if err != nil {
+		return err
+	}
+	cidrs, err := ParseCIDRs(o.AllowedCIDRs)
+	if err != nil {
+		return err
+	}
+	if o.StoreDSN == "" {
+		return fmt.Errorf("server: no store: set --store or FEDFORGE_STORE_DSN")
+	}
+	st, err := store.Open(ctx, o.StoreDSN)
+	if err != nil {
+		return fmt.Errorf("server: opening the store: %w", err)
+	}
+	defer st.Close()
+	srv, err := server.New(server.Options{
+		Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: o.Listen, Config: cfg, Scheme: Scheme(),
+		Store: st, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
+		LeaderElection: o.LeaderElection, MetricsAddr: o.MetricsAddr,
+	})
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx, nil)
+}

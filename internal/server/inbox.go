@@ -1,0 +1,264 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/store"
+)
+
+// maxInboxBody is the inbox body cap; Mastodon uses 1 MiB too.
+const maxInboxBody = activitypub.MaxDocumentBytes
+
+// inboxError is a refusal with the status the inbox answers and the reason it gives.
+type inboxError struct {
+	status int
+	reason string
+	err    error
+}
+
+func (e *inboxError) Error() string {
+	if e.err != nil {
+		return e.reason + ": " + e.err.Error()
+	}
+	return e.reason
+}
+
+func (e *inboxError) Unwrap() error { return e.err }
+
+func refuse(status int, err error, format string, args ...any) *inboxError {
+	return &inboxError{status: status, reason: fmt.Sprintf(format, args...), err: err}
+}
+
+// inboxMediaTypes are the content types an inbox accepts. application/json is allowed
+// because some peers (and curl users) send it for AS2 bodies.
+var inboxMediaTypes = map[string]bool{
+	"application/activity+json": true,
+	"application/ld+json":       true,
+	"application/json":          true,
+}
+
+// inbox serves POST /inbox (shared) and POST /actors/{username}/inbox (personal).
+func (f *federation) inbox(w http.ResponseWriter, r *http.Request) {
+	err := f.receive(r)
+	status := http.StatusAccepted
+	if err != nil {
+		status = http.StatusInternalServerError
+		var ie *inboxError
+		if errors.As(err, &ie) {
+			status = ie.status
+		} else if s := activitypub.StatusOf(err); s != 0 && s != http.StatusInternalServerError {
+			status = s
+		}
+	}
+	if status >= 400 {
+		f.log.Info("inbox refused a request", "remote", remoteIP(r), "host", claimedHost(r), "status", status, "reason", err.Error())
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "60")
+		}
+		http.Error(w, reasonOf(err, status), status)
+		return
+	}
+	w.WriteHeader(status)
+}
+
+// reasonOf is the one-line reason the inbox answers with: specific for refusals, generic
+// for internal failures (whose details stay in the log).
+func reasonOf(err error, status int) string {
+	if status >= 500 {
+		return "internal error; the activity was not processed, retry later"
+	}
+	return err.Error()
+}
+
+func remoteIP(r *http.Request) string {
+	h, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return h
+}
+
+// claimedHost is the host in the signature's keyId, for logs before the body is read.
+func claimedHost(r *http.Request) string {
+	for _, h := range []string{r.Header.Get("Signature"), r.Header.Get("Signature-Input"), r.Header.Get("Authorization")} {
+		if i := strings.Index(strings.ToLower(h), "keyid="); i >= 0 {
+			v := strings.Trim(strings.SplitN(h[i+6:], ",", 2)[0], `"; `)
+			if u, err := url.Parse(v); err == nil && u.Host != "" {
+				return u.Host
+			}
+		}
+	}
+	return ""
+}
+
+// receive checks one inbox POST and processes its activity. The order matters: cheap
+// checks first, the policy before any fetch (a denied host makes us fetch nothing), the
+// signature before any state change, the dedupe before the work.
+func (f *federation) receive(r *http.Request) error {
+	ctx := r.Context()
+	if r.ContentLength > maxInboxBody {
+		return refuse(http.StatusRequestEntityTooLarge, nil, "body over %d bytes", maxInboxBody)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxInboxBody+1))
+	if err != nil {
+		return refuse(http.StatusBadRequest, err, "reading body")
+	}
+	if len(body) > maxInboxBody {
+		return refuse(http.StatusRequestEntityTooLarge, nil, "body over %d bytes", maxInboxBody)
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !inboxMediaTypes[mt] {
+		return refuse(http.StatusUnsupportedMediaType, err, "content type %q is not application/activity+json", r.Header.Get("Content-Type"))
+	}
+	act, err := activitypub.DecodeObject(body)
+	if err != nil {
+		return refuse(activitypub.StatusOf(err), err, "not an ActivityStreams document")
+	}
+	actorID := act.Actor.ID()
+	if act.ID == "" || len(act.Type) == 0 || actorID == "" {
+		return refuse(http.StatusBadRequest, nil, "an activity needs id, type and actor")
+	}
+	au, err := url.Parse(actorID)
+	if err != nil || au.Host == "" || (au.Scheme != "https" && au.Scheme != "http") {
+		return refuse(http.StatusBadRequest, err, "actor %q is not an http(s) IRI", actorID)
+	}
+	if !sameOrigin(act.ID, actorID) {
+		return refuse(http.StatusBadRequest, nil, "activity id %s is not on the actor's host %s", act.ID, au.Host)
+	}
+	var recipient *localActor
+	if name := r.PathValue("username"); name != "" {
+		if recipient, err = f.localActorByName(ctx, name); errors.Is(err, errNotLocal) {
+			return refuse(http.StatusNotFound, nil, "no actor %q here", name)
+		} else if err != nil {
+			return err
+		}
+	}
+	typ := act.Type[0]
+	// Mastodon's rule: a Delete (or Update) of an actor we never heard of is answered
+	// without fetching anything, so account deletions cannot cause fetch storms.
+	if (typ == "Delete" || typ == "Update") && act.Object.ID() == actorID {
+		if known, err := f.knowsRemote(ctx, actorID); err != nil {
+			return err
+		} else if !known {
+			return nil
+		}
+	}
+	v, err := f.policies.evaluate(ctx, au.Host)
+	if err != nil {
+		return err
+	}
+	if !f.policies.allowRequest(au.Host, v.requestsPerMinute, f.now()) {
+		f.refused.add(refusedRequest, f.now(), v.limitedBy...)
+		return refuse(http.StatusTooManyRequests, nil, "more than %d requests a minute from %s", v.requestsPerMinute, au.Host)
+	}
+	if !v.allowed && typ != "Follow" {
+		f.refused.add(refusedRequest, f.now(), v.by...)
+		return refuse(http.StatusForbidden, nil, "%s is not allowed to federate with this server", au.Host)
+	}
+	verified, err := f.verifier.VerifyRequest(ctx, r, body)
+	if err != nil {
+		return err
+	}
+	if err := verified.CheckActor(actorID); err != nil {
+		return err
+	}
+	if !v.allowed { // a Follow from a refused host: answer it with a Reject
+		f.refused.add(refusedFollow, f.now(), v.by...)
+		return f.rejectFollow(ctx, act, "PolicyDenied")
+	}
+	if _, err := f.store.GetReceived(ctx, act.ID); err == nil {
+		return nil // a replay: ignored
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	recipients, err := f.dispatch(ctx, act, v, recipient)
+	if err != nil {
+		return err
+	}
+	_, err = f.store.RecordReceived(ctx, store.Received{ID: act.ID, ActorID: actorID, Type: typ, ReceivedAt: f.now().UTC(), Raw: body}, recipients)
+	return err
+}
+
+// sameOrigin reports whether two IRIs share scheme and host (with port).
+func sameOrigin(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	return err1 == nil && err2 == nil && ua.Host != "" && strings.EqualFold(ua.Host, ub.Host) && ua.Scheme == ub.Scheme
+}
+
+// knowsRemote reports whether a remote actor is cached or holds a Subscription here.
+func (f *federation) knowsRemote(ctx context.Context, actorID string) (bool, error) {
+	if _, err := f.store.GetRemoteActor(ctx, actorID); err == nil {
+		return true, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	subs, err := f.subscriptionsOfRemote(ctx, actorID)
+	return len(subs) > 0, err
+}
+
+// dispatch processes a verified, new activity and returns the local actors it concerns
+// (for the received-activity log).
+func (f *federation) dispatch(ctx context.Context, act *activitypub.Object, v verdict, recipient *localActor) ([]string, error) {
+	switch act.Type[0] {
+	case "Follow":
+		return f.onFollow(ctx, act, v)
+	case "Undo":
+		return f.onUndo(ctx, act)
+	case "Accept", "Reject":
+		return f.onAnswer(ctx, act)
+	case "Delete":
+		return f.onDelete(ctx, act)
+	case "Update":
+		return f.onUpdate(ctx, act)
+	case "Move":
+		return f.onMove(ctx, act)
+	}
+	return f.onOther(ctx, act, recipient)
+}
+
+// onOther keeps activities of actors that local actors follow, or addressed to a local
+// actor; anything else is acknowledged and dropped.
+func (f *federation) onOther(ctx context.Context, act *activitypub.Object, recipient *localActor) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	if recipient != nil {
+		add(recipient.urls.ID)
+	}
+	subs, err := f.subscriptionsOfRemote(ctx, act.Actor.ID())
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range subs {
+		if s.Spec.Direction != "Outbound" || s.Status.Phase != "Accepted" {
+			continue
+		}
+		if la, err := f.localActorByObject(ctx, s.Spec.ActorRef.Name); err == nil {
+			add(la.urls.ID)
+		}
+	}
+	for _, ref := range append(append(act.To, act.Cc...), act.Audience...) {
+		if la, err := f.localActorByIRI(ctx, ref.ID()); err == nil {
+			add(la.urls.ID)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
