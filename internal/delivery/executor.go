@@ -1,0 +1,619 @@
+package delivery
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/store"
+)
+
+// Keys hands out the signer of a local actor. The server implements it from the key
+// Secrets in its informer cache; a delivery Job from the Secrets mounted in its pod
+// (DirKeys). Implementations cache parsed keys: it is called for every row.
+type Keys interface {
+	Signer(ctx context.Context, actorID string) (*activitypub.Signer, error)
+}
+
+// Defaults of Config.
+const (
+	DefaultConcurrency  = 32
+	DefaultPerHost      = 4 // the outbound client keeps 4 idle connections per host
+	DefaultLease        = 5 * time.Minute
+	DefaultPollInterval = 5 * time.Second
+	DefaultRetention    = 30 * 24 * time.Hour
+	// localRetryDelay is the wait after a failure that is ours (store, keys), not the host's.
+	localRetryDelay = time.Minute
+)
+
+// Config assembles an Executor. Queue, Client and Keys are required.
+type Config struct {
+	// Queue is where rows are leased and reported: the store, or a RemoteQueue in a Job.
+	Queue Queue
+	// Client is the one outbound client; every POST goes through it (IP checks,
+	// timeouts, signing, keep-alive connections shared across rows).
+	Client *activitypub.Client
+	// Keys returns the signer of the actor a row belongs to.
+	Keys Keys
+	// Owner names this worker in leases; default hostname plus a random suffix.
+	Owner string
+	// Concurrency bounds POSTs in flight overall (default 32).
+	Concurrency int
+	// PerHost bounds POSTs in flight to one host (default 4).
+	PerHost int
+	// Batch is the most rows leased at once (default Concurrency).
+	Batch int
+	// Lease is how long a leased row is ours before it comes back (default 5 min). It
+	// must cover a batch waiting for its host slots plus RequestTimeout.
+	Lease time.Duration
+	// RequestTimeout is the client's total timeout (default 30 s); a row whose lease
+	// ends sooner than that is released instead of sent, so it cannot be sent twice.
+	RequestTimeout time.Duration
+	// Retry is the retry schedule (default DefaultRetryPolicy).
+	Retry RetryPolicy
+	// Breaker is the per-host circuit breaker; nil makes one with Now.
+	Breaker *Breaker
+	// UnavailableAfterDays marks a host unavailable after failures on that many
+	// distinct days (default 7).
+	UnavailableAfterDays int
+	// PollInterval is how often Run looks for due rows when not kicked (default 5 s).
+	PollInterval time.Duration
+	// Retention is how long Run keeps finished rows (default 30 days; negative keeps
+	// them forever). A delivered row is what stops an inbox from getting an activity
+	// twice, so it must outlive any re-enqueue of the same activity.
+	Retention time.Duration
+	// Now is the clock for leases and schedules; nil means time.Now. Signatures use
+	// the signer's own clock.
+	Now func() time.Time
+	// OnGone is told of every 410 Gone, so the caller can remove the Subscriptions
+	// whose inbox it was; it runs on the delivery goroutine and should be quick.
+	OnGone func(ctx context.Context, d store.Delivery)
+	// Metrics, when set, counts attempts and outcomes.
+	Metrics *Metrics
+	// Log receives structured logs; default discards.
+	Log logr.Logger
+}
+
+// Counts are cumulative outcomes of an Executor, for logs and tests.
+type Counts struct {
+	Leased, Delivered, Retried, GivenUp, Gone, HeldBack, Released int64
+}
+
+// Executor leases due deliveries and sends them. It is the one delivery code path: the
+// server runs it in process (Run, Kick after a publish) and a delivery Job runs RunOnce
+// until nothing is due. It is safe for concurrent use.
+type Executor struct {
+	cfg     Config
+	now     func() time.Time
+	breaker *Breaker
+	log     logr.Logger
+	global  chan struct{}
+	kick    chan struct{}
+	acts    *activityCache
+
+	hostMu sync.Mutex
+	hosts  map[string]*hostSlot
+
+	syncMu     sync.Mutex
+	lastSync   time.Time
+	lastPruned time.Time
+
+	leased, delivered, retried, givenUp, gone, heldBack, released atomic.Int64
+}
+
+// hostSlot bounds the requests in flight to one host.
+type hostSlot struct {
+	ch   chan struct{}
+	refs int
+}
+
+// NewExecutor checks cfg and fills its defaults.
+func NewExecutor(cfg Config) (*Executor, error) {
+	if cfg.Queue == nil || cfg.Client == nil || cfg.Keys == nil {
+		return nil, errors.New("delivery: executor needs a queue, a client and keys")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.PerHost <= 0 {
+		cfg.PerHost = DefaultPerHost
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = cfg.Concurrency
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.Lease < 3*cfg.RequestTimeout {
+		return nil, fmt.Errorf("delivery: lease %s must be at least 3 request timeouts (%s)", cfg.Lease, 3*cfg.RequestTimeout)
+	}
+	if cfg.UnavailableAfterDays <= 0 {
+		cfg.UnavailableAfterDays = DefaultUnavailableAfterDays
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = defaultOwner()
+	}
+	cfg.Retry = cfg.Retry.withDefaults()
+	if cfg.Log.GetSink() == nil {
+		cfg.Log = logr.Discard()
+	}
+	b := cfg.Breaker
+	if b == nil {
+		b = NewBreaker(BreakerConfig{Now: cfg.Now})
+	}
+	cfg.Metrics.setBreaker(b)
+	return &Executor{
+		cfg: cfg, now: cfg.Now, breaker: b, log: cfg.Log,
+		global: make(chan struct{}, cfg.Concurrency),
+		kick:   make(chan struct{}, 1),
+		acts:   newActivityCache(32),
+		hosts:  map[string]*hostSlot{},
+	}, nil
+}
+
+// defaultOwner is the pod (host) name with a random suffix, unique per process.
+func defaultOwner() string {
+	h, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return h + "-" + hex.EncodeToString(b)
+}
+
+// Owner is the name this executor leases rows under.
+func (e *Executor) Owner() string { return e.cfg.Owner }
+
+// Breaker is the executor's circuit breaker (for metrics and status).
+func (e *Executor) Breaker() *Breaker { return e.breaker }
+
+// Counts returns cumulative outcomes since the executor was made.
+func (e *Executor) Counts() Counts {
+	return Counts{
+		Leased: e.leased.Load(), Delivered: e.delivered.Load(), Retried: e.retried.Load(),
+		GivenUp: e.givenUp.Load(), Gone: e.gone.Load(), HeldBack: e.heldBack.Load(), Released: e.released.Load(),
+	}
+}
+
+// Kick wakes Run now, after a publish, instead of at the next poll.
+func (e *Executor) Kick() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// HeardFrom records that host sent us a verified request: an unavailable host comes
+// back as soon as it is heard from (Mastodon's rule). The inbox calls it.
+func (e *Executor) HeardFrom(ctx context.Context, host string) error {
+	if e.breaker.State(host) == Closed {
+		return nil
+	}
+	if err := e.cfg.Queue.RecordHostSuccess(ctx, host, e.now()); err != nil {
+		return fmt.Errorf("delivery: recording that %s is back: %w", host, err)
+	}
+	e.breaker.Success(host)
+	return nil
+}
+
+// Run delivers until ctx ends: a RunOnce at every Kick and every PollInterval, and a
+// prune of finished rows every hour when the queue supports it.
+func (e *Executor) Run(ctx context.Context) error {
+	wait := e.cfg.PollInterval
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-e.kick:
+		case <-timer.C:
+		}
+		if _, err := e.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error(err, "delivery round failed")
+			wait = min(2*wait, time.Minute)
+		} else {
+			wait = e.cfg.PollInterval
+		}
+		e.maybePrune(ctx)
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// maybePrune deletes finished rows older than Retention, at most once an hour.
+func (e *Executor) maybePrune(ctx context.Context) {
+	p, ok := e.cfg.Queue.(Pruner)
+	if !ok || e.cfg.Retention < 0 {
+		return
+	}
+	now := e.now()
+	e.syncMu.Lock()
+	due := now.Sub(e.lastPruned) >= time.Hour
+	if due {
+		e.lastPruned = now
+	}
+	e.syncMu.Unlock()
+	if !due {
+		return
+	}
+	if n, err := p.PruneDeliveries(ctx, now.Add(-e.cfg.Retention)); err != nil {
+		e.log.Error(err, "pruning finished deliveries")
+	} else if n > 0 {
+		e.log.V(1).Info("pruned finished deliveries", "rows", n)
+	}
+}
+
+// syncUnavailable refreshes the breaker's unavailable hosts from the queue, at most
+// once a minute.
+func (e *Executor) syncUnavailable(ctx context.Context) error {
+	now := e.now()
+	e.syncMu.Lock()
+	due := e.lastSync.IsZero() || now.Sub(e.lastSync) >= time.Minute || now.Before(e.lastSync)
+	e.syncMu.Unlock()
+	if !due {
+		return nil
+	}
+	hs, err := e.cfg.Queue.ListUnavailableHosts(ctx)
+	if err != nil {
+		return fmt.Errorf("delivery: listing unavailable hosts: %w", err)
+	}
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = h.Host
+	}
+	e.breaker.SyncUnavailable(names)
+	e.syncMu.Lock()
+	e.lastSync = now
+	e.syncMu.Unlock()
+	return nil
+}
+
+// RunOnce delivers everything due now and returns how many rows it leased. It leases
+// in batches while earlier rows are in flight, so a slow host does not stall the
+// others beyond its own slots, and returns when a lease comes back empty and every
+// leased row has been reported.
+func (e *Executor) RunOnce(ctx context.Context) (int, error) {
+	if err := e.syncUnavailable(ctx); err != nil {
+		return 0, err
+	}
+	batch := int64(e.cfg.Batch)
+	window := semaphore.NewWeighted(2 * batch) // leased rows not yet reported
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	total := 0
+	for ctx.Err() == nil {
+		if err := window.Acquire(ctx, batch); err != nil {
+			break
+		}
+		rows, err := e.cfg.Queue.LeaseDeliveries(ctx, store.LeaseRequest{
+			Now: e.now(), Limit: int(batch), Lease: e.cfg.Lease, Owner: e.cfg.Owner,
+		})
+		if err != nil {
+			window.Release(batch)
+			if ctx.Err() != nil {
+				break
+			}
+			return total, fmt.Errorf("delivery: leasing as %s: %w", e.cfg.Owner, err)
+		}
+		window.Release(batch - int64(len(rows)))
+		if len(rows) == 0 {
+			break
+		}
+		total += len(rows)
+		e.leased.Add(int64(len(rows)))
+		for _, d := range rows {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer window.Release(1)
+				e.handle(ctx, d)
+			}()
+		}
+	}
+	return total, nil
+}
+
+// acquireHost takes one of host's slots; the returned func gives it back.
+func (e *Executor) acquireHost(ctx context.Context, host string) (func(), error) {
+	e.hostMu.Lock()
+	s, ok := e.hosts[host]
+	if !ok {
+		s = &hostSlot{ch: make(chan struct{}, e.cfg.PerHost)}
+		e.hosts[host] = s
+	}
+	s.refs++
+	e.hostMu.Unlock()
+	done := func() {
+		e.hostMu.Lock()
+		if s.refs--; s.refs == 0 {
+			delete(e.hosts, host)
+		}
+		e.hostMu.Unlock()
+	}
+	select {
+	case s.ch <- struct{}{}:
+		return func() { <-s.ch; done() }, nil
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
+}
+
+// handle takes one leased row to its end: delivered, released for a retry, or given up.
+func (e *Executor) handle(ctx context.Context, d store.Delivery) {
+	releaseHost, err := e.acquireHost(ctx, d.Host)
+	if err != nil {
+		e.releaseNow(d, "not attempted: worker stopped")
+		return
+	}
+	defer releaseHost()
+	var dec Decision
+	for {
+		dec = e.breaker.Allow(d.Host)
+		if dec.Wait == nil {
+			break
+		}
+		select {
+		case <-dec.Wait:
+		case <-ctx.Done():
+			e.releaseNow(d, "not attempted: worker stopped")
+			return
+		}
+	}
+	if !dec.Allow {
+		e.holdBack(ctx, d, dec)
+		return
+	}
+	probeOpen := dec.Probe
+	defer func() {
+		if probeOpen {
+			e.breaker.Abandon(d.Host)
+		}
+	}()
+	select {
+	case e.global <- struct{}{}:
+		defer func() { <-e.global }()
+	case <-ctx.Done():
+		e.releaseNow(d, "not attempted: worker stopped")
+		return
+	}
+	if e.now().Add(e.cfg.RequestTimeout).After(d.LeaseExpires) {
+		// The row waited too long for a slot: sending now could outlive the lease and
+		// let another worker send it too.
+		e.releaseNow(d, "not attempted: lease ran short")
+		return
+	}
+	act, err := e.acts.get(ctx, e.cfg.Queue, d.ActivityID)
+	if errors.Is(err, store.ErrNotFound) {
+		e.finish(ctx, d, "activity no longer exists", Drop)
+		return
+	}
+	if err != nil {
+		e.localFailure(ctx, d, fmt.Errorf("loading activity %s: %w", d.ActivityID, err))
+		return
+	}
+	signer, err := e.cfg.Keys.Signer(ctx, d.ActorID)
+	if err != nil {
+		e.localFailure(ctx, d, fmt.Errorf("no signer for %s: %w", d.ActorID, err))
+		return
+	}
+	resp, err := e.cfg.Client.Deliver(ctx, d.Inbox, act.Raw, signer)
+	if err != nil && ctx.Err() != nil {
+		// Shutting down: whether the peer got it is unknown; it comes back (at least once).
+		e.releaseNow(d, "interrupted: worker stopped")
+		return
+	}
+	// From here on the outcome is known and must be written even if ctx ends now.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	now := e.now()
+	o := Classify(d.Host, resp, err, now)
+	e.cfg.Metrics.attempt(o)
+	e.recordHost(ctx, d.Host, o, now)
+	probeOpen = probeOpen && !o.HostUp && !o.HostDown
+	switch o.Action {
+	case Delivered:
+		e.markDelivered(ctx, d, now)
+	case Retry:
+		if e.cfg.Retry.Exhausted(d.Attempt, act.Published, now) {
+			e.finish(ctx, d, fmt.Sprintf("retries exhausted after %d attempts: %s", d.Attempt, o.Reason), Drop)
+			return
+		}
+		e.retry(ctx, d, e.cfg.Retry.Next(d.Attempt, now, o.RetryAfter), o.Reason)
+	case Drop, Gone:
+		e.finish(ctx, d, o.Reason, o.Action)
+	}
+}
+
+// recordHost feeds the outcome to the breaker and the store's host state.
+func (e *Executor) recordHost(ctx context.Context, host string, o Outcome, now time.Time) {
+	switch {
+	case o.HostUp:
+		if e.breaker.Success(host) {
+			if err := e.cfg.Queue.RecordHostSuccess(ctx, host, now); err != nil {
+				e.log.Error(err, "recording host success", "host", host)
+			}
+		}
+	case o.HostDown:
+		st, err := e.cfg.Queue.RecordHostFailure(ctx, host, now, e.cfg.UnavailableAfterDays)
+		if err != nil {
+			e.log.Error(err, "recording host failure", "host", host)
+		}
+		e.breaker.Failure(host, st.ConsecutiveFailures)
+		if st.Unavailable {
+			e.breaker.SetUnavailable(host, true)
+			e.log.Info("host unavailable: failures on distinct days", "host", host, "days", st.FailureDays)
+		}
+	}
+}
+
+// holdBack settles a row the breaker did not let through, without a request.
+func (e *Executor) holdBack(ctx context.Context, d store.Delivery, dec Decision) {
+	e.heldBack.Add(1)
+	e.cfg.Metrics.heldBack(dec.State)
+	if dec.State == Unavailable {
+		e.finish(ctx, d, fmt.Sprintf("%s is unavailable (failures on %d distinct days)", d.Host, e.cfg.UnavailableAfterDays), Drop)
+		return
+	}
+	now := e.now()
+	reason := fmt.Sprintf("circuit open for %s until %s", d.Host, dec.Until.UTC().Format(time.RFC3339))
+	if d.LastError != "" {
+		reason += "; last error: " + d.LastError
+	}
+	if act, err := e.acts.get(ctx, e.cfg.Queue, d.ActivityID); err == nil && e.cfg.Retry.Exhausted(d.Attempt, act.Published, now) {
+		e.finish(ctx, d, truncate("retry window over: "+reason), Drop)
+		return
+	}
+	e.retry(ctx, d, dec.Until, truncate(reason))
+}
+
+// localFailure retries a row that failed on our side (store, keys) soon, without
+// counting it against the host.
+func (e *Executor) localFailure(ctx context.Context, d store.Delivery, err error) {
+	e.log.Error(err, "delivery could not be attempted", "delivery", d.ID, "host", d.Host)
+	e.retry(ctx, d, e.now().Add(localRetryDelay), truncate(err.Error()))
+}
+
+// retry releases the row until next.
+func (e *Executor) retry(ctx context.Context, d store.Delivery, next time.Time, reason string) {
+	e.retried.Add(1)
+	e.cfg.Metrics.outcome(Retry)
+	if err := e.cfg.Queue.MarkFailed(ctx, d.ID, d.LeaseOwner, next, reason); err != nil {
+		e.reportError(err, d, "releasing delivery for a retry")
+		return
+	}
+	e.log.V(1).Info("delivery will be retried", "delivery", d.ID, "host", d.Host, "attempt", d.Attempt, "next", next, "reason", reason)
+}
+
+// releaseNow gives a leased row back at once, for rows this worker cannot send now.
+// It uses a context of its own, because it mostly runs when ctx has ended.
+func (e *Executor) releaseNow(d store.Delivery, reason string) {
+	e.released.Add(1)
+	if d.LastError != "" {
+		reason += "; last error: " + d.LastError
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.cfg.Queue.MarkFailed(ctx, d.ID, d.LeaseOwner, e.now().Add(time.Second), truncate(reason)); err != nil {
+		e.reportError(err, d, "releasing delivery")
+	}
+}
+
+// finish dead-letters a row, and tells OnGone about a 410.
+func (e *Executor) finish(ctx context.Context, d store.Delivery, reason string, a Action) {
+	e.givenUp.Add(1)
+	e.cfg.Metrics.outcome(a)
+	if err := e.cfg.Queue.GiveUp(ctx, d.ID, d.LeaseOwner, e.now(), truncate(reason)); err != nil {
+		e.reportError(err, d, "giving up delivery")
+		return
+	}
+	e.log.Info("delivery given up", "delivery", d.ID, "activity", d.ActivityID, "host", d.Host, "reason", reason)
+	if a == Gone {
+		e.gone.Add(1)
+		if e.cfg.OnGone != nil {
+			e.cfg.OnGone(ctx, d)
+		}
+	}
+}
+
+// markDelivered records a 2xx, retrying the write a few times: until it is written, a
+// crash would send the activity to this inbox again.
+func (e *Executor) markDelivered(ctx context.Context, d store.Delivery, at time.Time) {
+	e.delivered.Add(1)
+	e.cfg.Metrics.outcome(Delivered)
+	var err error
+	for i := range 3 {
+		if err = e.cfg.Queue.MarkDelivered(ctx, d.ID, at); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(100*(i+1)) * time.Millisecond)
+	}
+	if err != nil {
+		e.reportError(err, d, "marking delivery delivered (it will be sent again)")
+	}
+}
+
+// reportError logs a failed report; a lost lease is expected after a long stall.
+func (e *Executor) reportError(err error, d store.Delivery, what string) {
+	if errors.Is(err, store.ErrLeaseLost) {
+		e.log.V(1).Info(what+": lease lost", "delivery", d.ID, "host", d.Host)
+		return
+	}
+	e.log.Error(err, what, "delivery", d.ID, "host", d.Host)
+}
+
+// activityCache keeps the bodies of recent activities, so a fan-out of one activity
+// reads it once; concurrent readers of one ID share the read.
+type activityCache struct {
+	mu    sync.Mutex
+	max   int
+	m     map[string]*activityEntry
+	order []string
+}
+
+type activityEntry struct {
+	done chan struct{}
+	a    store.Activity
+	err  error
+}
+
+func newActivityCache(max int) *activityCache {
+	return &activityCache{max: max, m: map[string]*activityEntry{}}
+}
+
+func (c *activityCache) get(ctx context.Context, q Queue, id string) (store.Activity, error) {
+	c.mu.Lock()
+	if en, ok := c.m[id]; ok {
+		c.mu.Unlock()
+		select {
+		case <-en.done:
+			return en.a, en.err
+		case <-ctx.Done():
+			return store.Activity{}, ctx.Err()
+		}
+	}
+	en := &activityEntry{done: make(chan struct{})}
+	c.m[id] = en
+	c.order = append(c.order, id)
+	for len(c.order) > c.max {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.mu.Unlock()
+	en.a, en.err = q.GetActivity(ctx, id)
+	close(en.done)
+	if en.err != nil {
+		c.mu.Lock()
+		if c.m[id] == en {
+			delete(c.m, id)
+		}
+		c.mu.Unlock()
+	}
+	return en.a, en.err
+}
