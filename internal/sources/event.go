@@ -1,0 +1,184 @@
+// Package sources turns what forges tell Fedforge into activities: webhooks from GitLab,
+// Gitea, Forgejo and GitHub (each verified with the forge's own authentication), polled
+// Atom/RSS feeds, and client-to-server outbox POSTs. Every source first produces one
+// forge-neutral Event; Render turns an Event into the store.Activity values that the
+// server publishes, with ids derived from the forge's own identity of the event so
+// that a forge's retry, or a restart of the poller, can never post twice.
+package sources
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+)
+
+// Kind is what happened on the forge, in the terms of EventSource.Events, so that a
+// source's event selection applies to every forge alike.
+type Kind string
+
+// The event kinds Fedforge publishes; they are the values allowed in spec.sources[].events.
+const (
+	KindRelease      Kind = "Release"
+	KindTag          Kind = "Tag"
+	KindPush         Kind = "Push"
+	KindMergeRequest Kind = "MergeRequest"
+	KindIssue        Kind = "Issue"
+)
+
+// Actions carried in Event.Action. Each forge spells them differently ("open",
+// "opened", "closed" with merged=true); parsers normalise to these.
+const (
+	ActionPublished = "published"
+	ActionCreated   = "created"
+	ActionPushed    = "pushed"
+	ActionOpened    = "opened"
+	ActionMerged    = "merged"
+)
+
+// Format says how Event.Body is written, so that rendering escapes plain text and
+// markdown but sanitises HTML.
+type Format string
+
+// Body formats.
+const (
+	FormatPlain    Format = "text/plain"
+	FormatMarkdown Format = "text/markdown"
+	FormatHTML     Format = "text/html"
+)
+
+// Repository is the forge project an event happened in.
+type Repository struct {
+	// Name is the short name ("diaspora"), used for the project hashtag.
+	Name string
+	// FullName is the path with its namespace ("mike/diaspora").
+	FullName string
+	// WebURL is the project's page on the forge.
+	WebURL string
+	// CloneURL is the HTTP(S) clone URL, published as ForgeFed cloneUri.
+	CloneURL string
+}
+
+// Person is whoever caused the event on the forge. E-mail addresses are deliberately
+// not kept: they must not reach the Fediverse.
+type Person struct {
+	// Name is the display name.
+	Name string
+	// Username is the forge login.
+	Username string
+	// URL is the person's profile page on the forge, when the payload gives one.
+	URL string
+}
+
+// Display returns the best human name for p.
+func (p Person) Display() string {
+	switch {
+	case p.Username != "":
+		return p.Username
+	default:
+		return p.Name
+	}
+}
+
+// Commit is one commit of a push (or the commit a release points at).
+type Commit struct {
+	// ID is the full commit hash.
+	ID string
+	// Message is the full commit message.
+	Message string
+	// URL is the commit's page on the forge.
+	URL string
+	// Author wrote the commit.
+	Author Person
+	// Time is the author (or commit) time the forge reports.
+	Time time.Time
+}
+
+// Event is one forge event, normalised across forges. Parsers fill what their payload
+// carries; Render uses only these fields, so a new forge needs a parser and nothing else.
+type Event struct {
+	// Forge is the source type that produced the event (GitLab, Gitea, Forgejo, GitHub, Feed).
+	Forge fedv1.SourceType
+	// Kind is what happened.
+	Kind Kind
+	// Action refines Kind (published, created, pushed, opened, merged).
+	Action string
+	// DeliveryID is the forge's id of this delivery (X-Gitlab-Event-UUID,
+	// X-Gitea-Delivery, X-GitHub-Delivery), for logs; retries of one event share it.
+	DeliveryID string
+	// Repository is the project.
+	Repository Repository
+	// Actor is who did it (pusher, release author, issue author).
+	Actor Person
+	// Title is the release name, merge request or issue title.
+	Title string
+	// Version is the tag name of a release or tag.
+	Version string
+	// URL is the page of the thing itself (release, tag, merge request, issue, compare view).
+	URL string
+	// Body is the release notes or description.
+	Body string
+	// BodyFormat says how Body is written.
+	BodyFormat Format
+	// Ref is the full git ref ("refs/heads/main", "refs/tags/v1").
+	Ref string
+	// Branch is the short branch name of a push, or the target branch of a merge request.
+	Branch string
+	// SourceBranch is the head branch of a merge request.
+	SourceBranch string
+	// Before and After are the ref's old and new commit of a push.
+	Before, After string
+	// Commits of a push, oldest first, as the forge lists them (forges cap the list).
+	Commits []Commit
+	// TotalCommits is the number of commits pushed, which may exceed len(Commits).
+	TotalCommits int
+	// Number is the merge request or issue number shown to people (GitLab iid).
+	Number int64
+	// Labels of a merge request or issue.
+	Labels []string
+	// Prerelease marks a release as a pre-release.
+	Prerelease bool
+	// Time is when the event happened according to the forge; zero when it did not say.
+	Time time.Time
+	// Identity is the stable identity of the event on its forge (for example
+	// "release|group/project|v1.2"). Activity ids are derived from it, so a forge's
+	// retry, a second delivery of the same release, or a replayed feed entry produce
+	// the same ids and Publish stays idempotent.
+	Identity string
+}
+
+// ErrIgnoredEvent is returned for a request that is authentic and well formed but asks
+// for nothing Fedforge publishes (an unknown event type, a deleted branch, a closed but
+// not merged merge request, an event the source does not select). The HTTP layer
+// answers 202 so that the forge does not retry, and counts it.
+var ErrIgnoredEvent = errors.New("sources: unknown or unsupported event")
+
+// ErrUnauthorized is returned when the request does not carry valid proof of the
+// shared secret (missing or wrong token or signature); the HTTP layer answers 401.
+var ErrUnauthorized = errors.New("sources: missing or invalid webhook authentication")
+
+// ErrMalformed is returned for a payload that cannot be parsed or lacks what its event
+// type requires; the HTTP layer answers 400.
+var ErrMalformed = errors.New("sources: malformed payload")
+
+// ErrTooLarge is returned for a body over MaxBodyBytes; the HTTP layer answers 413.
+var ErrTooLarge = errors.New("sources: body too large")
+
+// StatusOf maps an error of this package to the HTTP status a handler answers with,
+// so that every caller answers the same way (500 for anything unknown, so forges retry).
+func StatusOf(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusAccepted
+	case errors.Is(err, ErrIgnoredEvent):
+		return http.StatusAccepted
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrMalformed):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusInternalServerError
+}

@@ -1,0 +1,298 @@
+package sources
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+)
+
+// Gitea and Forgejo webhook headers (Gitea services/webhook/deliver.go; Forgejo sends
+// both its own and Gitea's headers, so that receivers written for Gitea keep working).
+const (
+	headerGiteaSignature   = "X-Gitea-Signature"
+	headerGiteaEvent       = "X-Gitea-Event"
+	headerGiteaDelivery    = "X-Gitea-Delivery"
+	headerForgejoSignature = "X-Forgejo-Signature"
+	headerForgejoEvent     = "X-Forgejo-Event"
+	headerForgejoDelivery  = "X-Forgejo-Delivery"
+)
+
+type gtUser struct {
+	Login    string `json:"login"`
+	Username string `json:"username"`
+	FullName string `json:"full_name"`
+}
+
+func (u gtUser) person() Person {
+	name := u.Login
+	if name == "" {
+		name = u.Username
+	}
+	return Person{Name: u.FullName, Username: name}
+}
+
+type gtRepo struct {
+	Name     string `json:"name"`
+	FullName string `json:"full_name"`
+	HTMLURL  string `json:"html_url"`
+	CloneURL string `json:"clone_url"`
+}
+
+func (r gtRepo) repo() Repository {
+	return Repository{Name: r.Name, FullName: r.FullName, WebURL: r.HTMLURL, CloneURL: r.CloneURL}
+}
+
+type gtCommit struct {
+	ID        string `json:"id"`
+	Message   string `json:"message"`
+	URL       string `json:"url"`
+	Timestamp string `json:"timestamp"`
+	Author    gtUser `json:"author"`
+}
+
+type gtLabel struct {
+	Name string `json:"name"`
+}
+
+type gtPayload struct {
+	Action string `json:"action"`
+	// push
+	Ref          string     `json:"ref"`
+	Before       string     `json:"before"`
+	After        string     `json:"after"`
+	CompareURL   string     `json:"compare_url"`
+	Commits      []gtCommit `json:"commits"`
+	TotalCommits int        `json:"total_commits"`
+	Pusher       gtUser     `json:"pusher"`
+	// create
+	RefType string `json:"ref_type"`
+	SHA     string `json:"sha"`
+	// release
+	Release *struct {
+		TagName     string `json:"tag_name"`
+		Name        string `json:"name"`
+		Body        string `json:"body"`
+		HTMLURL     string `json:"html_url"`
+		Draft       bool   `json:"draft"`
+		Prerelease  bool   `json:"prerelease"`
+		CreatedAt   string `json:"created_at"`
+		PublishedAt string `json:"published_at"`
+		Author      gtUser `json:"author"`
+	} `json:"release"`
+	// pull_request and issues
+	PullRequest *struct {
+		Number     int64     `json:"number"`
+		Title      string    `json:"title"`
+		Body       string    `json:"body"`
+		HTMLURL    string    `json:"html_url"`
+		Merged     bool      `json:"merged"`
+		MergedAt   string    `json:"merged_at"`
+		CreatedAt  string    `json:"created_at"`
+		User       gtUser    `json:"user"`
+		MergedBy   *gtUser   `json:"merged_by"`
+		Labels     []gtLabel `json:"labels"`
+		BaseBranch string    `json:"base_branch"`
+		HeadBranch string    `json:"head_branch"`
+		Base       struct {
+			Ref string `json:"ref"`
+		} `json:"base"`
+		Head struct {
+			Ref string `json:"ref"`
+		} `json:"head"`
+	} `json:"pull_request"`
+	Issue *struct {
+		Number    int64     `json:"number"`
+		Title     string    `json:"title"`
+		Body      string    `json:"body"`
+		HTMLURL   string    `json:"html_url"`
+		CreatedAt string    `json:"created_at"`
+		User      gtUser    `json:"user"`
+		Labels    []gtLabel `json:"labels"`
+	} `json:"issue"`
+	Repository gtRepo `json:"repository"`
+	Sender     gtUser `json:"sender"`
+}
+
+// ParseGitea verifies a Gitea webhook (hex HMAC-SHA256 of the body in
+// X-Gitea-Signature) and parses release, create (tag), push, pull_request and issues.
+func ParseGitea(h http.Header, body, secret []byte) (*Event, error) {
+	if !verifyHMAC(h.Get(headerGiteaSignature), body, secret) {
+		return nil, fmt.Errorf("%w: %s", ErrUnauthorized, headerGiteaSignature)
+	}
+	ev, err := parseGiteaEvent(h.Get(headerGiteaEvent), body)
+	if err != nil {
+		return nil, err
+	}
+	ev.Forge = fedv1.SourceGitea
+	ev.DeliveryID = h.Get(headerGiteaDelivery)
+	return ev, nil
+}
+
+// ParseForgejo verifies a Forgejo webhook. Forgejo signs in X-Forgejo-Signature and, for
+// compatibility, also in X-Gitea-Signature; either is accepted (the same HMAC of the
+// same body), and the event type is read from X-Forgejo-Event or X-Gitea-Event.
+func ParseForgejo(h http.Header, body, secret []byte) (*Event, error) {
+	sig := h.Get(headerForgejoSignature)
+	if sig == "" {
+		sig = h.Get(headerGiteaSignature)
+	}
+	if !verifyHMAC(sig, body, secret) {
+		return nil, fmt.Errorf("%w: %s", ErrUnauthorized, headerForgejoSignature)
+	}
+	event := h.Get(headerForgejoEvent)
+	if event == "" {
+		event = h.Get(headerGiteaEvent)
+	}
+	ev, err := parseGiteaEvent(event, body)
+	if err != nil {
+		return nil, err
+	}
+	ev.Forge = fedv1.SourceForgejo
+	ev.DeliveryID = h.Get(headerForgejoDelivery)
+	if ev.DeliveryID == "" {
+		ev.DeliveryID = h.Get(headerGiteaDelivery)
+	}
+	return ev, nil
+}
+
+// parseGiteaEvent reads the payloads Gitea and Forgejo share (modules/structs/hook.go).
+func parseGiteaEvent(event string, body []byte) (*Event, error) {
+	switch event {
+	case "release", "create", "push", "pull_request", "issues":
+	default:
+		return nil, fmt.Errorf("%w: Gitea/Forgejo %q", ErrIgnoredEvent, event)
+	}
+	var p gtPayload
+	if err := decodePayload(body, &p); err != nil {
+		return nil, err
+	}
+	repo := p.Repository.repo()
+	if repo.FullName == "" {
+		return nil, fmt.Errorf("%w: %s without repository", ErrMalformed, event)
+	}
+	ev := &Event{Repository: repo, Actor: p.Sender.person()}
+	switch event {
+	case "release":
+		r := p.Release
+		if r == nil || r.TagName == "" {
+			return nil, fmt.Errorf("%w: release without tag", ErrMalformed)
+		}
+		if p.Action != "published" || r.Draft {
+			return nil, fmt.Errorf("%w: release %s", ErrIgnoredEvent, p.Action)
+		}
+		ev.Kind, ev.Action = KindRelease, ActionPublished
+		ev.Title, ev.Version, ev.URL, ev.Body, ev.BodyFormat = r.Name, r.TagName, r.HTMLURL, r.Body, FormatMarkdown
+		ev.Ref, ev.Prerelease, ev.Time = "refs/tags/"+r.TagName, r.Prerelease, firstTime(r.PublishedAt, r.CreatedAt)
+		if r.Author.Login != "" || r.Author.Username != "" {
+			ev.Actor = r.Author.person()
+		}
+		if ev.URL == "" {
+			ev.URL = joinURL(repo.WebURL, "/releases/tag/", r.TagName)
+		}
+		ev.Identity = identity("release", repo.FullName, r.TagName)
+		return ev, nil
+	case "create":
+		if p.RefType != "tag" {
+			return nil, fmt.Errorf("%w: create %s", ErrIgnoredEvent, p.RefType)
+		}
+		return giteaTag(ev, shortRef(p.Ref), p.SHA)
+	case "push":
+		if p.Ref == "" {
+			return nil, fmt.Errorf("%w: push without ref", ErrMalformed)
+		}
+		if zeroSHA(p.After) {
+			return nil, fmt.Errorf("%w: %s deleted", ErrIgnoredEvent, p.Ref)
+		}
+		if strings.HasPrefix(p.Ref, "refs/tags/") {
+			return giteaTag(ev, shortRef(p.Ref), p.After)
+		}
+		if p.Pusher.Login != "" || p.Pusher.Username != "" {
+			ev.Actor = p.Pusher.person()
+		}
+		ev.Kind, ev.Action, ev.Ref, ev.Branch = KindPush, ActionPushed, p.Ref, shortRef(p.Ref)
+		ev.Before, ev.After, ev.TotalCommits = p.Before, p.After, p.TotalCommits
+		for _, c := range p.Commits {
+			ev.Commits = append(ev.Commits, Commit{ID: c.ID, Message: c.Message, URL: c.URL,
+				Author: Person{Name: c.Author.FullName, Username: c.Author.Username}, Time: parseTime(c.Timestamp)})
+		}
+		if ev.TotalCommits < len(ev.Commits) {
+			ev.TotalCommits = len(ev.Commits)
+		}
+		sortCommits(ev.Commits)
+		if n := len(ev.Commits); n > 0 {
+			ev.Time = ev.Commits[n-1].Time
+		}
+		ev.URL = p.CompareURL
+		if ev.URL == "" || zeroSHA(p.Before) {
+			ev.URL = joinURL(repo.WebURL, "/src/branch/", ev.Branch)
+		}
+		ev.Identity = identity("push", repo.FullName, p.Ref, p.After)
+		return ev, nil
+	case "pull_request":
+		pr := p.PullRequest
+		if pr == nil || pr.Number == 0 {
+			return nil, fmt.Errorf("%w: pull_request without number", ErrMalformed)
+		}
+		switch {
+		case p.Action == "opened":
+			ev.Action, ev.Time = ActionOpened, parseTime(pr.CreatedAt)
+			ev.Actor = pr.User.person()
+		case p.Action == "closed" && pr.Merged:
+			ev.Action, ev.Time = ActionMerged, parseTime(pr.MergedAt)
+			if pr.MergedBy != nil {
+				ev.Actor = pr.MergedBy.person()
+			}
+		default:
+			return nil, fmt.Errorf("%w: pull_request %s", ErrIgnoredEvent, p.Action)
+		}
+		ev.Kind, ev.Number, ev.Title, ev.Body, ev.BodyFormat = KindMergeRequest, pr.Number, pr.Title, pr.Body, FormatMarkdown
+		ev.URL = pr.HTMLURL
+		ev.Branch, ev.SourceBranch = firstNonEmpty(pr.Base.Ref, pr.BaseBranch), firstNonEmpty(pr.Head.Ref, pr.HeadBranch)
+		for _, l := range pr.Labels {
+			ev.Labels = append(ev.Labels, l.Name)
+		}
+		ev.Identity = identity("mr", repo.FullName, strconv.FormatInt(pr.Number, 10), ev.Action)
+		return ev, nil
+	default: // issues
+		is := p.Issue
+		if is == nil || is.Number == 0 {
+			return nil, fmt.Errorf("%w: issues without number", ErrMalformed)
+		}
+		if p.Action != "opened" {
+			return nil, fmt.Errorf("%w: issue %s", ErrIgnoredEvent, p.Action)
+		}
+		num := strconv.FormatInt(is.Number, 10)
+		ev.Kind, ev.Action, ev.Number, ev.Title = KindIssue, ActionOpened, is.Number, is.Title
+		ev.Body, ev.BodyFormat, ev.Time, ev.Actor = is.Body, FormatMarkdown, parseTime(is.CreatedAt), is.User.person()
+		ev.URL = firstNonEmpty(is.HTMLURL, joinURL(repo.WebURL, "/issues/", num))
+		for _, l := range is.Labels {
+			ev.Labels = append(ev.Labels, l.Name)
+		}
+		ev.Identity = identity("issue", repo.FullName, num, ActionOpened)
+		return ev, nil
+	}
+}
+
+// giteaTag fills a Tag event; create and push both announce a new tag, and both map to
+// the same identity, so that receiving the two hooks posts once.
+func giteaTag(ev *Event, tag, sha string) (*Event, error) {
+	if tag == "" {
+		return nil, fmt.Errorf("%w: tag without name", ErrMalformed)
+	}
+	ev.Kind, ev.Action, ev.Version, ev.Ref, ev.After = KindTag, ActionCreated, tag, "refs/tags/"+tag, sha
+	ev.URL = joinURL(ev.Repository.WebURL, "/src/tag/", tag)
+	ev.Identity = identity("tag", ev.Repository.FullName, tag)
+	return ev, nil
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}

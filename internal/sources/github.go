@@ -1,0 +1,226 @@
+package sources
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+)
+
+// GitHub webhook headers (docs.github.com, "Validating webhook deliveries").
+const (
+	headerGitHubSignature = "X-Hub-Signature-256"
+	headerGitHubEvent     = "X-GitHub-Event"
+	headerGitHubDelivery  = "X-GitHub-Delivery"
+)
+
+type ghUser struct {
+	Login   string `json:"login"`
+	Name    string `json:"name"`
+	HTMLURL string `json:"html_url"`
+}
+
+func (u ghUser) person() Person { return Person{Name: u.Name, Username: u.Login, URL: u.HTMLURL} }
+
+type ghRepo struct {
+	Name     string `json:"name"`
+	FullName string `json:"full_name"`
+	HTMLURL  string `json:"html_url"`
+	CloneURL string `json:"clone_url"`
+}
+
+type ghLabel struct {
+	Name string `json:"name"`
+}
+
+type ghPayload struct {
+	Action string `json:"action"`
+	// push and create
+	Ref     string `json:"ref"`
+	RefType string `json:"ref_type"`
+	Before  string `json:"before"`
+	After   string `json:"after"`
+	Deleted bool   `json:"deleted"`
+	Compare string `json:"compare"`
+	Commits []struct {
+		ID        string `json:"id"`
+		Message   string `json:"message"`
+		Timestamp string `json:"timestamp"`
+		URL       string `json:"url"`
+		Author    struct {
+			Name     string `json:"name"`
+			Username string `json:"username"`
+		} `json:"author"`
+	} `json:"commits"`
+	Release *struct {
+		TagName     string `json:"tag_name"`
+		Name        string `json:"name"`
+		Body        string `json:"body"`
+		HTMLURL     string `json:"html_url"`
+		Draft       bool   `json:"draft"`
+		Prerelease  bool   `json:"prerelease"`
+		CreatedAt   string `json:"created_at"`
+		PublishedAt string `json:"published_at"`
+		Author      ghUser `json:"author"`
+	} `json:"release"`
+	PullRequest *struct {
+		Number    int64     `json:"number"`
+		Title     string    `json:"title"`
+		Body      string    `json:"body"`
+		HTMLURL   string    `json:"html_url"`
+		Merged    bool      `json:"merged"`
+		MergedAt  string    `json:"merged_at"`
+		CreatedAt string    `json:"created_at"`
+		User      ghUser    `json:"user"`
+		MergedBy  *ghUser   `json:"merged_by"`
+		Labels    []ghLabel `json:"labels"`
+		Base      struct {
+			Ref string `json:"ref"`
+		} `json:"base"`
+		Head struct {
+			Ref string `json:"ref"`
+		} `json:"head"`
+	} `json:"pull_request"`
+	Issue *struct {
+		Number      int64     `json:"number"`
+		Title       string    `json:"title"`
+		Body        string    `json:"body"`
+		HTMLURL     string    `json:"html_url"`
+		CreatedAt   string    `json:"created_at"`
+		User        ghUser    `json:"user"`
+		Labels      []ghLabel `json:"labels"`
+		PullRequest any       `json:"pull_request"`
+	} `json:"issue"`
+	Repository ghRepo `json:"repository"`
+	Sender     ghUser `json:"sender"`
+}
+
+// ParseGitHub verifies a GitHub webhook (X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of
+// the body>) and parses release, push, create (tag), pull_request and issues events. The
+// SHA-1 X-Hub-Signature header is not accepted.
+func ParseGitHub(h http.Header, body, secret []byte) (*Event, error) {
+	sig, ok := strings.CutPrefix(h.Get(headerGitHubSignature), "sha256=")
+	if !ok || !verifyHMAC(sig, body, secret) {
+		return nil, fmt.Errorf("%w: %s", ErrUnauthorized, headerGitHubSignature)
+	}
+	ev, err := parseGitHubEvent(h.Get(headerGitHubEvent), body)
+	if err != nil {
+		return nil, err
+	}
+	ev.Forge = fedv1.SourceGitHub
+	ev.DeliveryID = h.Get(headerGitHubDelivery)
+	return ev, nil
+}
+
+func parseGitHubEvent(event string, body []byte) (*Event, error) {
+	switch event {
+	case "release", "push", "create", "pull_request", "issues":
+	default:
+		// Includes "ping", sent when the webhook is created.
+		return nil, fmt.Errorf("%w: GitHub %q", ErrIgnoredEvent, event)
+	}
+	var p ghPayload
+	if err := decodePayload(body, &p); err != nil {
+		return nil, err
+	}
+	r := p.Repository
+	if r.FullName == "" {
+		return nil, fmt.Errorf("%w: %s without repository", ErrMalformed, event)
+	}
+	repo := Repository{Name: r.Name, FullName: r.FullName, WebURL: r.HTMLURL, CloneURL: r.CloneURL}
+	ev := &Event{Repository: repo, Actor: p.Sender.person()}
+	switch event {
+	case "release":
+		rel := p.Release
+		if rel == nil || rel.TagName == "" {
+			return nil, fmt.Errorf("%w: release without tag", ErrMalformed)
+		}
+		if p.Action != "published" || rel.Draft {
+			return nil, fmt.Errorf("%w: release %s", ErrIgnoredEvent, p.Action)
+		}
+		ev.Kind, ev.Action, ev.Actor = KindRelease, ActionPublished, rel.Author.person()
+		ev.Title, ev.Version, ev.URL, ev.Body, ev.BodyFormat = rel.Name, rel.TagName, rel.HTMLURL, rel.Body, FormatMarkdown
+		ev.Ref, ev.Prerelease, ev.Time = "refs/tags/"+rel.TagName, rel.Prerelease, firstTime(rel.PublishedAt, rel.CreatedAt)
+		ev.Identity = identity("release", repo.FullName, rel.TagName)
+		return ev, nil
+	case "create":
+		if p.RefType != "tag" || p.Ref == "" {
+			return nil, fmt.Errorf("%w: create %s", ErrIgnoredEvent, p.RefType)
+		}
+		return githubTag(ev, p.Ref, "")
+	case "push":
+		if p.Ref == "" {
+			return nil, fmt.Errorf("%w: push without ref", ErrMalformed)
+		}
+		if p.Deleted || zeroSHA(p.After) {
+			return nil, fmt.Errorf("%w: %s deleted", ErrIgnoredEvent, p.Ref)
+		}
+		if strings.HasPrefix(p.Ref, "refs/tags/") {
+			return githubTag(ev, shortRef(p.Ref), p.After)
+		}
+		ev.Kind, ev.Action, ev.Ref, ev.Branch = KindPush, ActionPushed, p.Ref, shortRef(p.Ref)
+		ev.Before, ev.After, ev.URL = p.Before, p.After, p.Compare
+		for _, c := range p.Commits {
+			ev.Commits = append(ev.Commits, Commit{ID: c.ID, Message: c.Message, URL: c.URL,
+				Author: Person{Name: c.Author.Name, Username: c.Author.Username}, Time: parseTime(c.Timestamp)})
+		}
+		sortCommits(ev.Commits)
+		ev.TotalCommits = len(ev.Commits)
+		if n := len(ev.Commits); n > 0 {
+			ev.Time = ev.Commits[n-1].Time
+		}
+		ev.Identity = identity("push", repo.FullName, p.Ref, p.After)
+		return ev, nil
+	case "pull_request":
+		pr := p.PullRequest
+		if pr == nil || pr.Number == 0 {
+			return nil, fmt.Errorf("%w: pull_request without number", ErrMalformed)
+		}
+		switch {
+		case p.Action == "opened":
+			ev.Action, ev.Time, ev.Actor = ActionOpened, parseTime(pr.CreatedAt), pr.User.person()
+		case p.Action == "closed" && pr.Merged:
+			ev.Action, ev.Time = ActionMerged, parseTime(pr.MergedAt)
+			if pr.MergedBy != nil {
+				ev.Actor = pr.MergedBy.person()
+			}
+		default:
+			return nil, fmt.Errorf("%w: pull_request %s (merged=%t)", ErrIgnoredEvent, p.Action, pr.Merged)
+		}
+		ev.Kind, ev.Number, ev.Title, ev.Body, ev.BodyFormat = KindMergeRequest, pr.Number, pr.Title, pr.Body, FormatMarkdown
+		ev.URL, ev.Branch, ev.SourceBranch = pr.HTMLURL, pr.Base.Ref, pr.Head.Ref
+		for _, l := range pr.Labels {
+			ev.Labels = append(ev.Labels, l.Name)
+		}
+		ev.Identity = identity("mr", repo.FullName, strconv.FormatInt(pr.Number, 10), ev.Action)
+		return ev, nil
+	default: // issues
+		is := p.Issue
+		if is == nil || is.Number == 0 {
+			return nil, fmt.Errorf("%w: issues without number", ErrMalformed)
+		}
+		if p.Action != "opened" {
+			return nil, fmt.Errorf("%w: issue %s", ErrIgnoredEvent, p.Action)
+		}
+		num := strconv.FormatInt(is.Number, 10)
+		ev.Kind, ev.Action, ev.Number, ev.Title, ev.Actor = KindIssue, ActionOpened, is.Number, is.Title, is.User.person()
+		ev.Body, ev.BodyFormat, ev.Time = is.Body, FormatMarkdown, parseTime(is.CreatedAt)
+		ev.URL = firstNonEmpty(is.HTMLURL, joinURL(repo.WebURL, "/issues/", num))
+		for _, l := range is.Labels {
+			ev.Labels = append(ev.Labels, l.Name)
+		}
+		ev.Identity = identity("issue", repo.FullName, num, ActionOpened)
+		return ev, nil
+	}
+}
+
+// githubTag fills a Tag event from a create or a tag push; both map to one identity, so
+// a repository that sends both hooks posts once.
+func githubTag(ev *Event, tag, sha string) (*Event, error) {
+	ev.Kind, ev.Action, ev.Version, ev.Ref, ev.After = KindTag, ActionCreated, tag, "refs/tags/"+tag, sha
+	ev.URL = joinURL(ev.Repository.WebURL, "/releases/tag/", tag)
+	ev.Identity = identity("tag", ev.Repository.FullName, tag)
+	return ev, nil
+}
