@@ -1,0 +1,413 @@
+package sources
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/store"
+	"github.com/fedforge/fedforge/internal/urls"
+)
+
+// Target says who publishes an event and to whom, so that Render needs no Kubernetes
+// objects and golden tests can pin every input.
+type Target struct {
+	// ActorID is the publishing actor's IRI (urls.ForActor(base, username).ID).
+	ActorID string
+	// Visibility is the source's audience; empty means Public, the CRD default.
+	Visibility fedv1.Visibility
+	// PushNote asks for a short Note for social followers besides the ForgeFed Push.
+	PushNote bool
+	// Now is used as the publication time when the forge did not date the event.
+	Now time.Time
+}
+
+// TargetFor builds the Target of a source of an actor on the server at base. A push
+// also becomes a Note for Mastodon followers only when the source lists Push explicitly
+// and the actor is not a Repository: a Repository actor's pushes are for forges, which
+// read the ForgeFed Push, and an empty event list ("everything") must not turn every
+// push into a post.
+func TargetFor(base string, actor *fedv1.FederatedActor, src *fedv1.EventSource, now time.Time) Target {
+	t := Target{ActorID: urls.ForActor(base, actor.Spec.PreferredUsername).ID, Now: now}
+	if src != nil {
+		t.Visibility = src.Visibility
+		t.PushNote = actor.Spec.Type != fedv1.ActorRepository && slices.Contains(src.Events, string(KindPush))
+	}
+	return t
+}
+
+// Selected reports whether a source publishes events of kind k: all supported kinds
+// when spec.sources[].events is empty, only the listed ones otherwise.
+func Selected(src *fedv1.EventSource, k Kind) bool {
+	return src == nil || len(src.Events) == 0 || slices.Contains(src.Events, string(k))
+}
+
+// ActivityID is the IRI of an activity of actorID derived from key, and ObjectID that
+// of its object. Both live under the actor, so that the server can route them and
+// peers see them on the actor's host; the hash makes them stable for the same key and
+// opaque (a tag name may contain characters an IRI path should not).
+func ActivityID(actorID, key string) string { return actorID + "/activities/" + hashKey(key) }
+
+// ObjectID is the IRI of the object published with ActivityID(actorID, key).
+func ObjectID(actorID, key string) string { return actorID + "/objects/" + hashKey(key) }
+
+func hashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Render turns an event into the activities to publish: Create{Note} for releases, tags,
+// merge requests and issues; a ForgeFed Push for pushes, followed by a Create{Note} when
+// t.PushNote is set. Ids derive from ev.Identity only, so rendering the same event again
+// (a forge retry) yields the same ids and Publish does not post twice.
+func Render(ev *Event, t Target) ([]store.Activity, error) {
+	if ev == nil || ev.Identity == "" {
+		return nil, errors.New("sources: render: event without identity")
+	}
+	if t.ActorID == "" {
+		return nil, errors.New("sources: render: no actor")
+	}
+	r := newRenderer(ev, t)
+	switch ev.Kind {
+	case KindRelease, KindTag, KindMergeRequest, KindIssue:
+		a, err := r.create(ev.Identity, r.noteContent(), r.attachments())
+		if err != nil {
+			return nil, err
+		}
+		return []store.Activity{a}, nil
+	case KindPush:
+		push, err := r.push()
+		if err != nil {
+			return nil, err
+		}
+		out := []store.Activity{push}
+		if t.PushNote {
+			note, err := r.create(ev.Identity+"|note", r.pushNoteContent(), nil)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, note)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: kind %q", ErrIgnoredEvent, ev.Kind)
+}
+
+// renderer holds what every rendering of one event shares.
+type renderer struct {
+	ev        *Event
+	t         Target
+	actor     urls.Actor
+	host      string // scheme://host of the actor, for hashtag links
+	published time.Time
+	apVis     activitypub.Visibility
+	storeVis  store.Visibility
+}
+
+func newRenderer(ev *Event, t Target) *renderer {
+	r := &renderer{ev: ev, t: t, actor: urls.Actor{ID: t.ActorID}}
+	if u, err := url.Parse(t.ActorID); err == nil {
+		r.host = u.Scheme + "://" + u.Host
+	}
+	r.published = ev.Time
+	if r.published.IsZero() {
+		r.published = t.Now
+	}
+	r.published = r.published.UTC().Truncate(time.Second)
+	switch t.Visibility {
+	case fedv1.VisibilityUnlisted:
+		r.apVis, r.storeVis = activitypub.Unlisted, store.Unlisted
+	case fedv1.VisibilityFollowers:
+		r.apVis, r.storeVis = activitypub.FollowersOnly, store.Followers
+	default:
+		r.apVis, r.storeVis = activitypub.Public, store.Public
+	}
+	return r
+}
+
+// address returns to and cc for the source's visibility: Public is to as:Public and cc
+// followers, Unlisted the reverse, Followers to followers only (activitypub.Address).
+func (r *renderer) address() (to, cc activitypub.Refs) {
+	return activitypub.Address(r.apVis, r.actor.Followers())
+}
+
+// create wraps a Note in a Create; both carry the same addressing, and the Note is also
+// stored on its own so that it dereferences at its id, as Mastodon requires.
+func (r *renderer) create(key, content string, attachments activitypub.Refs) (store.Activity, error) {
+	to, cc := r.address()
+	note := &activitypub.Object{
+		Context:      activitypub.ActivityContext(),
+		ID:           ObjectID(r.t.ActorID, key),
+		Type:         activitypub.Types{activitypub.TypeNote},
+		AttributedTo: activitypub.IRIRefs(r.t.ActorID),
+		Content:      content,
+		Published:    activitypub.Time{Time: r.published},
+		To:           to,
+		Cc:           cc,
+		Tag:          r.hashtags(),
+		Attachment:   attachments,
+	}
+	if isHTTPURL(r.ev.URL) {
+		note.URL = activitypub.IRIRefs(r.ev.URL)
+	}
+	if r.ev.Body != "" && r.ev.Kind != KindPush {
+		// The full notes ride along for peers that want them; Mastodon shows content.
+		note.Source = &activitypub.Content{Content: truncateText(r.ev.Body, 16<<10), MediaType: string(r.ev.BodyFormat)}
+	}
+	act := activitypub.NewActivity(activitypub.TypeCreate, ActivityID(r.t.ActorID, key), r.t.ActorID, activitypub.Embed(note), to, cc)
+	act.Published = note.Published
+	rawAct, err := json.Marshal(act)
+	if err != nil {
+		return store.Activity{}, fmt.Errorf("sources: encode create: %w", err)
+	}
+	rawNote, err := json.Marshal(note)
+	if err != nil {
+		return store.Activity{}, fmt.Errorf("sources: encode note: %w", err)
+	}
+	return store.Activity{
+		ID: act.ID, ActorID: r.t.ActorID, Type: activitypub.TypeCreate, ObjectID: note.ID,
+		Visibility: r.storeVis, Published: r.published, Raw: rawAct,
+		Object: &store.Object{ID: note.ID, ActorID: r.t.ActorID, Type: activitypub.TypeNote, Visibility: r.storeVis,
+			Published: r.published, Updated: r.published, Raw: rawNote},
+	}, nil
+}
+
+// hashtags are #release for releases and the project's name for everything, as
+// Mastodon Hashtag tags (and matching links at the end of the content).
+func (r *renderer) hashtags() activitypub.Refs {
+	var out activitypub.Refs
+	for _, name := range r.tagNames() {
+		out = append(out, activitypub.ObjectRef(&activitypub.Object{
+			Type: activitypub.Types{activitypub.TypeHashtag}, Href: r.tagHref(name), Name: "#" + name,
+		}))
+	}
+	return out
+}
+
+func (r *renderer) tagNames() []string {
+	var names []string
+	if r.ev.Kind == KindRelease {
+		names = append(names, "release")
+	}
+	if n := hashtagName(r.ev.Repository.Name); n != "" && !strings.EqualFold(n, "release") {
+		names = append(names, n)
+	}
+	return names
+}
+
+func (r *renderer) tagHref(name string) string {
+	return r.host + "/tags/" + url.PathEscape(strings.ToLower(name))
+}
+
+func (r *renderer) hashtagParagraph() string {
+	var links []string
+	for _, name := range r.tagNames() {
+		links = append(links, hashtagLink(r.tagHref(name), name))
+	}
+	if len(links) == 0 {
+		return ""
+	}
+	return "<p>" + strings.Join(links, " ") + "</p>"
+}
+
+// repoLink links the project by its full path.
+func (r *renderer) repoLink() string {
+	repo := r.ev.Repository
+	return link(repo.WebURL, firstNonEmpty(repo.FullName, repo.Name))
+}
+
+// noteContent is the HTML of the Note of a release, tag, merge request or issue.
+func (r *renderer) noteContent() string {
+	ev := r.ev
+	var b strings.Builder
+	who := ev.Actor.Display()
+	switch ev.Kind {
+	case KindRelease:
+		name := strings.TrimSpace(firstNonEmpty(ev.Repository.Name, ev.Repository.FullName) + " " + ev.Version)
+		b.WriteString("<p><strong>" + esc(name) + "</strong> released")
+		if ev.Prerelease {
+			b.WriteString(" (pre-release)")
+		}
+		if t := strings.TrimSpace(ev.Title); t != "" && t != ev.Version && t != name {
+			b.WriteString(": " + esc(t))
+		}
+		b.WriteString("</p>")
+		b.WriteString(excerptHTML(ev.Body, ev.BodyFormat, excerptLimit))
+		if isHTTPURL(ev.URL) {
+			b.WriteString("<p>" + link(ev.URL, ev.URL) + "</p>")
+		}
+	case KindTag:
+		b.WriteString("<p>New tag <strong>" + esc(ev.Version) + "</strong> in " + r.repoLink())
+		if who != "" {
+			b.WriteString(", pushed by " + esc(who))
+		}
+		b.WriteString("</p>")
+		if isHTTPURL(ev.URL) {
+			b.WriteString("<p>" + link(ev.URL, ev.URL) + "</p>")
+		}
+	case KindMergeRequest, KindIssue:
+		noun, ref := "issue", "#"+strconv.FormatInt(ev.Number, 10)
+		if ev.Kind == KindMergeRequest {
+			noun = "pull request"
+			if ev.Forge == fedv1.SourceGitLab {
+				noun, ref = "merge request", "!"+strconv.FormatInt(ev.Number, 10)
+			}
+		}
+		b.WriteString("<p>")
+		if who != "" {
+			b.WriteString(esc(who) + " " + ev.Action + " " + noun)
+		} else {
+			b.WriteString(strings.ToUpper(noun[:1]) + noun[1:] + " " + ev.Action)
+		}
+		b.WriteString(" " + esc(ref) + " in " + r.repoLink() + ": " + link(ev.URL, ev.Title))
+		if ev.Kind == KindMergeRequest && ev.SourceBranch != "" && ev.Branch != "" {
+			b.WriteString(" (" + esc(ev.SourceBranch) + " → " + esc(ev.Branch) + ")")
+		}
+		b.WriteString("</p>")
+		if ev.Action == ActionOpened {
+			b.WriteString(excerptHTML(ev.Body, ev.BodyFormat, excerptLimit))
+		}
+	}
+	b.WriteString(r.hashtagParagraph())
+	return b.String()
+}
+
+// maxNoteCommits is how many commits a push's Note lists before "and N more".
+const maxNoteCommits = 5
+
+// pushNoteContent is the short Note of a push for social followers.
+func (r *renderer) pushNoteContent() string {
+	ev := r.ev
+	var b strings.Builder
+	n := max(ev.TotalCommits, len(ev.Commits))
+	noun := "commits"
+	if n == 1 {
+		noun = "commit"
+	}
+	b.WriteString("<p>")
+	if who := ev.Actor.Display(); who != "" {
+		b.WriteString(esc(who) + " pushed ")
+	} else {
+		b.WriteString("Pushed ")
+	}
+	b.WriteString(link(ev.URL, strconv.Itoa(n)+" "+noun) + " to " + r.repoLink() + " (" + esc(ev.Branch) + ")</p>")
+	if len(ev.Commits) > 0 {
+		// Newest first: what people want to see of a long push.
+		var lines []string
+		for i := len(ev.Commits) - 1; i >= 0 && len(lines) < maxNoteCommits; i-- {
+			c := ev.Commits[i]
+			lines = append(lines, link(c.URL, shortHash(c.ID))+" "+esc(truncateText(commitTitle(c.Message), 120)))
+		}
+		if rest := n - len(lines); rest > 0 {
+			lines = append(lines, "… and "+strconv.Itoa(rest)+" more")
+		}
+		b.WriteString("<p>" + strings.Join(lines, "<br>") + "</p>")
+	}
+	b.WriteString(r.hashtagParagraph())
+	return b.String()
+}
+
+// attachments carry ForgeFed data with a Note: the commit a release or tag points at,
+// and a Ticket for issues and merge requests. They have no "url", which is what keeps
+// Mastodon from taking them for media (it skips attachments without one).
+func (r *renderer) attachments() activitypub.Refs {
+	ev := r.ev
+	switch ev.Kind {
+	case KindRelease, KindTag:
+		if ev.After == "" {
+			return nil
+		}
+		c := &activitypub.Object{Type: activitypub.Types{activitypub.TypeCommit}}
+		c.Hash = ev.After
+		if len(ev.Commits) == 1 && ev.Commits[0].ID == ev.After {
+			c.Summary = commitTitle(ev.Commits[0].Message)
+			if !ev.Commits[0].Time.IsZero() {
+				c.Committed = activitypub.Time{Time: ev.Commits[0].Time}
+			}
+		}
+		return activitypub.Refs{activitypub.ObjectRef(c)}
+	case KindMergeRequest, KindIssue:
+		t := &activitypub.Object{Type: activitypub.Types{activitypub.TypeTicket}, Name: ev.Title}
+		resolved := ev.Action == ActionMerged
+		t.IsResolved = &resolved
+		if ev.Body != "" {
+			t.Source = &activitypub.Content{Content: truncateText(ev.Body, 16<<10), MediaType: string(ev.BodyFormat)}
+		}
+		return activitypub.Refs{activitypub.ObjectRef(t)}
+	}
+	return nil
+}
+
+// push builds the ForgeFed Push: the branch as target, the commits as an
+// OrderedCollection of Commit objects, hashBefore/hashAfter, and the actor as the
+// repository context. Mastodon ignores Push; forges that follow the actor read it.
+func (r *renderer) push() (store.Activity, error) {
+	ev := r.ev
+	to, cc := r.address()
+	id := ActivityID(r.t.ActorID, ev.Identity)
+	items := make(activitypub.Refs, 0, len(ev.Commits))
+	for _, c := range ev.Commits {
+		co := &activitypub.Object{Type: activitypub.Types{activitypub.TypeCommit}, Summary: commitTitle(c.Message)}
+		co.Hash = c.ID
+		if body := commitBody(c.Message); body != "" {
+			co.Description = &activitypub.Content{Content: body, MediaType: string(FormatPlain)}
+		}
+		if !c.Time.IsZero() {
+			co.Committed = activitypub.Time{Time: c.Time}
+		}
+		if isHTTPURL(c.URL) {
+			co.URL = activitypub.IRIRefs(c.URL)
+		}
+		if name := c.Author.Display(); name != "" {
+			co.AttributedTo = activitypub.Refs{activitypub.ObjectRef(&activitypub.Object{Type: activitypub.Types{activitypub.TypePerson}, Name: name})}
+		}
+		items = append(items, activitypub.ObjectRef(co))
+	}
+	total := max(ev.TotalCommits, len(items))
+	commits := &activitypub.Object{Type: activitypub.Types{activitypub.TypeOrderedCollection}, TotalItems: &total, OrderedItems: items}
+	branch := &activitypub.Object{Type: activitypub.Types{activitypub.TypeBranch}, Name: ev.Branch, ASContext: activitypub.IRIRef(r.t.ActorID)}
+	branch.Ref = ev.Ref
+	act := activitypub.NewActivity(activitypub.TypePush, id, r.t.ActorID, activitypub.ObjectRef(commits), to, cc)
+	act.AttributedTo = activitypub.IRIRefs(r.t.ActorID)
+	act.ASContext = activitypub.IRIRef(r.t.ActorID)
+	act.Target = activitypub.ObjectRef(branch)
+	act.HashBefore, act.HashAfter = ev.Before, ev.After
+	act.Summary = r.pushNoteContent()
+	act.Published = activitypub.Time{Time: r.published}
+	if isHTTPURL(ev.URL) {
+		act.URL = activitypub.IRIRefs(ev.URL)
+	}
+	raw, err := json.Marshal(act)
+	if err != nil {
+		return store.Activity{}, fmt.Errorf("sources: encode push: %w", err)
+	}
+	return store.Activity{ID: id, ActorID: r.t.ActorID, Type: activitypub.TypePush, Visibility: r.storeVis,
+		Published: r.published, Raw: raw}, nil
+}
+
+// commitTitle is the first line of a commit message; commitBody the rest.
+func commitTitle(msg string) string {
+	title, _, _ := strings.Cut(strings.TrimSpace(msg), "\n")
+	return strings.TrimSpace(title)
+}
+
+func commitBody(msg string) string {
+	_, body, _ := strings.Cut(strings.TrimSpace(msg), "\n")
+	return strings.TrimSpace(body)
+}
+
+func shortHash(id string) string {
+	if len(id) > 7 {
+		return id[:7]
+	}
+	return id
+}
