@@ -163,7 +163,7 @@ func NewExecutor(cfg Config) (*Executor, error) {
 	if b == nil {
 		b = NewBreaker(BreakerConfig{Now: cfg.Now})
 	}
-	cfg.Metrics.setBreaker(b)
+	cfg.Metrics.attach(b, cfg.Now)
 	return &Executor{
 		cfg: cfg, now: cfg.Now, breaker: b, log: cfg.Log,
 		global: make(chan struct{}, cfg.Concurrency),

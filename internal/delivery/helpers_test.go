@@ -146,7 +146,7 @@ func (p *peer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case modeSlowBody:
 		w.Header().Set("Content-Length", "100")
 		w.WriteHeader(http.StatusOK)
-		for range 20 {
+		for range 10 { // one byte every 600 ms: slower than any read timeout used here
 			if _, err := w.Write([]byte("x")); err != nil {
 				return
 			}
@@ -154,7 +154,7 @@ func (p *peer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
 				return
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(600 * time.Millisecond):
 			}
 		}
 		return
@@ -240,6 +240,17 @@ func (p *peer) setMode(t testing.TB, m int32) {
 	}
 }
 
+// total is the number of 2xx answers the peer gave.
+func (p *peer) total() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, v := range p.accepted {
+		n += v
+	}
+	return n
+}
+
 func (p *peer) count(activityID, path string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -257,6 +268,8 @@ type fediverse struct {
 	peers   []*peer
 	byName  map[string]*peer
 	resolve map[string]string
+	// readTimeout and totalTimeout of the client (defaults 300 ms and 1 s).
+	readTimeout, totalTimeout time.Duration
 }
 
 func newFediverse(t testing.TB, n int, zone string, v *activitypub.Verifier) *fediverse {
@@ -276,6 +289,15 @@ func newFediverse(t testing.TB, n int, zone string, v *activitypub.Verifier) *fe
 		}
 	})
 	return f
+}
+
+// accepted is the number of 2xx answers over all peers.
+func (f *fediverse) accepted() int {
+	n := 0
+	for _, p := range f.peers {
+		n += p.total()
+	}
+	return n
 }
 
 // host is the host[:port] of peer i as delivery rows name it.
@@ -301,10 +323,14 @@ func (f *fediverse) followers(n int, shared bool) []Recipient {
 
 // clientConfig reaches the peers on loopback; timeouts are short so failures are fast.
 func (f *fediverse) clientConfig() activitypub.ClientConfig {
+	read, total := f.readTimeout, f.totalTimeout
+	if read == 0 {
+		read, total = 300*time.Millisecond, time.Second
+	}
 	return activitypub.ClientConfig{
 		InstanceHost: "origin.test", AllowHTTP: true, Resolve: f.resolve,
 		AllowedCIDRs:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		ConnectTimeout: 500 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, TotalTimeout: time.Second,
+		ConnectTimeout: 500 * time.Millisecond, ReadTimeout: read, TotalTimeout: total,
 	}
 }
 

@@ -83,13 +83,13 @@ func NewMetrics(reg prometheus.Registerer, stats Stats) (*Metrics, error) {
 	return m, nil
 }
 
-// setBreaker lets the gauges report the circuits of the executor that uses m.
-func (m *Metrics) setBreaker(b *Breaker) {
+// attach lets the gauges report the circuits of the executor that uses m, on its clock.
+func (m *Metrics) attach(b *Breaker, now func() time.Time) {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
-	m.breaker = b
+	m.breaker, m.now = b, now
 	m.mu.Unlock()
 }
 
