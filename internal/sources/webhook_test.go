@@ -1,0 +1,325 @@
+package sources
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+	"github.com/fedforge/fedforge/internal/store"
+)
+
+// openStore opens a fresh SQLite store, the default engine.
+func openStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "fedforge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// storePublisher publishes into a real store, the way the server does (without
+// deliveries), and remembers every call, so that tests see both what was asked and
+// what the store kept.
+type storePublisher struct {
+	st      store.Store
+	mu      sync.Mutex
+	calls   int
+	created int
+	acts    []store.Activity
+	fail    error
+}
+
+func (p *storePublisher) publish(ctx context.Context, _ *fedv1.FederatedActor, _ *fedv1.EventSource, acts []store.Activity) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	if p.fail != nil {
+		return p.fail
+	}
+	for _, a := range acts {
+		created, err := p.st.AppendActivity(ctx, a, nil)
+		if err != nil {
+			return err
+		}
+		if created {
+			p.created++
+			p.acts = append(p.acts, a)
+		}
+	}
+	return nil
+}
+
+// logSink collects log lines, to prove what is and is not logged.
+type logSink struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (s *logSink) logger() logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.lines = append(s.lines, prefix+" "+args)
+	}, funcr.Options{Verbosity: 1})
+}
+
+func (s *logSink) text() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.lines, "\n")
+}
+
+type webhookFixture struct {
+	mux     *http.ServeMux
+	pub     *storePublisher
+	reg     *prometheus.Registry
+	logs    *logSink
+	secrets map[string][]byte
+}
+
+func testActor() *fedv1.FederatedActor {
+	return &fedv1.FederatedActor{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "forge", Name: "demo"},
+		Spec: fedv1.FederatedActorSpec{PreferredUsername: "releases-demo", Type: fedv1.ActorService, Sources: []fedv1.EventSource{
+			{Name: "gitlab", Type: fedv1.SourceGitLab, SecretRef: &fedv1.SecretKeyReference{Name: "hook", Key: "gitlab"}},
+			{Name: "gitea", Type: fedv1.SourceGitea, SecretRef: &fedv1.SecretKeyReference{Name: "hook", Key: "gitea"}},
+			{Name: "forgejo", Type: fedv1.SourceForgejo, SecretRef: &fedv1.SecretKeyReference{Name: "hook", Key: "forgejo"}},
+			{Name: "github", Type: fedv1.SourceGitHub, SecretRef: &fedv1.SecretKeyReference{Name: "hook", Key: "github"}, Events: []string{"Release"}},
+			{Name: "nosecret", Type: fedv1.SourceGitLab},
+			{Name: "feed", Type: fedv1.SourceFeed, Feed: &fedv1.FeedSource{URL: "https://forge.example/releases.atom"}},
+		}},
+	}
+}
+
+func newWebhookFixture(t *testing.T) *webhookFixture {
+	t.Helper()
+	f := &webhookFixture{
+		pub: &storePublisher{st: openStore(t)}, reg: prometheus.NewRegistry(), logs: &logSink{},
+		secrets: map[string][]byte{"gitlab": testSecret, "gitea": testSecret, "forgejo": testSecret, "github": testSecret},
+	}
+	actor := testActor()
+	h, err := NewWebhookHandler(WebhookConfig{
+		Lookup: func(_ context.Context, username, source string) (*fedv1.FederatedActor, *fedv1.EventSource, error) {
+			if username == "lookup-fails" {
+				return nil, nil, errors.New("cache not synced")
+			}
+			if username != actor.Spec.PreferredUsername {
+				return nil, nil, nil
+			}
+			for i := range actor.Spec.Sources {
+				if actor.Spec.Sources[i].Name == source {
+					return actor, &actor.Spec.Sources[i], nil
+				}
+			}
+			return actor, nil, nil
+		},
+		Secret: func(_ context.Context, ns string, ref fedv1.SecretKeyReference) ([]byte, error) {
+			if ns != "forge" || ref.Name != "hook" {
+				return nil, fmt.Errorf("secret %s/%s not found", ns, ref.Name)
+			}
+			s, ok := f.secrets[ref.Key]
+			if !ok {
+				return nil, fmt.Errorf("key %s not found", ref.Key)
+			}
+			return s, nil
+		},
+		Publish: f.pub.publish,
+		Base:    func(context.Context) (string, error) { return "https://fed.example", nil },
+		Now:     func() time.Time { return testNow },
+		Log:     f.logs.logger(),
+		Metrics: f.reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mux = http.NewServeMux()
+	f.mux.Handle(WebhookPattern, h)
+	return f
+}
+
+func (f *webhookFixture) post(path string, h http.Header, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	req.RemoteAddr = "203.0.113.9:41000"
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	f.mux.ServeHTTP(rec, req)
+	return rec
+}
+
+func (f *webhookFixture) counter(forge, result string) float64 {
+	mfs, err := f.reg.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "fedforge_webhook_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["forge"] == forge && labels["result"] == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// TestWebhookHandlerPublishes: a signed delivery from each forge is published once; the
+// forge's retry of the same delivery is answered 202 again and stores nothing new.
+func TestWebhookHandlerPublishes(t *testing.T) {
+	tests := map[string]struct {
+		source string
+		tc     payloadCase
+	}{
+		"gitlab release": {"gitlab", payloads["gitlab release"]},
+		"gitea release":  {"gitea", payloads["gitea release published"]},
+		"forgejo push":   {"forgejo", payloads["forgejo push"]},
+		"github release": {"github", payloads["github release published"]},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newWebhookFixture(t)
+			body := readTestdata(t, tc.tc.file)
+			h := signedHeaders(tc.tc.forge, tc.tc.event, body, testSecret)
+			for attempt := range 2 {
+				rec := f.post("/hooks/releases-demo/"+tc.source, h, body)
+				if rec.Code != http.StatusAccepted {
+					t.Fatalf("attempt %d: status %d: %s", attempt, rec.Code, rec.Body)
+				}
+			}
+			if f.pub.calls != 2 || f.pub.created != 1 {
+				t.Fatalf("publish calls %d, activities created %d; want 2 calls and 1 activity", f.pub.calls, f.pub.created)
+			}
+			a := f.pub.acts[0]
+			if !strings.HasPrefix(a.ID, "https://fed.example/actors/releases-demo/activities/") {
+				t.Errorf("activity id %s", a.ID)
+			}
+			got, err := f.pub.st.GetActivity(context.Background(), a.ID)
+			if err != nil || !bytes.Equal(got.Raw, a.Raw) {
+				t.Errorf("stored activity %v: %v", got.ID, err)
+			}
+			if n := f.counter(string(tc.tc.forge), resultPublished); n != 2 {
+				t.Errorf("published counter %v, want 2", n)
+			}
+		})
+	}
+}
+
+func TestWebhookHandlerAnswers(t *testing.T) {
+	release := readTestdata(t, "gitlab/release.json")
+	ghPush := readTestdata(t, "github/push_new_branch.json")
+	gitlabHeaders := signedHeaders(fedv1.SourceGitLab, "Release Hook", release, testSecret)
+	tests := map[string]struct {
+		path    string
+		header  http.Header
+		body    []byte
+		prepare func(f *webhookFixture)
+		status  int
+		forge   string
+		result  string
+	}{
+		"bad token": {"/hooks/releases-demo/gitlab", signedHeaders(fedv1.SourceGitLab, "Release Hook", release, []byte("guess")), release, nil,
+			http.StatusUnauthorized, "GitLab", resultUnauthorized},
+		"no secret configured": {"/hooks/releases-demo/nosecret", gitlabHeaders, release, nil,
+			http.StatusUnauthorized, "GitLab", resultUnauthorized},
+		"unknown actor": {"/hooks/nobody/gitlab", gitlabHeaders, release, nil, http.StatusNotFound, "unknown", resultNotFound},
+		"unknown source": {"/hooks/releases-demo/bitbucket", gitlabHeaders, release, nil,
+			http.StatusNotFound, "unknown", resultNotFound},
+		"feed source": {"/hooks/releases-demo/feed", gitlabHeaders, release, nil, http.StatusNotFound, "unknown", resultNotFound},
+		"lookup fails": {"/hooks/lookup-fails/gitlab", gitlabHeaders, release, nil,
+			http.StatusInternalServerError, "unknown", resultError},
+		"ignored event": {"/hooks/releases-demo/gitlab", signedHeaders(fedv1.SourceGitLab, "Pipeline Hook", release, testSecret), release, nil,
+			http.StatusAccepted, "GitLab", resultIgnored},
+		"event not selected": {"/hooks/releases-demo/github", signedHeaders(fedv1.SourceGitHub, "push", ghPush, testSecret), ghPush, nil,
+			http.StatusAccepted, "GitHub", resultNotSelected},
+		"malformed": {"/hooks/releases-demo/gitlab", signedHeaders(fedv1.SourceGitLab, "Release Hook", []byte("{"), testSecret), []byte("{"), nil,
+			http.StatusBadRequest, "GitLab", resultMalformed},
+		"too large": {"/hooks/releases-demo/gitlab", gitlabHeaders, append(bytes.Repeat([]byte(" "), MaxBodyBytes), release...), nil,
+			http.StatusRequestEntityTooLarge, "GitLab", resultTooLarge},
+		"secret unreadable": {"/hooks/releases-demo/gitlab", gitlabHeaders, release, func(f *webhookFixture) { delete(f.secrets, "gitlab") },
+			http.StatusInternalServerError, "GitLab", resultError},
+		"publish fails": {"/hooks/releases-demo/gitlab", gitlabHeaders, release, func(f *webhookFixture) { f.pub.fail = errors.New("store down") },
+			http.StatusInternalServerError, "GitLab", resultError},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newWebhookFixture(t)
+			if tc.prepare != nil {
+				tc.prepare(f)
+			}
+			rec := f.post(tc.path, tc.header, tc.body)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if n := f.counter(tc.forge, tc.result); n != 1 {
+				t.Errorf("counter {%s,%s} = %v, want 1", tc.forge, tc.result, n)
+			}
+			if tc.status != http.StatusInternalServerError && tc.status != http.StatusAccepted && f.pub.calls != 0 {
+				t.Errorf("published on a %d", tc.status)
+			}
+			if tc.result == resultIgnored || tc.result == resultNotSelected {
+				if f.pub.calls != 0 {
+					t.Error("an ignored event was published")
+				}
+			}
+			logs := f.logs.text()
+			if strings.Contains(logs, string(testSecret)) || strings.Contains(logs, "guess") {
+				t.Errorf("a secret or token reached the logs:\n%s", logs)
+			}
+			if tc.status == http.StatusUnauthorized && !strings.Contains(logs, "203.0.113.9") {
+				t.Errorf("401 not logged with the remote address:\n%s", logs)
+			}
+		})
+	}
+}
+
+func TestWebhookHandlerConfig(t *testing.T) {
+	if _, err := NewWebhookHandler(WebhookConfig{}); err == nil {
+		t.Fatal("a handler without Lookup, Secret, Publish and Base was built")
+	}
+	// Two handlers on one registry share the counter instead of failing.
+	reg := prometheus.NewRegistry()
+	cfg := WebhookConfig{
+		Lookup:  func(context.Context, string, string) (*fedv1.FederatedActor, *fedv1.EventSource, error) { return nil, nil, nil },
+		Secret:  func(context.Context, string, fedv1.SecretKeyReference) ([]byte, error) { return nil, nil },
+		Publish: func(context.Context, *fedv1.FederatedActor, *fedv1.EventSource, []store.Activity) error { return nil },
+		Base:    func(context.Context) (string, error) { return "https://fed.example", nil },
+		Metrics: reg,
+	}
+	a, err := NewWebhookHandler(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewWebhookHandler(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.events != b.events {
+		t.Error("second handler did not reuse the registered counter")
+	}
+	if mfs, _ := reg.Gather(); len(mfs) != 0 {
+		t.Errorf("%d metric families before any request", len(mfs))
+	}
+}
