@@ -116,17 +116,23 @@ func htmlText(s string) string {
 	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
 
-// collapseSpace removes the indentation and blank lines feeds put between tags, which
-// Mastodon would otherwise keep as stray spaces.
+// collapseSpace removes the indentation and line breaks feeds put between tags:
+// Mastodon's web client shows status content with white-space: pre-wrap, so each of
+// them would become a visible blank line. A line break inside text becomes a space.
 func collapseSpace(s string) string {
 	lines := strings.Split(s, "\n")
-	out := lines[:0]
+	var b strings.Builder
 	for _, l := range lines {
-		if l = strings.TrimSpace(l); l != "" {
-			out = append(out, l)
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
 		}
+		if b.Len() > 0 && !strings.HasSuffix(b.String(), ">") && !strings.HasPrefix(l, "<") {
+			b.WriteByte(' ')
+		}
+		b.WriteString(l)
 	}
-	return strings.Join(out, "\n")
+	return b.String()
 }
 
 // paragraphBreak separates paragraphs of plain text.

@@ -302,7 +302,9 @@ func TestWebhookHandlerConfig(t *testing.T) {
 	// Two handlers on one registry share the counter instead of failing.
 	reg := prometheus.NewRegistry()
 	cfg := WebhookConfig{
-		Lookup:  func(context.Context, string, string) (*fedv1.FederatedActor, *fedv1.EventSource, error) { return nil, nil, nil },
+		Lookup: func(context.Context, string, string) (*fedv1.FederatedActor, *fedv1.EventSource, error) {
+			return nil, nil, nil
+		},
 		Secret:  func(context.Context, string, fedv1.SecretKeyReference) ([]byte, error) { return nil, nil },
 		Publish: func(context.Context, *fedv1.FederatedActor, *fedv1.EventSource, []store.Activity) error { return nil },
 		Base:    func(context.Context) (string, error) { return "https://fed.example", nil },

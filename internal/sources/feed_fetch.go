@@ -1,0 +1,180 @@
+package sources
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"syscall"
+	"time"
+
+	"github.com/fedforge/fedforge/internal/activitypub"
+)
+
+// Validators are the HTTP cache validators of the last successful fetch of a feed,
+// sent back so that an unchanged feed costs the forge a 304 and us nothing.
+type Validators struct {
+	ETag         string
+	LastModified string
+}
+
+// FeedResponse is the outcome of one conditional GET of a feed.
+type FeedResponse struct {
+	// NotModified is set for a 304; Body is then empty.
+	NotModified bool
+	// Body is the feed document.
+	Body []byte
+	// ETag and LastModified are the validators to send next time.
+	ETag, LastModified string
+}
+
+// FeedFetcher performs one conditional GET of a feed. The poller depends on this
+// interface so that tests and other transports can stand in.
+type FeedFetcher interface {
+	FetchFeed(ctx context.Context, rawURL string, v Validators) (*FeedResponse, error)
+}
+
+// FeedFetcherConfig configures NewFeedFetcher. Zero values take the limits of the
+// activitypub client (Mastodon's), except the body cap, which is larger because a
+// releases feed carries full release notes.
+type FeedFetcherConfig struct {
+	// UserAgent is sent with every request; empty means the guard client's.
+	UserAgent string
+	// AllowHTTP permits plain-http feed URLs (local mode and tests).
+	AllowHTTP bool
+	// TLSConfig is used for HTTPS; nil means the system roots.
+	TLSConfig *tls.Config
+	// ConnectTimeout, ReadTimeout and TotalTimeout default to 5 s, 10 s and 30 s.
+	ConnectTimeout, ReadTimeout, TotalTimeout time.Duration
+	// MaxRedirects defaults to 3.
+	MaxRedirects int
+	// MaxBodyBytes defaults to 4 MiB.
+	MaxBodyBytes int64
+}
+
+// HTTPFeedFetcher fetches feeds over HTTP with conditional requests. Every address it
+// connects to, after DNS and on every redirect, is checked by the activitypub client's
+// CheckAddr, so a feed URL cannot reach loopback, private or link-local addresses unless
+// the server's configuration allows them; the same rule as every other outbound request.
+type HTTPFeedFetcher struct {
+	cfg    FeedFetcherConfig
+	client *http.Client
+}
+
+// feedAccept asks for the feed formats gofeed reads.
+const feedAccept = "application/atom+xml, application/rss+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
+
+// NewFeedFetcher builds a fetcher whose dialer refuses the addresses guard refuses.
+//
+// It has its own transport rather than using guard.Fetch because that method sends no
+// request headers of the caller's choosing, and conditional GETs need If-None-Match and
+// If-Modified-Since (and must see a 304 as success, not an error).
+func NewFeedFetcher(guard *activitypub.Client, cfg FeedFetcherConfig) *HTTPFeedFetcher {
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 10 * time.Second
+	}
+	if cfg.TotalTimeout == 0 {
+		cfg.TotalTimeout = 30 * time.Second
+	}
+	if cfg.MaxRedirects == 0 {
+		cfg.MaxRedirects = 3
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 4 << 20
+	}
+	if cfg.UserAgent == "" && guard != nil {
+		cfg.UserAgent = guard.UserAgent()
+	}
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, Control: func(_, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return fmt.Errorf("sources: unparsable dial address %q: %w", address, err)
+		}
+		if guard == nil {
+			return errors.New("sources: feed fetcher without an address guard")
+		}
+		return guard.CheckAddr(ap.Addr())
+	}}
+	transport := &http.Transport{
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       cfg.TLSConfig,
+		TLSHandshakeTimeout:   cfg.ConnectTimeout,
+		ResponseHeaderTimeout: cfg.ReadTimeout,
+		MaxIdleConnsPerHost:   2,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	f := &HTTPFeedFetcher{cfg: cfg}
+	f.client = &http.Client{Transport: transport, Timeout: cfg.TotalTimeout,
+		CheckRedirect: func(r *http.Request, via []*http.Request) error {
+			if len(via) > cfg.MaxRedirects {
+				return fmt.Errorf("sources: more than %d redirects", cfg.MaxRedirects)
+			}
+			return f.checkURL(r.URL)
+		}}
+	return f
+}
+
+func (f *HTTPFeedFetcher) checkURL(u *url.URL) error {
+	switch {
+	case u.Scheme != "https" && !(u.Scheme == "http" && f.cfg.AllowHTTP):
+		return fmt.Errorf("sources: feed URL scheme %q is not allowed", u.Scheme)
+	case u.Host == "" || u.User != nil:
+		return errors.New("sources: feed URL without host or with credentials")
+	}
+	return nil
+}
+
+// FetchFeed GETs rawURL, sending the validators of the previous fetch, and reads at most
+// MaxBodyBytes. A 304 is a NotModified response; any other non-2xx status is an error.
+func (f *HTTPFeedFetcher) FetchFeed(ctx context.Context, rawURL string, v Validators) (*FeedResponse, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("sources: feed URL: %w", err)
+	}
+	if err := f.checkURL(u); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("sources: feed request: %w", err)
+	}
+	req.Header.Set("Accept", feedAccept)
+	if f.cfg.UserAgent != "" {
+		req.Header.Set("User-Agent", f.cfg.UserAgent)
+	}
+	if v.ETag != "" {
+		req.Header.Set("If-None-Match", v.ETag)
+	}
+	if v.LastModified != "" {
+		req.Header.Set("If-Modified-Since", v.LastModified)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("sources: fetching feed from %s: %w", u.Host, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified {
+		return &FeedResponse{NotModified: true, ETag: firstNonEmpty(resp.Header.Get("ETag"), v.ETag),
+			LastModified: firstNonEmpty(resp.Header.Get("Last-Modified"), v.LastModified)}, nil
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, fmt.Errorf("sources: feed %s answered %d", u.Redacted(), resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, f.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("sources: reading feed from %s: %w", u.Host, err)
+	}
+	if int64(len(body)) > f.cfg.MaxBodyBytes {
+		return nil, fmt.Errorf("sources: feed %s is over %d bytes", u.Redacted(), f.cfg.MaxBodyBytes)
+	}
+	return &FeedResponse{Body: body, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}, nil
+}
