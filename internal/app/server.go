@@ -9,6 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/fedforge/fedforge/internal/delivery"
 	"github.com/fedforge/fedforge/internal/server"
 	"github.com/fedforge/fedforge/internal/store"
 )
@@ -104,5 +107,22 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 	if err != nil {
 		return err
 	}
-	return srv.Run(ctx, nil)
+	exec, err := delivery.NewExecutor(delivery.Config{
+		Queue: st, Client: srv.Client(), Keys: srv, OnGone: srv.OnGone,
+		Log: logf.FromContext(ctx).WithName("delivery"),
+	})
+	if err != nil {
+		return err
+	}
+	srv.SetPublisher(delivery.NewPublisher(st, exec))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- exec.Run(ctx) }()
+	err = srv.Run(ctx, nil)
+	cancel()
+	if xerr := <-errc; err == nil && xerr != nil && ctx.Err() == nil {
+		err = xerr
+	}
+	return err
 }

@@ -19,21 +19,18 @@ import (
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/delivery"
 	"github.com/fedforge/fedforge/internal/keys"
 	"github.com/fedforge/fedforge/internal/store"
 	"github.com/fedforge/fedforge/internal/urls"
 )
 
-// Recipient is one remote actor an activity goes to: its personal inbox, and its
-// server's shared inbox when it has one (one POST per shared inbox).
-type Recipient struct {
-	Inbox       string
-	SharedInbox string
-}
+// Recipient is one remote actor an activity goes to (personal and shared inbox).
+type Recipient = delivery.Recipient
 
 // Publisher hands a published activity to the durable delivery queue: it appends the
 // activity to the store and enqueues one delivery per (shared) inbox in the same
-// transaction. Republishing an activity ID is a no-op. internal/delivery implements it.
+// transaction. Republishing an activity ID is a no-op. *delivery.Publisher implements it.
 type Publisher interface {
 	Publish(ctx context.Context, a store.Activity, to []Recipient) error
 }
@@ -152,10 +149,34 @@ func (f *federation) localActorByObject(ctx context.Context, name string) (*loca
 // cache; the delivery executor calls it for every leased row.
 func (f *federation) Signer(ctx context.Context, actorID string) (*activitypub.Signer, error) {
 	la, err := f.localActorByIRI(ctx, actorID)
+	if errors.Is(err, errNotLocal) {
+		// An actor being deleted is no longer served, but still signs its farewell
+		// Delete until its finalizer is removed.
+		la, err = f.deletingActor(ctx, actorID)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("signer for %s: %w", actorID, err)
 	}
 	return f.signerFor(ctx, la)
+}
+
+// deletingActor finds an actor of this server that is being deleted by its ID.
+func (f *federation) deletingActor(ctx context.Context, actorID string) (*localActor, error) {
+	base, _, err := f.baseURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var list fedv1.FederatedActorList
+	if err := f.reader.List(ctx, &list, client.InNamespace(f.srv.Namespace), client.MatchingFields{indexActorServer: f.srv.Name}); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		a := &list.Items[i]
+		if u := urls.ForActor(base, a.Spec.PreferredUsername); u.ID == actorID && a.DeletionTimestamp != nil {
+			return &localActor{obj: a, urls: u}, nil
+		}
+	}
+	return nil, errNotLocal
 }
 
 // signerFor parses the actor's current RSA key from its Secret, once per Secret version.
@@ -278,37 +299,4 @@ func (f *federation) publish(ctx context.Context, la *localActor, act *activityp
 		return fmt.Errorf("publishing %s %s: %w", a.Type, a.ID, err)
 	}
 	return nil
-}
-
-// storePublisher is the Publisher without an executor: it appends to the store and
-// enqueues, and something else (a delivery Job, a test) drains the queue.
-type storePublisher struct{ store store.Store }
-
-// Publish implements Publisher.
-func (p storePublisher) Publish(ctx context.Context, a store.Activity, to []Recipient) error {
-	_, err := p.store.AppendActivity(ctx, a, Targets(to))
-	return err
-}
-
-// Targets turns recipients into delivery targets: one per shared inbox, else one per
-// personal inbox, without duplicates.
-func Targets(to []Recipient) []store.DeliveryTarget {
-	seen := map[string]bool{}
-	var out []store.DeliveryTarget
-	for _, r := range to {
-		inbox := r.SharedInbox
-		if inbox == "" {
-			inbox = r.Inbox
-		}
-		if inbox == "" || seen[inbox] {
-			continue
-		}
-		u, err := url.Parse(inbox)
-		if err != nil || u.Host == "" {
-			continue
-		}
-		seen[inbox] = true
-		out = append(out, store.DeliveryTarget{Inbox: inbox, Host: strings.ToLower(u.Host)})
-	}
-	return out
 }

@@ -33,6 +33,7 @@ import (
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/delivery"
 	"github.com/fedforge/fedforge/internal/store"
 	"github.com/fedforge/fedforge/internal/version"
 )
@@ -133,7 +134,7 @@ func New(o Options) (*Server, error) {
 		policies: &policies{reader: c, srv: o.Server},
 	}
 	if f.pub == nil {
-		f.pub = storePublisher{store: o.Store}
+		f.pub = delivery.NewPublisher(o.Store, nil)
 	}
 	f.keyCache = activitypub.NewKeyCache(apc, keyStore, activitypub.KeyCacheConfig{TTL: f.keyTTL, Now: o.Now, SignerFunc: f.anySigner})
 	f.verifier = activitypub.NewVerifier(f.keyCache, 100000)
@@ -151,6 +152,24 @@ func New(o Options) (*Server, error) {
 // Signer returns the signer of a local actor by ID: the delivery executor's key source.
 func (s *Server) Signer(ctx context.Context, actorID string) (*activitypub.Signer, error) {
 	return s.fed.Signer(ctx, actorID)
+}
+
+// Client is the server's one outbound client, for the delivery executor to share.
+func (s *Server) Client() *activitypub.Client { return s.fed.client }
+
+// OnGone removes the Subscriptions whose personal inbox answered 410 Gone: the remote
+// actor no longer exists. A shared inbox that is gone says nothing about one actor.
+func (s *Server) OnGone(ctx context.Context, d store.Delivery) {
+	subs, err := s.fed.subscriptions(ctx, indexSubHost, d.Host)
+	if err != nil {
+		return
+	}
+	for i := range subs {
+		if subs[i].Status.RemoteInbox == d.Inbox && subs[i].Status.RemoteSharedInbox == "" {
+			s.fed.log.Info("remote actor is gone (410); removing its Subscription", "subscription", subs[i].Name, "inbox", d.Inbox)
+			_ = s.fed.deleteQuietly(ctx, &subs[i])
+		}
+	}
 }
 
 // SetPublisher replaces the publisher before Run, once the delivery executor (which

@@ -1,0 +1,387 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+	"github.com/fedforge/fedforge/internal/activitypub"
+)
+
+// Two real instances on 127.0.0.2 and 127.0.0.3, each a `fedforge server` process's
+// code path (RunServer: store, exchanges, in-process delivery) with its own host name,
+// both configured through one real kube-apiserver and the real manager.
+const (
+	alphaHost = "alpha.fedforge.test"
+	betaHost  = "beta.fedforge.test"
+)
+
+type instance struct {
+	ns, host, listen string
+}
+
+func (i instance) base() string { return "http://" + i.host }
+
+type pair struct {
+	k8s         client.Client
+	alpha, beta instance
+}
+
+func assets(t *testing.T) string {
+	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
+		return d
+	}
+	out, err := exec.Command(filepath.Join("..", "..", "hack", "envtest-binaries.sh")).Output()
+	if err != nil {
+		t.Fatalf("envtest binaries: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// freeAddr finds a free port on ip.
+func freeAddr(t *testing.T, ip string) string {
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatalf("listening on %s (the whole of 127.0.0.0/8 is loopback on Linux): %v", ip, err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+func newPair(t *testing.T) *pair {
+	t.Helper()
+	if os.Getenv("FEDFORGE_TEST_LOG") != "" {
+		logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
+	} else {
+		logf.SetLogger(logr.Discard())
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets(t),
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("envtest: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	ctx, cancel := context.WithCancel(context.Background())
+	k, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := NewManager(cfg, ManagerOptions{MetricsAddr: "0", ProbeAddr: "0", LocalMode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{}, 3)
+	go func() { _ = mgr.Start(ctx); done <- struct{}{} }()
+
+	p := &pair{
+		k8s:   k,
+		alpha: instance{ns: "alpha", host: alphaHost, listen: freeAddr(t, "127.0.0.2")},
+		beta:  instance{ns: "beta", host: betaHost, listen: freeAddr(t, "127.0.0.3")},
+	}
+	resolve := []string{alphaHost + "=" + p.alpha.listen, betaHost + "=" + p.beta.listen}
+	for _, in := range []instance{p.alpha, p.beta} {
+		must(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: in.ns}}))
+		must(t, k.Create(ctx, &fedv1.FederationServer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: in.ns, Name: "forge"},
+			Spec:       fedv1.FederationServerSpec{Host: in.host, Scheme: fedv1.SchemeHTTP, AllowedPrivateCIDRs: []string{"127.0.0.0/8"}},
+		}))
+		go func(in instance) {
+			err := runServer(ctx, cfg, ServerOptions{
+				Server: in.ns + "/forge", Listen: in.listen,
+				StoreDSN:     "sqlite://" + filepath.Join(t.TempDir(), "fedforge.db"),
+				AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true, Resolve: resolve, MetricsAddr: "0",
+			})
+			if err != nil && ctx.Err() == nil {
+				t.Errorf("server %s: %v", in.ns, err)
+			}
+			done <- struct{}{}
+		}(in)
+	}
+	t.Cleanup(func() {
+		cancel()
+		for range 3 {
+			<-done
+		}
+	})
+	for _, in := range []instance{p.alpha, p.beta} {
+		eventually(t, 30*time.Second, func() error {
+			resp, err := http.Get("http://" + in.listen + "/readyz")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("%s not ready: %d", in.ns, resp.StatusCode)
+			}
+			return nil
+		})
+	}
+	return p
+}
+
+// runServer is RunServer; a variable so that the test names what it runs.
+var runServer = func(ctx context.Context, cfg *rest.Config, o ServerOptions) error { return RunServer(ctx, cfg, o) }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eventually(t *testing.T, within time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %v", within, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (p *pair) actor(t *testing.T, in instance, name, username string, manual bool) {
+	t.Helper()
+	must(t, p.k8s.Create(context.Background(), &fedv1.FederatedActor{
+		ObjectMeta: metav1.ObjectMeta{Namespace: in.ns, Name: name},
+		Spec: fedv1.FederatedActorSpec{ServerRef: fedv1.LocalObjectReference{Name: "forge"}, Type: fedv1.ActorApplication,
+			PreferredUsername: username, Name: username, ManuallyApprovesFollowers: manual},
+	}))
+	// Served once the key controller has written its keys.
+	eventually(t, 30*time.Second, func() error {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+in.listen+"/actors/"+username, nil)
+		req.Host = in.host
+		req.Header.Set("Accept", activitypub.AcceptActivity)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("actor %s/%s: %d", in.ns, username, resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+func (p *pair) follow(t *testing.T, in instance, name, actor, remote string) {
+	t.Helper()
+	must(t, p.k8s.Create(context.Background(), &fedv1.Subscription{
+		ObjectMeta: metav1.ObjectMeta{Namespace: in.ns, Name: name},
+		Spec:       fedv1.SubscriptionSpec{Direction: fedv1.DirectionOutbound, ActorRef: fedv1.LocalObjectReference{Name: actor}, RemoteActor: remote},
+	}))
+}
+
+// phase waits for a Subscription's phase.
+func (p *pair) phase(t *testing.T, ns, name string, want fedv1.SubscriptionPhase) *fedv1.Subscription {
+	t.Helper()
+	var s fedv1.Subscription
+	eventually(t, 30*time.Second, func() error {
+		if err := p.k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &s); err != nil {
+			return err
+		}
+		if s.Status.Phase != want {
+			return fmt.Errorf("subscription %s/%s is %q (%v), want %q", ns, name, s.Status.Phase, s.Status.Conditions, want)
+		}
+		return nil
+	})
+	return &s
+}
+
+// inbound waits for the Inbound Subscription of remote on ns/actor and returns it.
+func (p *pair) inbound(t *testing.T, ns, actor, remote string, want fedv1.SubscriptionPhase) *fedv1.Subscription {
+	t.Helper()
+	var found *fedv1.Subscription
+	eventually(t, 30*time.Second, func() error {
+		var list fedv1.SubscriptionList
+		if err := p.k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for i, s := range list.Items {
+			if s.Spec.Direction == fedv1.DirectionInbound && s.Spec.ActorRef.Name == actor && s.Spec.RemoteActor == remote {
+				if s.Status.Phase != want {
+					return fmt.Errorf("inbound %s is %q, want %q", s.Name, s.Status.Phase, want)
+				}
+				found = &list.Items[i]
+				return nil
+			}
+		}
+		return fmt.Errorf("no inbound Subscription of %s for %s/%s", remote, ns, actor)
+	})
+	return found
+}
+
+func (p *pair) gone(t *testing.T, ns string, match func(fedv1.Subscription) bool) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		var list fedv1.SubscriptionList
+		if err := p.k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, s := range list.Items {
+			if match(s) {
+				return fmt.Errorf("subscription %s still there (phase %s)", s.Name, s.Status.Phase)
+			}
+		}
+		return nil
+	})
+}
+
+// getAS2 fetches a document from an instance the way a peer would (Host header set).
+func getAS2(t *testing.T, in instance, path string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+in.listen+path, nil)
+	req.Host = in.host
+	req.Header.Set("Accept", activitypub.AcceptActivity)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	var m map[string]any
+	must(t, json.Unmarshal(body, &m))
+	return m
+}
+
+func followersCount(t *testing.T, p *pair, ns, actor string) int32 {
+	var a fedv1.FederatedActor
+	must(t, p.k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: actor}, &a))
+	if a.Status.Followers == nil {
+		return -1
+	}
+	return *a.Status.Followers
+}
+
+func TestTwoInstancesFederate(t *testing.T) {
+	p := newPair(t)
+	ctx := context.Background()
+	p.actor(t, p.alpha, "releases", "releases", false)
+	p.actor(t, p.beta, "watcher", "watcher", false)
+	alphaID := p.alpha.base() + "/actors/releases"
+	betaID := p.beta.base() + "/actors/watcher"
+
+	t.Run("follow by acct: and be accepted, both ways", func(t *testing.T) {
+		p.follow(t, p.beta, "watch-releases", "watcher", "acct:releases@"+alphaHost)
+		p.follow(t, p.alpha, "releases-watches-back", "releases", betaID)
+		out := p.phase(t, "beta", "watch-releases", fedv1.PhaseAccepted)
+		if out.Status.RemoteActorID != alphaID || out.Status.RemoteInbox != alphaID+"/inbox" || out.Status.RemoteSharedInbox != p.alpha.base()+"/inbox" {
+			t.Errorf("resolved %+v", out.Status)
+		}
+		p.phase(t, "alpha", "releases-watches-back", fedv1.PhaseAccepted)
+		in := p.inbound(t, "alpha", "releases", betaID, fedv1.PhaseAccepted)
+		if in.Status.FollowActivityID != out.Status.FollowActivityID {
+			t.Errorf("inbound records Follow %q, outbound sent %q", in.Status.FollowActivityID, out.Status.FollowActivityID)
+		}
+		p.inbound(t, "beta", "watcher", alphaID, fedv1.PhaseAccepted)
+		eventually(t, 30*time.Second, func() error {
+			if n := followersCount(t, p, "alpha", "releases"); n != 1 {
+				return fmt.Errorf("alpha followers = %d", n)
+			}
+			return nil
+		})
+		if c := getAS2(t, p.alpha, "/actors/releases/followers"); c["totalItems"] != float64(1) {
+			t.Errorf("followers collection %v", c)
+		}
+		page := getAS2(t, p.alpha, "/actors/releases/followers?page=true")
+		if items, _ := page["orderedItems"].([]any); len(items) != 1 || items[0] != betaID {
+			t.Errorf("followers page %v", page)
+		}
+		if c := getAS2(t, p.beta, "/actors/watcher/following"); c["totalItems"] != float64(1) {
+			t.Errorf("following collection %v", c)
+		}
+	})
+
+	t.Run("unfollow sends Undo and removes the follower", func(t *testing.T) {
+		var s fedv1.Subscription
+		must(t, p.k8s.Get(ctx, types.NamespacedName{Namespace: "beta", Name: "watch-releases"}, &s))
+		must(t, p.k8s.Delete(ctx, &s))
+		p.gone(t, "alpha", func(s fedv1.Subscription) bool {
+			return s.Spec.Direction == fedv1.DirectionInbound && s.Spec.RemoteActor == betaID
+		})
+		p.gone(t, "beta", func(s fedv1.Subscription) bool { return s.Name == "watch-releases" })
+		eventually(t, 30*time.Second, func() error {
+			if n := followersCount(t, p, "alpha", "releases"); n != 0 {
+				return fmt.Errorf("alpha followers = %d", n)
+			}
+			return nil
+		})
+	})
+
+	t.Run("manual approval waits for spec.approved, a kubectl delete rejects", func(t *testing.T) {
+		p.actor(t, p.alpha, "private", "private", true)
+		p.follow(t, p.beta, "watch-private", "watcher", p.alpha.base()+"/actors/private")
+		in := p.inbound(t, "alpha", "private", betaID, fedv1.PhaseAwaitingApproval)
+		p.phase(t, "beta", "watch-private", fedv1.PhasePending)
+		must(t, p.k8s.Patch(ctx, in, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"approved":true}}`))))
+		p.phase(t, "beta", "watch-private", fedv1.PhaseAccepted)
+		p.inbound(t, "alpha", "private", betaID, fedv1.PhaseAccepted)
+		// The platform team removes the follower: the peer is told with a Reject.
+		must(t, p.k8s.Delete(ctx, in))
+		p.phase(t, "beta", "watch-private", fedv1.PhaseRejected)
+	})
+
+	t.Run("a denylist refuses the next Follow with a Reject; removing it lets it through", func(t *testing.T) {
+		pol := &fedv1.FederationPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "alpha", Name: "deny-beta"},
+			Spec:       fedv1.FederationPolicySpec{TargetRef: fedv1.LocalObjectReference{Name: "forge"}, Mode: fedv1.PolicyDenylist, Hosts: []string{betaHost}},
+		}
+		must(t, p.k8s.Create(ctx, pol))
+		time.Sleep(time.Second) // the server's cache sees the policy
+		p.follow(t, p.beta, "denied", "watcher", alphaID)
+		p.phase(t, "beta", "denied", fedv1.PhaseRejected)
+		p.gone(t, "alpha", func(s fedv1.Subscription) bool {
+			return s.Spec.Direction == fedv1.DirectionInbound && s.Spec.RemoteActor == betaID && s.Spec.ActorRef.Name == "releases"
+		})
+		must(t, p.k8s.Delete(ctx, pol))
+		time.Sleep(time.Second)
+		p.follow(t, p.beta, "allowed", "watcher", alphaID)
+		p.phase(t, "beta", "allowed", fedv1.PhaseAccepted)
+	})
+
+	t.Run("deleting an actor sends Delete: its followers drop their Subscriptions", func(t *testing.T) {
+		// beta/watcher follows alpha/releases ("allowed"); alpha/releases follows beta/watcher.
+		var a fedv1.FederatedActor
+		must(t, p.k8s.Get(ctx, types.NamespacedName{Namespace: "beta", Name: "watcher"}, &a))
+		must(t, p.k8s.Delete(ctx, &a))
+		p.gone(t, "alpha", func(s fedv1.Subscription) bool { return s.Spec.RemoteActor == betaID || s.Status.RemoteActorID == betaID })
+		eventually(t, 30*time.Second, func() error {
+			err := p.k8s.Get(ctx, types.NamespacedName{Namespace: "beta", Name: "watcher"}, &a)
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("actor still there: %v (finalizers %v)", err, a.Finalizers)
+		})
+	})
+}
