@@ -375,7 +375,9 @@ func TestTwoInstancesFederate(t *testing.T) {
 		var a fedv1.FederatedActor
 		must(t, p.k8s.Get(ctx, types.NamespacedName{Namespace: "beta", Name: "watcher"}, &a))
 		must(t, p.k8s.Delete(ctx, &a))
-		p.gone(t, "alpha", func(s fedv1.Subscription) bool { return s.Spec.RemoteActor == betaID || s.Status.RemoteActorID == betaID })
+		p.gone(t, "alpha", func(s fedv1.Subscription) bool {
+			return s.Spec.RemoteActor == betaID || s.Status.RemoteActorID == betaID
+		})
 		eventually(t, 30*time.Second, func() error {
 			err := p.k8s.Get(ctx, types.NamespacedName{Namespace: "beta", Name: "watcher"}, &a)
 			if apierrors.IsNotFound(err) {
