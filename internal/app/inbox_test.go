@@ -111,10 +111,10 @@ func TestInboxRefusesHostileRequests(t *testing.T) {
 			r.Body = io.NopCloser(bytes.NewReader(b))
 			signer(t, b, key, "http://10.0.0.1/actors/x#main-key", now)(r)
 		}},
-		"oversized":          {body: append(follow(id()), bytes.Repeat([]byte(" "), activitypub.MaxDocumentBytes)...), ct: ct, want: 413},
-		"wrong content type": {body: follow(id()), ct: "text/plain", want: 415},
-		"not JSON":           {body: []byte("{not json"), ct: ct, want: 400},
-		"id on another host": {body: []byte(fmt.Sprintf(`{"id":"https://evil.example/1","type":"Follow","actor":%q,"object":%q}`, betaID, alphaID)), ct: ct, want: 400},
+		"oversized":              {body: append(follow(id()), bytes.Repeat([]byte(" "), activitypub.MaxDocumentBytes)...), ct: ct, want: 413},
+		"wrong content type":     {body: follow(id()), ct: "text/plain", want: 415},
+		"not JSON":               {body: []byte("{not json"), ct: ct, want: 400},
+		"id on another host":     {body: []byte(fmt.Sprintf(`{"id":"https://evil.example/1","type":"Follow","actor":%q,"object":%q}`, betaID, alphaID)), ct: ct, want: 400},
 		"unknown personal inbox": {body: follow(id()), ct: ct, want: 404, path: "/actors/nobody/inbox"},
 	}
 	// The wrong-owner case is signed with watcher's key for an activity of another actor.
