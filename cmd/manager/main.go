@@ -98,7 +98,16 @@ func main() {
 		fs.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address of the server")
 		var resolve stringList
 		fs.Var(&resolve, "resolve", "host[:port]=ip[:port] for the server's outbound requests (repeatable)")
-		run = func() error { o.Resolve = resolve; return app.RunLocal(ctrl.SetupSignalHandler(), o) }
+		var attach string
+		fs.StringVar(&attach, "attach", "", "kubeconfig of a running `make run`: serve a second instance (--samples config/samples/peer) beside it instead of starting a control plane")
+		run = func() error {
+			o.Resolve = resolve
+			if attach != "" {
+				return app.RunPeer(ctrl.SetupSignalHandler(), app.PeerOptions{Kubeconfig: attach, Samples: o.Samples, Server: o.Server,
+					Listen: o.Listen, DataDir: o.DataDir, Resolve: resolve, Out: o.Out})
+			}
+			return app.RunLocal(ctrl.SetupSignalHandler(), o)
+		}
 	case "deliver":
 		run = func() error {
 			return fmt.Errorf("fedforge deliver: delivery Jobs are not available in this version (%s)", version.Version)

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -97,34 +99,10 @@ func RunLocal(ctx context.Context, o LocalOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	first := ""
-	if o.Samples != "" {
-		if first, err = applyDir(ctx, c, o.Samples); err != nil {
-			return err
-		}
-	}
-	target := o.Server
-	if target == "" {
-		target = first
-	}
-	ns, name, ok := strings.Cut(target, "/")
-	if !ok || ns == "" || name == "" {
-		return errors.New("local: no FederationServer to serve: pass --server namespace/name or a samples directory with one")
-	}
-	var fs fedv1.FederationServer
-	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &fs); err != nil {
-		return fmt.Errorf("local: reading FederationServer %s: %w", target, err)
-	}
-	dbPath, err := filepath.Abs(filepath.Join(o.DataDir, "fedforge.db"))
+	target, err := serveSamples(ctx, cfg, c, o.Samples, o.Server, o.Listen, o.DataDir, o.Resolve, errc)
 	if err != nil {
 		return err
 	}
-	so := ServerOptions{
-		Server: target, Listen: o.Listen, StoreDSN: "sqlite://" + dbPath,
-		AllowedCIDRs: fs.Spec.AllowedPrivateCIDRs, AllowHTTP: fs.Spec.Scheme == fedv1.SchemeHTTP,
-		Resolve: o.Resolve, MetricsAddr: "0",
-	}
-	go func() { errc <- RunServer(ctx, cfg, so) }()
 
 	fmt.Fprintf(o.Out, `
 Fedforge is running locally.
@@ -139,6 +117,88 @@ From another terminal:
 Press Ctrl-C to stop; the data in %[4]s is kept for the next run.
 `, kcPath, target, o.Listen, o.DataDir)
 
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// serveSamples applies the samples, then serves the FederationServer target (or the
+// first one among the samples) on listen, with its store in dataDir. The server's
+// result goes to errc.
+func serveSamples(ctx context.Context, cfg *rest.Config, c client.Client, samples, target, listen, dataDir string, resolve []string, errc chan<- error) (string, error) {
+	first := ""
+	var err error
+	if samples != "" {
+		if first, err = applyDir(ctx, c, samples); err != nil {
+			return "", err
+		}
+	}
+	if target == "" {
+		target = first
+	}
+	ns, name, ok := strings.Cut(target, "/")
+	if !ok || ns == "" || name == "" {
+		return "", errors.New("local: no FederationServer to serve: pass --server namespace/name or a samples directory with one")
+	}
+	var fs fedv1.FederationServer
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &fs); err != nil {
+		return "", fmt.Errorf("local: reading FederationServer %s: %w", target, err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	dbPath, err := filepath.Abs(filepath.Join(dataDir, "fedforge.db"))
+	if err != nil {
+		return "", err
+	}
+	so := ServerOptions{
+		Server: target, Listen: listen, StoreDSN: "sqlite://" + dbPath,
+		AllowedCIDRs: fs.Spec.AllowedPrivateCIDRs, AllowHTTP: fs.Spec.Scheme == fedv1.SchemeHTTP,
+		Resolve: resolve, MetricsAddr: "0",
+	}
+	go func() { errc <- RunServer(ctx, cfg, so) }()
+	return target, nil
+}
+
+// PeerOptions configure `fedforge local --attach`: a second instance beside `make run`,
+// using its control plane (and its manager) instead of starting another.
+type PeerOptions struct {
+	// Kubeconfig is the local control plane's kubeconfig (.local/run/kubeconfig).
+	Kubeconfig string
+	// Samples are the peer's manifests (config/samples/peer).
+	Samples string
+	// Server is namespace/name to serve; the first FederationServer of Samples when empty.
+	Server string
+	// Listen is the peer's address, such as 127.0.0.2:8080.
+	Listen string
+	// DataDir keeps the peer's store.
+	DataDir string
+	// Resolve maps host[:port]=ip[:port] for outbound requests.
+	Resolve []string
+	// Out receives the instructions.
+	Out io.Writer
+}
+
+// RunPeer applies the peer's samples to the running local control plane and serves its
+// FederationServer until ctx ends. The manager of `make run` generates its keys.
+func RunPeer(ctx context.Context, o PeerOptions) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("peer: reading %s (is make run running?): %w", o.Kubeconfig, err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	target, err := serveSamples(ctx, cfg, c, o.Samples, o.Server, o.Listen, o.DataDir, o.Resolve, errc)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Out, "\nA second instance is running: FederationServer %s on http://%s\nPress Ctrl-C to stop it.\n", target, o.Listen)
 	select {
 	case <-ctx.Done():
 		return nil
