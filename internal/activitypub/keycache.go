@@ -71,6 +71,9 @@ type KeyCacheConfig struct {
 	// SignerFunc, when set, is asked for the signer of each fetch instead of Signer, for
 	// servers whose actors (and keys) come and go.
 	SignerFunc func(ctx context.Context) *Signer
+	// OnActor, when set, is given every actor document fetched to find a key (its owner
+	// checked), so that callers can cache it instead of fetching it again.
+	OnActor func(ctx context.Context, actor *Object)
 	Now        func() time.Time
 }
 
@@ -217,6 +220,9 @@ func (kc *KeyCache) fetch(ctx context.Context, keyID string) (*StoredKey, error)
 		return nil, err
 	}
 	if sk, ok, err := keyFromActor(doc, keyID); ok || err != nil {
+		if err == nil && kc.cfg.OnActor != nil {
+			kc.cfg.OnActor(ctx, doc)
+		}
 		return sk, err
 	}
 	// A key document: it names its owner, and the owner must list it.
@@ -249,6 +255,9 @@ func (kc *KeyCache) fetch(ctx context.Context, keyID string) (*StoredKey, error)
 	}
 	if !ok {
 		return nil, newErr(KindWrongOwner, host, nil, "actor %s does not list key %s", owner, keyID)
+	}
+	if kc.cfg.OnActor != nil {
+		kc.cfg.OnActor(ctx, actor)
 	}
 	return sk, nil
 }

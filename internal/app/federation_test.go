@@ -70,7 +70,7 @@ func freeAddr(t *testing.T, ip string) string {
 	return addr
 }
 
-func newPair(t *testing.T) *pair {
+func newPair(t *testing.T, extraResolve ...string) *pair {
 	t.Helper()
 	if os.Getenv("FEDFORGE_TEST_LOG") != "" {
 		logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
@@ -89,6 +89,7 @@ func newPair(t *testing.T) *pair {
 	t.Cleanup(func() { _ = env.Stop() })
 	ctx, cancel := context.WithCancel(context.Background())
 	k, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	lastConfig = cfg
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func newPair(t *testing.T) *pair {
 		alpha: instance{ns: "alpha", host: alphaHost, listen: freeAddr(t, "127.0.0.2")},
 		beta:  instance{ns: "beta", host: betaHost, listen: freeAddr(t, "127.0.0.3")},
 	}
-	resolve := []string{alphaHost + "=" + p.alpha.listen, betaHost + "=" + p.beta.listen}
+	resolve := append([]string{alphaHost + "=" + p.alpha.listen, betaHost + "=" + p.beta.listen}, extraResolve...)
 	for _, in := range []instance{p.alpha, p.beta} {
 		must(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: in.ns}}))
 		must(t, k.Create(ctx, &fedv1.FederationServer{
@@ -144,6 +145,10 @@ func newPair(t *testing.T) *pair {
 	}
 	return p
 }
+
+// lastConfig is the rest config of the newest pair's API server, for load tests that
+// start processes against it.
+var lastConfig *rest.Config
 
 // runServer is RunServer; a variable so that the test names what it runs.
 var runServer = func(ctx context.Context, cfg *rest.Config, o ServerOptions) error { return RunServer(ctx, cfg, o) }

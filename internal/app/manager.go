@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -31,11 +32,14 @@ type ManagerOptions struct {
 	LocalMode bool
 }
 
+var skipNameValidation = true
+
 // NewManager builds the controller manager with every Fedforge controller registered.
 // The cache holds only the Secrets Fedforge manages, so that a cluster's other Secrets
 // never enter the operator's memory.
 func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	managed := labels.SelectorFromSet(labels.Set{fedv1.LabelManagedBy: fedv1.ManagedByValue})
+	cfg = withoutClientThrottling(cfg)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        Scheme(),
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
@@ -44,6 +48,9 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		LeaderElectionID:              "manager.federation.fedforge.dev",
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		// Controller names stay unique per manager; tests run several managers in one
+		// process, which would otherwise collide in the metrics registry check.
+		Controller: config.Controller{SkipNameValidation: &skipNameValidation},
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Label: managed},
 		}},

@@ -99,6 +99,7 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 		return fmt.Errorf("server: opening the store: %w", err)
 	}
 	defer st.Close()
+	cfg = withoutClientThrottling(cfg)
 	srv, err := server.New(server.Options{
 		Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: o.Listen, Config: cfg, Scheme: Scheme(),
 		Store: st, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
@@ -125,4 +126,16 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 		err = xerr
 	}
 	return err
+}
+
+// withoutClientThrottling leaves flow control to the API server (priority and fairness),
+// as controller-runtime's GetConfig does: a config with QPS 0 (envtest's, a kubeconfig
+// file's) would otherwise get client-go's default of 5 requests a second.
+func withoutClientThrottling(cfg *rest.Config) *rest.Config {
+	if cfg.QPS != 0 || cfg.RateLimiter != nil {
+		return cfg
+	}
+	c := rest.CopyConfig(cfg)
+	c.QPS = -1
+	return c
 }

@@ -150,6 +150,7 @@ func (f *federation) answerFollow(ctx context.Context, la *localActor, s *fedv1.
 	}
 	now := metav1.NewTime(f.now())
 	return ctrl.Result{}, f.patchSubscriptionStatus(ctx, key, func(s *fedv1.Subscription) {
+		s.Status.FollowActivityID = followID
 		s.Status.RemoteActorID, s.Status.RemoteHost = ra.ID, hostPort(ra.ID)
 		s.Status.RemoteInbox, s.Status.RemoteSharedInbox = ra.Inbox, ra.SharedInbox
 		if phase == fedv1.PhaseAccepted && s.Status.AcceptedAt == nil {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -111,12 +112,13 @@ func (f *federation) onFollow(ctx context.Context, act *activitypub.Object, v ve
 	if client.IgnoreNotFound(err) != nil {
 		return nil, err
 	}
+	sub := &existing
 	if apierrors.IsNotFound(err) {
 		if reason, over := f.overLimit(ctx, la, host, v); over {
 			f.refused.add(refusedFollow, f.now(), v.limitedBy...)
 			return []string{la.urls.ID}, f.rejectFollow(ctx, act, reason)
 		}
-		sub := &fedv1.Subscription{
+		sub = &fedv1.Subscription{
 			ObjectMeta: metav1.ObjectMeta{Namespace: f.srv.Namespace, Name: name, Labels: map[string]string{
 				fedv1.LabelManagedBy: fedv1.ManagedByValue, fedv1.LabelServer: f.srv.Name, fedv1.LabelActor: la.obj.Name,
 			}},
@@ -126,8 +128,17 @@ func (f *federation) onFollow(ctx context.Context, act *activitypub.Object, v ve
 			return nil, fmt.Errorf("creating Subscription %s: %w", name, err)
 		}
 	}
-	// Record the (new) Follow: the reconciler answers each Follow ID once, so a repeated
-	// Follow gets its own Accept.
+	// Answer at once (the common case: one status write, the Accept queued and the
+	// executor kicked); the Subscription reconciler answers the same way after a manual
+	// approval, a failure here or a restart. Each Follow ID gets its own Accept, so a
+	// repeated Follow is answered again.
+	sub = sub.DeepCopy()
+	sub.Status.FollowActivityID = act.ID
+	if _, err := f.answerFollow(ctx, la, sub); err == nil {
+		return []string{la.urls.ID}, nil
+	} else {
+		f.log.Info("answering a Follow failed; the reconciler retries", "follower", follower, "error", err.Error())
+	}
 	return []string{la.urls.ID}, f.patchSubscriptionStatus(ctx, key, func(s *fedv1.Subscription) {
 		s.Status.FollowActivityID = act.ID
 		s.Status.RemoteActorID = follower
@@ -309,6 +320,9 @@ func (f *federation) patchSubscriptionStatus(ctx context.Context, key types.Name
 		}
 		base := s.DeepCopy()
 		change(&s)
+		if equality.Semantic.DeepEqual(base.Status, s.Status) {
+			return nil // nothing to write: re-runs cost no API-server writes
+		}
 		err := f.kube.Status().Patch(ctx, &s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 		if err == nil || !apierrors.IsConflict(err) || attempt >= 5 {
 			return err

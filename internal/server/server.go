@@ -136,7 +136,12 @@ func New(o Options) (*Server, error) {
 	if f.pub == nil {
 		f.pub = delivery.NewPublisher(o.Store, nil)
 	}
-	f.keyCache = activitypub.NewKeyCache(apc, keyStore, activitypub.KeyCacheConfig{TTL: f.keyTTL, Now: o.Now, SignerFunc: f.anySigner})
+	f.keyCache = activitypub.NewKeyCache(apc, keyStore, activitypub.KeyCacheConfig{TTL: f.keyTTL, Now: o.Now, SignerFunc: f.anySigner,
+		OnActor: func(ctx context.Context, actor *activitypub.Object) {
+			if actor.Inbox != "" {
+				_, _ = f.cacheActor(ctx, actor)
+			}
+		}})
 	f.verifier = activitypub.NewVerifier(f.keyCache, 100000)
 	f.verifier.Now = o.Now
 	s := &Server{opts: o, mgr: mgr, cache: c, fed: f}
@@ -178,7 +183,7 @@ func (s *Server) SetPublisher(p Publisher) { s.fed.pub = p }
 
 // setupControllers registers the exchanges, which run on the elected replica only.
 func (s *Server) setupControllers() error {
-	opts := controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: ptrTrue()}
+	opts := controller.Options{MaxConcurrentReconciles: 16, SkipNameValidation: ptrTrue()}
 	if err := ctrl.NewControllerManagedBy(s.mgr).Named("subscription-exchange").WithOptions(opts).
 		For(&fedv1.Subscription{}).
 		Watches(&fedv1.FederatedActor{}, crhandler.EnqueueRequestsFromMapFunc(s.subscriptionsOfActor), builder.WithPredicates()).
