@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -12,12 +13,22 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/keys"
 )
@@ -245,3 +256,122 @@ func TestLoadFollowAccept(t *testing.T) {
 		rate, seconds, len(lat), q(0.5), q(0.9), q(0.99), q(1))
 }
 
+// TestLoadMemory: resident memory of `fedforge manager` and `fedforge server`, each its
+// own process, with 10,000 accepted Subscriptions of one actor in the API server.
+func TestLoadMemory(t *testing.T) {
+	loadOnly(t)
+	const subs = 10000
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets(t),
+	}
+	cfg, err := env.Start()
+	must(t, err)
+	t.Cleanup(func() { _ = env.Stop() })
+	user, err := env.AddUser(envtest.User{Name: "load", Groups: []string{"system:masters"}}, nil)
+	must(t, err)
+	kc, err := user.KubeConfig()
+	must(t, err)
+	dir := t.TempDir()
+	kcPath := filepath.Join(dir, "kubeconfig")
+	must(t, os.WriteFile(kcPath, kc, 0o600))
+	bin := filepath.Join(dir, "fedforge")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/manager").CombinedOutput(); err != nil {
+		t.Fatalf("building fedforge: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	k, err := client.New(withoutClientThrottling(cfg), client.Options{Scheme: Scheme()})
+	must(t, err)
+	must(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "load"}}))
+	must(t, k.Create(ctx, &fedv1.FederationServer{ObjectMeta: metav1.ObjectMeta{Namespace: "load", Name: "forge"},
+		Spec: fedv1.FederationServerSpec{Host: "load.fedforge.test", Scheme: fedv1.SchemeHTTP}}))
+	must(t, k.Create(ctx, &fedv1.FederatedActor{ObjectMeta: metav1.ObjectMeta{Namespace: "load", Name: "releases"},
+		Spec: fedv1.FederatedActorSpec{ServerRef: fedv1.LocalObjectReference{Name: "forge"}, PreferredUsername: "releases"}}))
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= subs {
+					return
+				}
+				remote := fmt.Sprintf("http://h%d.load.test/users/u%d", i%1000, i)
+				s := &fedv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: "load", Name: fmt.Sprintf("in-%05d", i)},
+					Spec: fedv1.SubscriptionSpec{Direction: fedv1.DirectionInbound, ActorRef: fedv1.LocalObjectReference{Name: "releases"}, RemoteActor: remote}}
+				if err := k.Create(ctx, s); err != nil {
+					t.Error(err)
+					return
+				}
+				s.Status = fedv1.SubscriptionStatus{Phase: fedv1.PhaseAccepted, RemoteActorID: remote, RemoteHost: fmt.Sprintf("h%d.load.test", i%1000),
+					RemoteInbox: remote + "/inbox", RemoteSharedInbox: "http://127.0.0.9:9/inbox", FollowActivityID: remote + "/follow"}
+				if err := k.Status().Update(ctx, s); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("created %d accepted Subscriptions in %s", subs, time.Since(start).Round(time.Second))
+
+	run := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append(args, "--kubeconfig", kcPath)...)
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		must(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd
+	}
+	listen := freeAddr(t, "127.0.0.5")
+	mgr := run("manager", "--local", "--metrics-bind-address", "0", "--health-probe-bind-address", "0")
+	srv := run("server", "--server", "load/forge", "--listen", listen, "--store", "sqlite://"+filepath.Join(dir, "fedforge.db"), "--allow-http")
+	eventually(t, 3*time.Minute, func() error {
+		var a fedv1.FederatedActor
+		if err := k.Get(ctx, types.NamespacedName{Namespace: "load", Name: "releases"}, &a); err != nil {
+			return err
+		}
+		if a.Status.Followers == nil || *a.Status.Followers != subs {
+			return fmt.Errorf("followers %v", a.Status.Followers)
+		}
+		resp, err := http.Get("http://" + listen + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("server not ready")
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://"+listen+"/actors/releases/followers", nil)
+		req.Host = "load.fedforge.test"
+		req.Header.Set("Accept", activitypub.AcceptActivity)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !bytes.Contains(body, []byte(fmt.Sprintf(`"totalItems":%d`, subs))) {
+			return fmt.Errorf("followers collection: %s", body)
+		}
+		return nil
+	})
+	time.Sleep(10 * time.Second) // let the exchanges settle (the actor's Update to 10,000 followers is queued)
+	for name, cmd := range map[string]*exec.Cmd{"manager": mgr, "server": srv} {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		must(t, err)
+		var rss, hwm string
+		for _, l := range strings.Split(string(st), "\n") {
+			if strings.HasPrefix(l, "VmRSS:") {
+				rss = strings.TrimSpace(l[6:])
+			}
+			if strings.HasPrefix(l, "VmHWM:") {
+				hwm = strings.TrimSpace(l[6:])
+			}
+		}
+		t.Logf("%s with %d Subscriptions: RSS %s, peak RSS %s", name, subs, rss, hwm)
+	}
+}
