@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/store"
 )
 
 // Two real instances on 127.0.0.2 and 127.0.0.3, each a `fedforge server` process's
@@ -38,7 +40,7 @@ const (
 )
 
 type instance struct {
-	ns, host, listen string
+	ns, host, listen, dsn string
 }
 
 func (i instance) base() string { return "http://" + i.host }
@@ -102,8 +104,8 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 
 	p := &pair{
 		k8s:   k,
-		alpha: instance{ns: "alpha", host: alphaHost, listen: freeAddr(t, "127.0.0.2")},
-		beta:  instance{ns: "beta", host: betaHost, listen: freeAddr(t, "127.0.0.3")},
+		alpha: instance{ns: "alpha", host: alphaHost, listen: freeAddr(t, "127.0.0.2"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "alpha.db")},
+		beta:  instance{ns: "beta", host: betaHost, listen: freeAddr(t, "127.0.0.3"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "beta.db")},
 	}
 	resolve := append([]string{alphaHost + "=" + p.alpha.listen, betaHost + "=" + p.beta.listen}, extraResolve...)
 	for _, in := range []instance{p.alpha, p.beta} {
@@ -115,7 +117,7 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 		go func(in instance) {
 			err := runServer(ctx, cfg, ServerOptions{
 				Server: in.ns + "/forge", Listen: in.listen,
-				StoreDSN:     "sqlite://" + filepath.Join(t.TempDir(), "fedforge.db"),
+				StoreDSN:     in.dsn,
 				AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true, Resolve: resolve, MetricsAddr: "0",
 			})
 			if err != nil && ctx.Err() == nil {
@@ -325,6 +327,55 @@ func TestTwoInstancesFederate(t *testing.T) {
 		}
 		if c := getAS2(t, p.beta, "/actors/watcher/following"); c["totalItems"] != float64(1) {
 			t.Errorf("following collection %v", c)
+		}
+	})
+
+	t.Run("followers-only posts are served to signed requests of followers only", func(t *testing.T) {
+		st, err := store.Open(ctx, p.alpha.dsn) // the instance's own SQLite file (WAL: shared)
+		must(t, err)
+		defer st.Close()
+		publish := func(n int, vis store.Visibility) string {
+			id := fmt.Sprintf("%s/activities/test-%d", alphaID, n)
+			raw := fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":%q,"type":"Create","actor":%q,"to":[%q],"object":{"id":"%s/objects/test-%d","type":"Note","content":"n"}}`, id, alphaID, alphaID+"/followers", alphaID, n)
+			_, err := st.AppendActivity(ctx, store.Activity{ID: id, ActorID: alphaID, Type: "Create", Visibility: vis, Published: time.Now().UTC(), Raw: json.RawMessage(raw)}, nil)
+			must(t, err)
+			return strings.TrimPrefix(id, p.alpha.base())
+		}
+		public, private := publish(1, store.Public), publish(2, store.Followers)
+		get := func(path string, key crypto.Signer, keyID string) int {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+alphaHost+path, nil)
+			req.Header.Set("Accept", activitypub.AcceptActivity)
+			if key != nil {
+				must(t, activitypub.SignCavage(req, nil, key, keyID, activitypub.CavageOptions{}))
+			}
+			req.URL.Host = p.alpha.listen
+			req.Host = alphaHost
+			resp, err := http.DefaultClient.Do(req)
+			must(t, err)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		follower := actorKey(t, p, "beta", "watcher")
+		if c := get(public, nil, ""); c != 200 {
+			t.Errorf("public post unsigned: %d", c)
+		}
+		if c := get(private, nil, ""); c != 404 {
+			t.Errorf("followers-only post unsigned: %d, want 404", c)
+		}
+		if c := get(private, follower, betaID+"#main-key"); c != 200 {
+			t.Errorf("followers-only post signed by a follower: %d, want 200", c)
+		}
+		p.actor(t, p.beta, "stranger", "stranger", false)
+		if c := get(private, actorKey(t, p, "beta", "stranger"), p.beta.base()+"/actors/stranger#main-key"); c != 404 {
+			t.Errorf("followers-only post signed by a non-follower: %d, want 404", c)
+		}
+		outbox := getAS2(t, p.alpha, "/actors/releases/outbox")
+		if outbox["totalItems"] != float64(1) {
+			t.Errorf("outbox counts %v, want only the public post", outbox["totalItems"])
+		}
+		page := getAS2(t, p.alpha, "/actors/releases/outbox?page=true")
+		if items, _ := page["orderedItems"].([]any); len(items) != 1 {
+			t.Errorf("outbox page %v", page)
 		}
 	})
 
