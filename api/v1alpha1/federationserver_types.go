@@ -152,6 +152,11 @@ type FederationServerStatus struct {
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
 
+	// delivery summarises the server's delivery queue, written by the server at most
+	// once a minute.
+	// +optional
+	Delivery *DeliveryStatus `json:"delivery,omitempty"`
+
 	// observedGeneration is the generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -165,6 +170,36 @@ type FederationServerStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
+// DeliveryStatus is a summary of the durable delivery queue of a server.
+type DeliveryStatus struct {
+	// pending deliveries will be attempted (due now, leased, or waiting for a retry).
+	// +optional
+	Pending int64 `json:"pending,omitempty"`
+	// due deliveries can be attempted now.
+	// +optional
+	Due int64 `json:"due,omitempty"`
+	// retrying deliveries failed at least once and wait for their next attempt.
+	// +optional
+	Retrying int64 `json:"retrying,omitempty"`
+	// delivered deliveries got a 2xx and are kept to refuse re-sending.
+	// +optional
+	Delivered int64 `json:"delivered,omitempty"`
+	// dead deliveries were given up on (permanent refusal or retries exhausted).
+	// +optional
+	Dead int64 `json:"dead,omitempty"`
+	// unavailableHosts is the number of hosts marked unavailable (failures on 7 days).
+	// +optional
+	UnavailableHosts int32 `json:"unavailableHosts,omitempty"`
+	// unavailableSample names up to 10 unavailable hosts.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:items:MaxLength=253
+	UnavailableSample []string `json:"unavailableSample,omitempty"`
+	// observedAt is when the queue was read.
+	// +optional
+	ObservedAt *metav1.Time `json:"observedAt,omitempty"`
+}
+
 // FederationServer is one Fediverse instance served by `fedforge server`: a public host,
 // its actors, inboxes and outboxes.
 // +kubebuilder:object:root=true
@@ -174,6 +209,8 @@ type FederationServerStatus struct {
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Queued",type=integer,JSONPath=`.status.delivery.pending`
+// +kubebuilder:printcolumn:name="Unavailable",type=integer,JSONPath=`.status.delivery.unavailableHosts`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type FederationServer struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -328,6 +328,16 @@ func TestTwoInstancesFederate(t *testing.T) {
 		if c := getAS2(t, p.beta, "/actors/watcher/following"); c["totalItems"] != float64(1) {
 			t.Errorf("following collection %v", c)
 		}
+		eventually(t, 30*time.Second, func() error {
+			var fs fedv1.FederationServer
+			if err := p.k8s.Get(ctx, types.NamespacedName{Namespace: "alpha", Name: "forge"}, &fs); err != nil {
+				return err
+			}
+			if d := fs.Status.Delivery; d == nil || d.ObservedAt == nil {
+				return fmt.Errorf("no delivery summary in the FederationServer status")
+			}
+			return nil
+		})
 	})
 
 	t.Run("followers-only posts are served to signed requests of followers only", func(t *testing.T) {

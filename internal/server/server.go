@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -151,6 +152,9 @@ func New(o Options) (*Server, error) {
 	if err := mgr.Add(manager.RunnableFunc(s.flushRefusals)); err != nil {
 		return nil, err
 	}
+	if err := mgr.Add(manager.RunnableFunc(s.reportDelivery)); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -242,6 +246,45 @@ func (s *Server) flushRefusals(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// reportDelivery writes the delivery queue's summary into the FederationServer's status
+// once a minute (on the elected replica), so `kubectl get federationservers` shows what is
+// queued and which hosts are unavailable, at a bounded cost to the API server.
+func (s *Server) reportDelivery(ctx context.Context) error {
+	if !s.cache.WaitForCacheSync(ctx) {
+		return nil
+	}
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if err := s.writeDeliveryStatus(ctx); err != nil && ctx.Err() == nil {
+			s.fed.log.Info("writing the delivery summary failed; retrying in a minute", "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) writeDeliveryStatus(ctx context.Context) error {
+	sum, err := delivery.Summarize(ctx, s.opts.Store, s.opts.Now())
+	if err != nil {
+		return err
+	}
+	var fs fedv1.FederationServer
+	if err := s.cache.Get(ctx, s.opts.Server, &fs); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	at := metav1.NewTime(sum.ObservedAt.UTC().Truncate(time.Second))
+	base := fs.DeepCopy()
+	fs.Status.Delivery = &fedv1.DeliveryStatus{
+		Pending: sum.Pending, Due: sum.Due, Retrying: sum.Retrying, Delivered: sum.Delivered, Dead: sum.Dead,
+		UnavailableHosts: int32(sum.UnavailableHosts), UnavailableSample: sum.UnavailableSample, ObservedAt: &at,
+	}
+	return s.fed.kube.Status().Patch(ctx, &fs, client.MergeFrom(base))
 }
 
 // Handler returns the server's HTTP routes: probes, discovery (WebFinger, host-meta,
