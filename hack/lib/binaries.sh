@@ -1,0 +1,113 @@
+# shellcheck shell=bash
+# Builds the node binaries of hack/local-cluster.sh from the Go module proxy, the same way
+# hack/envtest-binaries.sh builds kube-apiserver and etcd: kubelet, kube-controller-manager,
+# kube-scheduler and kube-proxy from k8s.io/kubernetes, and CoreDNS from
+# github.com/coredns/coredns. Everything is cached under bin/ by version; a second call
+# with the same versions does nothing. Sourced by hack/local-cluster.sh; needs $root.
+
+COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
+CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
+
+binaries_log() { echo "local-cluster: $*" >&2; }
+
+# k8s_assets prints the directory holding kube-apiserver, etcd and kubectl (built or reused
+# by hack/envtest-binaries.sh); the node binaries go into the same versioned directory.
+k8s_assets() {
+	"$root/hack/envtest-binaries.sh"
+}
+
+# build_k8s_node builds one command of k8s.io/kubernetes into $assets. Like
+# hack/envtest-binaries.sh, it uses a throwaway module that replaces each ./staging module
+# of k8s.io/kubernetes with its published v0.X.Y release; it keeps its own module directory
+# so that it never touches the one envtest uses.
+build_k8s_node() {
+	local assets=$1 cmd=$2 out="$1/$2"
+	[ -x "$out" ] && return 0
+	local version staging
+	version=$(basename "$assets"); version=${version%%-*}
+	staging="v0${version#v1}"
+	local work="$root/bin/.build/kubernetes-${version}-node"
+	mkdir -p "$work"
+	if [ ! -f "$work/go.sum" ]; then
+		binaries_log "preparing k8s.io/kubernetes@${version} node build module in $work"
+		(
+			cd "$work"
+			rm -f go.mod go.sum
+			go mod init fedforge.local/build-kubernetes-node >/dev/null 2>&1
+			go mod edit -require="k8s.io/kubernetes@${version}"
+			kmod=$(go mod download -json "k8s.io/kubernetes@${version}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+			for m in $(awk '$2=="=>" && $3 ~ /^\.\/staging\// {print $1}' "$kmod"); do
+				go mod edit -replace="$m=$m@${staging}"
+			done
+			cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+)
+GO
+			go mod tidy >/dev/null
+		)
+	fi
+	binaries_log "building $cmd ${version} (several minutes cold)"
+	local minor ldflags="-s -w" start=$SECONDS
+	minor=$(echo "$version" | cut -d. -f2)
+	for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		ldflags+=" -X $p.gitVersion=${version} -X $p.gitMajor=1 -X $p.gitMinor=${minor}"
+		ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+	done
+	(cd "$work" && CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "k8s.io/kubernetes/cmd/$cmd")
+	mv "$out.tmp" "$out"
+	binaries_log "built $cmd in $((SECONDS - start))s"
+}
+
+# build_coredns builds CoreDNS (the root package of github.com/coredns/coredns is the
+# binary, with the default plugin set) and prints the path.
+build_coredns() {
+	build_go_tool coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
+}
+
+# build_go_tool builds one main package of a published module in a throwaway module and
+# caches it as bin/<name>/<version>/<name>; it prints the path.
+build_go_tool() {
+	local name=$1 module=$2 version=$3 pkg=$4
+	local out="$root/bin/$name/$version/$name"
+	if [ ! -x "$out" ]; then
+		local work="$root/bin/.build/$name-$version" start=$SECONDS
+		mkdir -p "$work" "$(dirname "$out")"
+		binaries_log "building $name $version (a few minutes cold)"
+		(
+			cd "$work"
+			[ -f go.mod ] || go mod init "fedforge.local/build-$name" >/dev/null 2>&1
+			printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$pkg" > tools.go
+			go mod edit -require="$module@$version"
+			go mod tidy >/dev/null
+			CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg"
+			mv "$out.tmp" "$out"
+		)
+		binaries_log "built $name in $((SECONDS - start))s"
+	fi
+	echo "$out"
+}
+
+# build_crictl builds crictl, which `down` uses to stop pods through the CRI (so that the
+# CNI plugins release their addresses) and which is handy to look at containers.
+build_crictl() {
+	build_go_tool crictl sigs.k8s.io/cri-tools "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
+}
+
+# build_node_binaries builds (or reuses) every Kubernetes binary the cluster runs and prints
+# the directory that holds them.
+build_node_binaries() {
+	local assets cmd
+	assets=$(k8s_assets)
+	for cmd in kubelet kube-proxy kube-scheduler kube-controller-manager; do
+		build_k8s_node "$assets" "$cmd"
+	done
+	echo "$assets"
+}
