@@ -69,20 +69,25 @@ run: build envtest ## Run everything locally: embedded etcd + kube-apiserver, CR
 
 .PHONY: install
 install: manifests kustomize ## Install CRDs into the cluster of the current kubeconfig.
-	$(KUSTOMIZE) build config/crd | kubectl apply --server-side -f -
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) apply --server-side -f -
 
 .PHONY: uninstall
 uninstall: manifests kustomize ## Remove the CRDs.
-	$(KUSTOMIZE) build config/crd | kubectl delete --ignore-not-found -f -
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found -f -
 
 .PHONY: deploy
 deploy: manifests kustomize ## Deploy the operator with IMG into the cluster of the current kubeconfig.
-	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
-	$(KUSTOMIZE) build config/default | kubectl apply --server-side -f -
+	@# The image is set in a scratch copy of config/, so that the tree stays clean.
+	rm -rf $(LOCALBIN)/.deploy && mkdir -p $(LOCALBIN)/.deploy && cp -r config $(LOCALBIN)/.deploy/
+	cd $(LOCALBIN)/.deploy/config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build $(LOCALBIN)/.deploy/config/default | $(KUBECTL) apply --server-side --force-conflicts -f -
 
 .PHONY: undeploy
-undeploy: kustomize ## Remove the operator.
-	$(KUSTOMIZE) build config/default | kubectl delete --ignore-not-found -f -
+undeploy: kustomize ## Remove the operator (and its CRDs, with every object of their kinds).
+	@# Fedforge objects first, while the manager still runs their finalizers; otherwise
+	@# the CRDs would wait forever for objects nobody finalizes.
+	$(KUBECTL) delete federation --all --all-namespaces --ignore-not-found --timeout=3m 2>/dev/null || true
+	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found --wait=true -f -
 
 ##@ Tools
 
@@ -101,3 +106,45 @@ $(KUSTOMIZE):
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	mv $(LOCALBIN)/kustomize $@
 	ln -sf $(notdir $@) $(LOCALBIN)/kustomize
+
+##@ Image and local cluster (docs/cluster.md)
+
+# The kubectl that hack/envtest-binaries.sh builds (same version as the cluster) when it
+# exists, else kubectl from PATH.
+K8S_KUBECTL = $(LOCALBIN)/k8s/v1$(patsubst v0%,%,$(shell awk '$$1=="k8s.io/api"{print $$2; exit}' go.mod))-linux-amd64/kubectl
+KUBECTL ?= $(if $(wildcard $(K8S_KUBECTL)),$(K8S_KUBECTL),kubectl)
+IMAGE_TAR ?= $(LOCALBIN)/fedforge-image.tar
+# Every timestamp in the image; the last commit's time keeps it reproducible.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+CLUSTER ?= hack/local-cluster.sh
+
+.PHONY: image
+image: build ## Build the image tarball IMAGE_TAR (tag IMG) without a Docker engine: static fedforge, uid 65532, reproducible.
+	cd hack/image && CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/image .
+	@# The kubebuilder-envtest directories exist because `fedforge` links controller-runtime's
+	@# envtest (for `fedforge local`), whose init panics when it cannot create them, and the
+	@# manifests mount the root file system read-only. Drop them once it no longer does.
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(LOCALBIN)/image -o $(IMAGE_TAR) -tag $(IMG) \
+		-entrypoint /fedforge -cmd manager -user 65532:65532 -dir /tmp:1777 \
+		-dir /tmp/kubebuilder-envtest:1777 -dir /home/nonroot/.cache/kubebuilder-envtest:1777 \
+		-file bin/fedforge:/fedforge:0755 \
+		-file /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:0644 \
+		-label org.opencontainers.image.title=fedforge \
+		-label org.opencontainers.image.version=$(VERSION) \
+		-label org.opencontainers.image.source=https://github.com/fedforge/fedforge
+
+.PHONY: cluster-up
+cluster-up: ## Start (or reuse) the single-node cluster of hack/local-cluster.sh; needs root.
+	$(CLUSTER) up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and remove its state (cached binaries stay in bin/).
+	$(CLUSTER) down
+
+.PHONY: load-image
+load-image: image ## Build the image and import it into the local cluster's containerd.
+	$(CLUSTER) load-image $(IMAGE_TAR)
+
+.PHONY: test-e2e
+test-e2e: ## End to end on the local cluster: up (or reuse), image, deploy, scenarios, tear down.
+	test/e2e/run.sh

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `make test-e2e`: brings the local cluster up (or reuses a running one), builds the image
+# and imports it, runs the Ginkgo suite (which deploys the operator with `make deploy` and
+# removes it again), and tears down what it brought up, also on failure. Cached binaries
+# under bin/ stay.
+#
+#   E2E_KEEP_CLUSTER=1   keep a cluster this run started (to look at it afterwards)
+#   E2E_FOCUS=regexp     run only matching specs (ginkgo --focus)
+#   E2E_TIMEOUT=30m      go test timeout
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+cluster=hack/local-cluster.sh
+t0=$SECONDS
+phase() { echo "e2e: $* (+$((SECONDS - t0))s)" >&2; }
+
+started=0
+if [ "$("$cluster" status 2>/dev/null | awk '$2=="running"' | wc -l)" -eq 7 ]; then
+	phase "reusing the running local cluster"
+else
+	phase "bringing the local cluster up"
+	started=1
+fi
+
+teardown() {
+	local rc=$?
+	if [ "$started" = 1 ] && [ "${E2E_KEEP_CLUSTER:-0}" != 1 ]; then
+		phase "tearing the local cluster down"
+		"$cluster" down || rc=1
+	elif [ "$started" = 1 ]; then
+		phase "keeping the cluster (E2E_KEEP_CLUSTER=1); stop it with: make cluster-down"
+	fi
+	phase "done, exit $rc"
+	exit "$rc"
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM
+
+# up is idempotent: on a running cluster it only checks and refreshes add-ons.
+"$cluster" up
+export KUBECONFIG KUBECTL E2E_CLUSTER_LOGS
+KUBECONFIG=$("$cluster" kubeconfig)
+KUBECTL="$(hack/envtest-binaries.sh)/kubectl"   # the same version as the cluster
+E2E_CLUSTER_LOGS="$(dirname "$KUBECONFIG")/logs"
+
+phase "building the image"
+make --no-print-directory build >/dev/null
+# A tag derived from the binary: a changed binary gets a new tag, so a reused cluster
+# never runs a stale image under an old name.
+tag="e2e-$(sha256sum bin/fedforge | cut -c1-12)"
+export E2E_IMG="fedforge:$tag"
+make --no-print-directory image IMG="$E2E_IMG" IMAGE_TAR="$root/bin/fedforge-e2e.tar" >/dev/null
+"$cluster" load-image "$root/bin/fedforge-e2e.tar"
+
+phase "running the suite with $E2E_IMG"
+args=(-tags e2e -count=1 -timeout "${E2E_TIMEOUT:-30m}" ./test/e2e/ -v -args -ginkgo.v)
+[ -n "${E2E_FOCUS:-}" ] && args+=(-ginkgo.focus "$E2E_FOCUS")
+go test "${args[@]}"
