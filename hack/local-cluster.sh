@@ -531,7 +531,7 @@ iptables_cleanup() {
 	for ipt in iptables ip6tables; do
 		command -v "$ipt" >/dev/null || continue
 		for t in filter nat mangle; do
-			"$ipt-save" -t "$t" 2>/dev/null | grep -E '^-A [^ ]+ .*-j KUBE-' | grep -v '^-A KUBE-' |
+			{ "$ipt-save" -t "$t" 2>/dev/null | grep -E '^-A [^ ]+ .*-j KUBE-' | grep -v '^-A KUBE-' || true; } |
 				while IFS= read -r rule; do eval "$ipt -t $t -D ${rule#-A }" || true; done
 			for c in $("$ipt-save" -t "$t" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p'); do
 				"$ipt" -t "$t" -F "$c" 2>/dev/null || true
@@ -572,8 +572,11 @@ cmd_down() {
 	stop etcd
 	stop containerd
 	# Shims of our containerd (they outlive it by design) are ours: their -address is our socket.
-	local pid
-	for pid in $(grep -lsF -- "$CONTAINERD_SOCK" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+	local f pid
+	for f in /proc/[0-9]*/cmdline; do
+		pid=${f#/proc/}; pid=${pid%/cmdline}
+		[[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == containerd-shim* ]] || continue
+		[[ "$(tr '\0' ' ' <"$f" 2>/dev/null)" == *"-address $CONTAINERD_SOCK "* ]] || continue
 		kill -KILL "$pid" 2>/dev/null && log "killed leftover shim $pid" || true
 	done
 	iptables_cleanup
