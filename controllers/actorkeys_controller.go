@@ -154,6 +154,7 @@ func planKeys(actor *actorT, s *corev1.Secret, missing bool, now time.Time) (*ke
 			if !p.previousExpiresAt.IsZero() && !now.Before(p.previousExpiresAt) {
 				delete(p.data, keys.PreviousRSAPublicKey)
 				delete(p.data, keys.PreviousEd25519PublicKey)
+				delete(p.data, keys.PreviousRSAPrivateKey)
 				p.previousExpiresAt = time.Time{}
 				p.changed = true
 			}
@@ -194,6 +195,9 @@ func (p *keyPlan) rotate(actor *actorT, now time.Time, why string) error {
 	}
 	data[keys.PreviousRSAPublicKey] = p.data[keys.RSAPublicKey]
 	data[keys.PreviousEd25519PublicKey] = p.data[keys.Ed25519PublicKey]
+	if old := p.data[keys.RSAPrivateKey]; len(old) > 0 {
+		data[keys.PreviousRSAPrivateKey] = old
+	}
 	p.pair, p.data, p.createdAt, p.changed = pair, data, now, true
 	p.previousExpiresAt = now.Add(keyOverlap(actor))
 	p.reason, p.why = fedv1.ReasonKeysRotated, why

@@ -389,6 +389,24 @@ func TestTwoInstancesFederate(t *testing.T) {
 		}
 	})
 
+	t.Run("after a key rotation the peer keeps verifying", func(t *testing.T) {
+		before := getAS2(t, p.alpha, "/actors/releases")["publicKey"].(map[string]any)["publicKeyPem"]
+		var a fedv1.FederatedActor
+		must(t, p.k8s.Get(ctx, types.NamespacedName{Namespace: "alpha", Name: "releases"}, &a))
+		must(t, p.k8s.Patch(ctx, &a, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"`+fedv1.AnnotationRotateKeys+`":"now"}}}`))))
+		eventually(t, 30*time.Second, func() error {
+			if getAS2(t, p.alpha, "/actors/releases")["publicKey"].(map[string]any)["publicKeyPem"] == before {
+				return fmt.Errorf("key not rotated yet")
+			}
+			return nil
+		})
+		// beta holds the old key; alpha's next signed request (a Follow) must still verify:
+		// through the Update alpha sends its followers, or a refetch.
+		p.actor(t, p.beta, "rotation-peer", "rotation-peer", false)
+		p.follow(t, p.alpha, "follows-rotation-peer", "releases", p.beta.base()+"/actors/rotation-peer")
+		p.phase(t, "alpha", "follows-rotation-peer", fedv1.PhaseAccepted)
+	})
+
 	t.Run("unfollow sends Undo and removes the follower", func(t *testing.T) {
 		var s fedv1.Subscription
 		must(t, p.k8s.Get(ctx, types.NamespacedName{Namespace: "beta", Name: "watch-releases"}, &s))

@@ -32,6 +32,10 @@ const (
 	PreviousRSAPublicKey = "previous-rsa.pub"
 	// PreviousEd25519PublicKey is the Ed25519 public key before the last rotation.
 	PreviousEd25519PublicKey = "previous-ed25519.pub"
+	// PreviousRSAPrivateKey is the RSA private key before the last rotation, kept for the
+	// overlap window only: the Update that announces new keys is signed with it, so peers
+	// that cached the old key can verify the announcement.
+	PreviousRSAPrivateKey = "previous-rsa.key"
 )
 
 // RSABits is the RSA modulus size; 2048 is what Mastodon makes and accepts.

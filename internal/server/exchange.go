@@ -304,7 +304,13 @@ func (e *actorExchange) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	sum := sha256.Sum256(raw)
 	doc.Context = nil
 	upd := activitypub.NewActivity("Update", activityID(la.urls.ID, "Update", hex.EncodeToString(sum[:])), la.urls.ID, activitypub.ObjectRef(doc), activitypub.IRIRefs(activitypub.PublicIRI), activitypub.IRIRefs(la.urls.Followers()))
-	return ctrl.Result{}, f.publish(ctx, la, upd, store.Direct, followers)
+	// Announcing rotated keys: sign with the previous key while it lasts, so followers
+	// that cached it verify the Update and learn the new key from it.
+	signAs := la.urls.ID
+	if _, err := f.previousSigner(ctx, la); err == nil {
+		signAs += previousKeySuffix
+	}
+	return ctrl.Result{}, f.publishAs(ctx, la, signAs, upd, store.Direct, followers)
 }
 
 // sayGoodbye sends Delete{actor} to every follower, removes the actor's Subscriptions

@@ -148,6 +148,13 @@ func (f *federation) localActorByObject(ctx context.Context, name string) (*loca
 // Signer returns the signer of a local actor by its ID, from its key Secret in the
 // cache; the delivery executor calls it for every leased row.
 func (f *federation) Signer(ctx context.Context, actorID string) (*activitypub.Signer, error) {
+	if id, ok := strings.CutSuffix(actorID, previousKeySuffix); ok {
+		la, err := f.localActorByIRI(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("previous-key signer for %s: %w", id, err)
+		}
+		return f.previousSigner(ctx, la)
+	}
 	la, err := f.localActorByIRI(ctx, actorID)
 	if errors.Is(err, errNotLocal) {
 		// An actor being deleted is no longer served, but still signs its farewell
@@ -158,6 +165,28 @@ func (f *federation) Signer(ctx context.Context, actorID string) (*activitypub.S
 		return nil, fmt.Errorf("signer for %s: %w", actorID, err)
 	}
 	return f.signerFor(ctx, la)
+}
+
+// previousKeySuffix marks an activity to be signed with the actor's previous key (its
+// store ActorID is <actor>#previous-key): the Update announcing rotated keys.
+const previousKeySuffix = "#previous-key"
+
+// previousSigner signs with the key before the last rotation, under the same keyId, so
+// peers holding the old key verify; errNoKeys when the overlap has ended.
+func (f *federation) previousSigner(ctx context.Context, la *localActor) (*activitypub.Signer, error) {
+	var s corev1.Secret
+	if err := f.reader.Get(ctx, types.NamespacedName{Namespace: la.obj.Namespace, Name: la.obj.Status.KeySecretName}, &s); err != nil {
+		return nil, err
+	}
+	b := s.Data[keys.PreviousRSAPrivateKey]
+	if len(b) == 0 {
+		return nil, errNoKeys
+	}
+	k, err := activitypub.ParsePrivateKeyPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", errNoKeys, keys.PreviousRSAPrivateKey, err)
+	}
+	return &activitypub.Signer{KeyID: la.urls.RSAKeyID(), Key: k, Now: f.now}, nil
 }
 
 // deletingActor finds an actor of this server that is being deleted by its ID.
@@ -287,12 +316,18 @@ func (f *federation) cacheActor(ctx context.Context, doc *activitypub.Object) (*
 
 // publish builds an activity of a local actor and hands it to the delivery queue.
 func (f *federation) publish(ctx context.Context, la *localActor, act *activitypub.Object, vis store.Visibility, to []Recipient) error {
+	return f.publishAs(ctx, la, la.urls.ID, act, vis, to)
+}
+
+// publishAs publishes with a given signing identity (the actor's ID, or its ID with
+// previousKeySuffix).
+func (f *federation) publishAs(ctx context.Context, la *localActor, signAs string, act *activitypub.Object, vis store.Visibility, to []Recipient) error {
 	raw, err := act.MarshalJSON()
 	if err != nil {
 		return err
 	}
 	a := store.Activity{
-		ID: act.ID, ActorID: la.urls.ID, Type: act.Type[0], ObjectID: act.Object.ID(),
+		ID: act.ID, ActorID: signAs, Type: act.Type[0], ObjectID: act.Object.ID(),
 		Visibility: vis, Published: f.now().UTC(), Raw: raw,
 	}
 	if err := f.pub.Publish(ctx, a, to); err != nil {

@@ -73,6 +73,12 @@ type Options struct {
 	Now func() time.Time
 }
 
+// keyRefetchInterval is the least time between two refetches of one remote key after a
+// failed verification: short enough that a peer's key rotation heals within minutes even
+// when its Update arrives after its first newly signed request, long enough that a peer
+// cannot make us fetch on every request.
+const keyRefetchInterval = 2 * time.Minute
+
 // Server serves one FederationServer.
 type Server struct {
 	opts  Options
@@ -137,7 +143,7 @@ func New(o Options) (*Server, error) {
 	if f.pub == nil {
 		f.pub = delivery.NewPublisher(o.Store, nil)
 	}
-	f.keyCache = activitypub.NewKeyCache(apc, keyStore, activitypub.KeyCacheConfig{TTL: f.keyTTL, Now: o.Now, SignerFunc: f.anySigner,
+	f.keyCache = activitypub.NewKeyCache(apc, keyStore, activitypub.KeyCacheConfig{TTL: f.keyTTL, Now: o.Now, RefetchInterval: keyRefetchInterval, SignerFunc: f.anySigner,
 		OnActor: func(ctx context.Context, actor *activitypub.Object) {
 			if actor.Inbox != "" {
 				_, _ = f.cacheActor(ctx, actor)
