@@ -228,8 +228,8 @@ func BuildOutboxActivity(body []byte, actorID, key string, now time.Time) (store
 		}
 		return buildCreate(obj, in, actorID, followers, key, now)
 	case in.Type.Has(activitypub.TypeAnnounce):
-		target := in.Object.ID()
-		if !isHTTPURL(target) {
+		target := cleanURL(in.Object.ID())
+		if target == "" {
 			return store.Activity{}, refuse("Announce needs the IRI of the object it shares")
 		}
 		vis, err := visibilityOf(followers, in)
@@ -275,20 +275,18 @@ func buildCreate(obj, wrapper *activitypub.Object, actorID, followers, key strin
 		Name: strings.TrimSpace(obj.Name), Summary: strings.TrimSpace(SanitizeHTML(obj.Summary)),
 		Sensitive: obj.Sensitive, To: to, Cc: cc,
 	}
-	if reply := obj.InReplyTo.ID(); isHTTPURL(reply) {
+	if reply := cleanURL(obj.InReplyTo.ID()); reply != "" {
 		note.InReplyTo = activitypub.IRIRef(reply)
 	}
 	for _, u := range obj.URL.IDs() {
-		if isHTTPURL(u) {
+		if u = cleanURL(u); u != "" {
 			note.URL = append(note.URL, activitypub.IRIRef(u))
 		}
 	}
 	for _, t := range obj.Tag {
 		if o := t.Object; o != nil && o.Type.Has(activitypub.TypeHashtag) && strings.HasPrefix(o.Name, "#") && len(o.Name) > 1 {
 			tag := &activitypub.Object{Type: activitypub.Types{activitypub.TypeHashtag}, Name: o.Name}
-			if isHTTPURL(o.Href) {
-				tag.Href = o.Href
-			}
+			tag.Href = cleanURL(o.Href)
 			note.Tag = append(note.Tag, activitypub.ObjectRef(tag))
 		}
 	}

@@ -415,9 +415,7 @@ func feedEvent(feed *gofeed.Feed, e feedEntry, src *fedv1.EventSource) *Event {
 		Body: firstNonEmpty(it.Content, it.Description), BodyFormat: FormatHTML, Time: e.date,
 		Identity: identity("feed", src.Feed.URL, e.id),
 	}
-	if isHTTPURL(it.Link) {
-		ev.URL = it.Link
-	}
+	ev.URL = cleanURL(it.Link)
 	if len(it.Authors) > 0 && it.Authors[0] != nil {
 		ev.Actor = Person{Name: it.Authors[0].Name}
 	}

@@ -2,6 +2,7 @@ package sources
 
 import (
 	"html"
+	"net/url"
 	"regexp"
 	"strings"
 	"unicode"
@@ -37,15 +38,35 @@ func esc(s string) string { return html.EscapeString(s) }
 
 // link writes an anchor, or only the escaped text when there is no URL to point at.
 func link(href, text string) string {
-	if href == "" || !isHTTPURL(href) {
+	href = cleanURL(href)
+	if href == "" {
 		return esc(text)
 	}
 	return `<a href="` + esc(href) + `">` + esc(text) + `</a>`
 }
 
-func isHTTPURL(s string) bool {
-	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
+// cleanURL returns raw in the normal form the sanitiser (and Mastodon's) would give
+// it, or "" when it is not an absolute http(s) URL with a host: javascript: links,
+// "http://" alone, URLs with spaces or credentials never reach published documents.
+// The normal form matters: a URL the sanitiser would rewrite would make what Mastodon
+// shows differ from what we sent (found by FuzzGiteaWebhook and FuzzGitLabWebhook).
+func cleanURL(raw string) string {
+	if raw == "" || strings.IndexFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return ""
+	}
+	s := u.String()
+	if again, err := url.Parse(s); err != nil || again.String() != s {
+		return ""
+	}
+	return s
 }
+
+// isHTTPURL reports whether s is an absolute http(s) URL we may publish.
+func isHTTPURL(s string) bool { return cleanURL(s) != "" }
 
 // urlRE finds http(s) URLs in plain text, for turning them into links.
 var urlRE = regexp.MustCompile(`https?://[^\s<>"'()\[\]]+[^\s<>"'()\[\].,;:!?]`)
@@ -205,5 +226,8 @@ func hashtagName(s string) string {
 // hashtagLink writes a hashtag the way Mastodon writes its own, so that its web client
 // links it to the local tag timeline.
 func hashtagLink(href, name string) string {
+	if href = cleanURL(href); href == "" {
+		return "#" + esc(name)
+	}
 	return `<a href="` + esc(href) + `" class="mention hashtag" rel="tag">#<span>` + esc(name) + `</span></a>`
 }

@@ -156,8 +156,8 @@ func (r *renderer) create(key, content string, attachments activitypub.Refs) (st
 		Tag:          r.hashtags(),
 		Attachment:   attachments,
 	}
-	if isHTTPURL(r.ev.URL) {
-		note.URL = activitypub.IRIRefs(r.ev.URL)
+	if u := cleanURL(r.ev.URL); u != "" {
+		note.URL = activitypub.IRIRefs(u)
 	}
 	if r.ev.Body != "" && r.ev.Kind != KindPush {
 		// The full notes ride along for peers that want them; Mastodon shows content.
@@ -364,8 +364,8 @@ func (r *renderer) push() (store.Activity, error) {
 		if !c.Time.IsZero() {
 			co.Committed = activitypub.Time{Time: c.Time}
 		}
-		if isHTTPURL(c.URL) {
-			co.URL = activitypub.IRIRefs(c.URL)
+		if u := cleanURL(c.URL); u != "" {
+			co.URL = activitypub.IRIRefs(u)
 		}
 		if name := c.Author.Display(); name != "" {
 			co.AttributedTo = activitypub.Refs{activitypub.ObjectRef(&activitypub.Object{Type: activitypub.Types{activitypub.TypePerson}, Name: name})}
@@ -383,8 +383,8 @@ func (r *renderer) push() (store.Activity, error) {
 	act.HashBefore, act.HashAfter = ev.Before, ev.After
 	act.Summary = r.pushNoteContent()
 	act.Published = activitypub.Time{Time: r.published}
-	if isHTTPURL(ev.URL) {
-		act.URL = activitypub.IRIRefs(ev.URL)
+	if u := cleanURL(ev.URL); u != "" {
+		act.URL = activitypub.IRIRefs(u)
 	}
 	raw, err := json.Marshal(act)
 	if err != nil {
