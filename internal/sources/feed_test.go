@@ -43,7 +43,7 @@ type feedServer struct {
 	notModified int
 }
 
-func newFeedServer(t *testing.T, body string) *feedServer {
+func newFeedServer(t testing.TB, body string) *feedServer {
 	t.Helper()
 	fs := &feedServer{body: body, lastMod: "Sun, 19 Jan 2020 05:08:59 GMT", honour: true, requests: map[string]int{}}
 	fs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
