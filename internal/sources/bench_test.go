@@ -100,7 +100,10 @@ type memFeedStore struct {
 func (m *memFeedStore) GetFeedState(context.Context, string) (store.FeedState, error) {
 	return m.state, nil
 }
-func (m *memFeedStore) PutFeedState(_ context.Context, s store.FeedState) error { m.state = s; return nil }
+func (m *memFeedStore) PutFeedState(_ context.Context, s store.FeedState) error {
+	m.state = s
+	return nil
+}
 func (m *memFeedStore) FilterUnseenFeedEntries(_ context.Context, _ string, ids []string) ([]string, error) {
 	var out []string
 	for _, id := range ids {
