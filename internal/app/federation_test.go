@@ -118,7 +118,7 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 			err := runServer(ctx, cfg, ServerOptions{
 				Server: in.ns + "/forge", Listen: in.listen,
 				StoreDSN:     in.dsn,
-				AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true, Resolve: resolve, MetricsAddr: "0",
+				AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true, Resolve: resolve, MetricsAddr: "0", FeedTick: time.Second,
 			})
 			if err != nil && ctx.Err() == nil {
 				t.Errorf("server %s: %v", in.ns, err)

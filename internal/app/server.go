@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -34,6 +35,8 @@ type ServerOptions struct {
 	LeaderElection bool
 	// MetricsAddr serves Prometheus metrics; "0" disables them.
 	MetricsAddr string
+	// FeedTick is how often feed sources are checked for being due (default 30 s).
+	FeedTick time.Duration
 }
 
 // ParseResolve parses host=ip[:port] mappings. A mapping without a port keeps the
@@ -103,7 +106,7 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 	srv, err := server.New(server.Options{
 		Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: o.Listen, Config: cfg, Scheme: Scheme(),
 		Store: st, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
-		LeaderElection: o.LeaderElection, MetricsAddr: o.MetricsAddr,
+		LeaderElection: o.LeaderElection, MetricsAddr: o.MetricsAddr, FeedTick: o.FeedTick,
 	})
 	if err != nil {
 		return err

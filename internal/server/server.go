@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -29,6 +30,7 @@ import (
 	crhandler "sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -71,6 +73,8 @@ type Options struct {
 	MetricsAddr string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// FeedTick is how often feed sources are checked for being due (default 30 s).
+	FeedTick time.Duration
 }
 
 // keyRefetchInterval is the least time between two refetches of one remote key after a
@@ -81,11 +85,13 @@ const keyRefetchInterval = 2 * time.Minute
 
 // Server serves one FederationServer.
 type Server struct {
-	opts  Options
-	mgr   manager.Manager
-	cache cache.Cache
-	fed   *federation
-	ready atomic.Bool
+	opts     Options
+	webhooks http.Handler
+	c2s      http.Handler
+	mgr      manager.Manager
+	cache    cache.Cache
+	fed      *federation
+	ready    atomic.Bool
 }
 
 // New builds a server whose caches cover only its namespace, and only the Secrets
@@ -154,6 +160,12 @@ func New(o Options) (*Server, error) {
 	s := &Server{opts: o, mgr: mgr, cache: c, fed: f}
 	if err := s.setupControllers(); err != nil {
 		return nil, err
+	}
+	// Metrics of every server in the process share the registry the metrics endpoint
+	// serves, told apart by a server label.
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"server": o.Server.String()}, crmetrics.Registry)
+	if err := s.setupSources(reg); err != nil {
+		return nil, fmt.Errorf("server: sources: %w", err)
 	}
 	if err := mgr.Add(manager.RunnableFunc(s.flushRefusals)); err != nil {
 		return nil, err
@@ -298,6 +310,7 @@ func (s *Server) writeDeliveryStatus(ctx context.Context) error {
 func (s *Server) Handler() http.Handler {
 	mux := newHandler(s.cache, s.opts.Server)
 	f := s.fed
+	s.routeSources(mux)
 	mux.HandleFunc("POST /inbox", f.inbox)
 	mux.HandleFunc("POST /actors/{username}/inbox", f.inbox)
 	mux.HandleFunc("GET /actors/{username}/outbox", f.outbox)

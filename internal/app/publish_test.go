@@ -1,0 +1,185 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/store"
+)
+
+// sourcePayload reads a real forge payload kept by internal/sources (its README says
+// where each came from).
+func sourcePayload(t *testing.T, path string) []byte {
+	b, err := os.ReadFile(filepath.Join("..", "sources", "testdata", path))
+	must(t, err)
+	return b
+}
+
+func hmacHex(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// received waits until the follower's instance has stored a Create of a Note from
+// alpha/releases matching contains, and returns it.
+func received(t *testing.T, dsn, localActor, contains string) store.Received {
+	t.Helper()
+	st, err := store.Open(context.Background(), dsn)
+	must(t, err)
+	defer st.Close()
+	var found store.Received
+	eventually(t, 60*time.Second, func() error {
+		page, err := st.ListReceived(context.Background(), localActor, "", 100)
+		if err != nil {
+			return err
+		}
+		for _, r := range page.Items {
+			if r.Type == "Create" && bytes.Contains(r.Raw, []byte(contains)) {
+				found = r
+				return nil
+			}
+		}
+		return fmt.Errorf("no Create containing %q among %d received activities", contains, len(page.Items))
+	})
+	return found
+}
+
+// TestForgeEventsReachFollowers: a GitLab, a Gitea and a GitHub release webhook and a
+// release feed, each into a real instance, reach a follower on another instance as a
+// signed Create{Note} (the follower's inbox verified it, or it would not be stored).
+func TestForgeEventsReachFollowers(t *testing.T) {
+	// A feed on loopback: the GitHub releases Atom feed kept by internal/sources.
+	atom := sourcePayload(t, "feeds/github_releases.atom")
+	ln, err := net.Listen("tcp", "127.0.0.6:0")
+	must(t, err)
+	feedSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/atom+xml")
+		_, _ = w.Write(atom)
+	})}
+	go func() { _ = feedSrv.Serve(ln) }()
+	t.Cleanup(func() { _ = feedSrv.Close() })
+
+	p := newPair(t)
+	ctx := context.Background()
+	must(t, p.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "alpha", Name: "hooks"},
+		StringData: map[string]string{"gitlab": "gl-token", "gitea": "gitea-secret", "github": "gh-secret"}}))
+	p.actor(t, p.alpha, "releases", "releases", false)
+	var a fedv1.FederatedActor
+	must(t, p.k8s.Get(ctx, types.NamespacedName{Namespace: "alpha", Name: "releases"}, &a))
+	patch := client.MergeFrom(a.DeepCopy())
+	a.Spec.Sources = []fedv1.EventSource{
+		{Name: "gitlab", Type: fedv1.SourceGitLab, SecretRef: &fedv1.SecretKeyReference{Name: "hooks", Key: "gitlab"}},
+		{Name: "gitea", Type: fedv1.SourceGitea, SecretRef: &fedv1.SecretKeyReference{Name: "hooks", Key: "gitea"}},
+		{Name: "github", Type: fedv1.SourceGitHub, SecretRef: &fedv1.SecretKeyReference{Name: "hooks", Key: "github"}},
+		{Name: "feed", Type: fedv1.SourceFeed, Feed: &fedv1.FeedSource{URL: "http://" + ln.Addr().String() + "/releases.atom", Interval: &metav1.Duration{Duration: time.Minute}}},
+	}
+	must(t, p.k8s.Patch(ctx, &a, patch))
+	p.actor(t, p.beta, "watcher", "watcher", false)
+	p.follow(t, p.beta, "watch-releases", "watcher", "acct:releases@"+alphaHost)
+	p.phase(t, "beta", "watch-releases", fedv1.PhaseAccepted)
+	watcher := p.beta.base() + "/actors/watcher"
+
+	hook := func(source string, body []byte, headers map[string]string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+p.alpha.listen+"/hooks/releases/"+source, bytes.NewReader(body))
+		req.Host = alphaHost
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	gitlab := sourcePayload(t, "gitlab/release.json")
+	if c := hook("gitlab", gitlab, map[string]string{"X-Gitlab-Event": "Release Hook", "X-Gitlab-Token": "wrong"}); c != http.StatusUnauthorized {
+		t.Errorf("GitLab hook with a wrong token: %d, want 401", c)
+	}
+	tests := map[string]struct {
+		source  string
+		payload string
+		headers func(body []byte) map[string]string
+	}{
+		"GitLab": {"gitlab", "gitlab/release.json", func([]byte) map[string]string {
+			return map[string]string{"X-Gitlab-Event": "Release Hook", "X-Gitlab-Token": "gl-token"}
+		}},
+		"Gitea": {"gitea", "gitea/release_published.json", func(b []byte) map[string]string {
+			return map[string]string{"X-Gitea-Event": "release", "X-Gitea-Signature": hmacHex("gitea-secret", b)}
+		}},
+		"GitHub": {"github", "github/release_published.json", func(b []byte) map[string]string {
+			return map[string]string{"X-GitHub-Event": "release", "X-Hub-Signature-256": "sha256=" + hmacHex("gh-secret", b)}
+		}},
+	}
+	for name, tc := range tests {
+		t.Run(name+" release webhook", func(t *testing.T) {
+			body := sourcePayload(t, tc.payload)
+			if c := hook(tc.source, body, tc.headers(body)); c != http.StatusAccepted {
+				t.Fatalf("hook: %d, want 202", c)
+			}
+			var payload struct {
+				URL     string `json:"url"`
+				Release struct {
+					HTMLURL string `json:"html_url"`
+				} `json:"release"`
+			}
+			_ = json.Unmarshal(body, &payload)
+			link := payload.URL + payload.Release.HTMLURL // the release page the Note links to
+			if link == "" {
+				t.Fatalf("no release URL in %s", tc.payload)
+			}
+			r := received(t, p.beta.dsn, watcher, link)
+			doc, err := activitypub.DecodeObject(r.Raw)
+			must(t, err)
+			if note := doc.Object.Object; note == nil || !note.Type.Has("Note") || note.Content == "" {
+				t.Errorf("received %s, want a Create of a Note with content", r.Raw)
+			}
+			// Forges retry: the same delivery again publishes nothing new.
+			if c := hook(tc.source, body, tc.headers(body)); c != http.StatusAccepted {
+				t.Errorf("repeated hook: %d", c)
+			}
+		})
+	}
+	t.Run("feed entry", func(t *testing.T) {
+		title := atomFirstTitle(t, atom)
+		if title == "" {
+			t.Fatal("empty title")
+		}
+		received(t, p.beta.dsn, watcher, title)
+	})
+}
+
+// atomFirstTitle returns the first entry's title of an Atom feed (crudely: enough for a
+// fixed test feed).
+func atomFirstTitle(t *testing.T, atom []byte) string {
+	s := string(atom)
+	i := strings.Index(s, "<entry>")
+	if i < 0 {
+		t.Fatal("no entry in the feed")
+	}
+	s = s[i:]
+	j, k := strings.Index(s, "<title>"), strings.Index(s, "</title>")
+	if j < 0 || k < j {
+		t.Fatal("no title in the first entry")
+	}
+	return s[j+len("<title>") : k]
+}

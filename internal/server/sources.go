@@ -1,0 +1,178 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+	"github.com/fedforge/fedforge/internal/sources"
+	"github.com/fedforge/fedforge/internal/store"
+)
+
+// secretTTL is how long a user Secret (webhook secret, outbox token) read by the server
+// is reused. Those Secrets are not labelled, so they are not in the informer cache; a
+// short-lived cache keeps webhooks from costing an API call each, and a rotated secret
+// takes effect within the TTL.
+const secretTTL = time.Minute
+
+// secretCache reads Secret keys through the API with a TTL.
+type secretCache struct {
+	f  *federation
+	mu sync.Mutex
+	m  map[types.NamespacedName]cachedSecret
+}
+
+type cachedSecret struct {
+	data map[string][]byte
+	at   time.Time
+}
+
+// get implements sources.SecretFunc.
+func (c *secretCache) get(ctx context.Context, namespace string, ref fedv1.SecretKeyReference) ([]byte, error) {
+	key := types.NamespacedName{Namespace: namespace, Name: ref.Name}
+	now := c.f.now()
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if !ok || now.Sub(e.at) > secretTTL {
+		var s corev1.Secret
+		if err := c.f.api.Get(ctx, key, &s); err != nil {
+			return nil, fmt.Errorf("reading Secret %s: %w", key, err)
+		}
+		e = cachedSecret{data: s.Data, at: now}
+		c.mu.Lock()
+		if c.m == nil || len(c.m) > 10000 {
+			c.m = map[types.NamespacedName]cachedSecret{}
+		}
+		c.m[key] = e
+		c.mu.Unlock()
+	}
+	k := ref.Key
+	if k == "" {
+		k = "token"
+	}
+	v, ok := e.data[k]
+	if !ok {
+		return nil, fmt.Errorf("Secret %s has no key %q", key, k)
+	}
+	return v, nil
+}
+
+// publishToFollowers implements sources.PublishFunc: each rendered activity goes to the
+// actor's outbox and, through the durable queue, to its followers' (shared) inboxes. It
+// writes nothing to the API server, whatever the number of followers.
+func (f *federation) publishToFollowers(ctx context.Context, actor *fedv1.FederatedActor, _ *fedv1.EventSource, acts []store.Activity) error {
+	base, _, err := f.baseURL(ctx)
+	if err != nil {
+		return err
+	}
+	la := &localActor{obj: actor, urls: urlsFor(base, actor)}
+	followers, err := f.followers(ctx, la)
+	if err != nil {
+		return err
+	}
+	for _, a := range acts {
+		if a.ActorID != la.urls.ID {
+			return fmt.Errorf("activity %s is attributed to %s, not %s", a.ID, a.ActorID, la.urls.ID)
+		}
+		if err := f.pub.Publish(ctx, a, followers); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lookupSource implements sources.LookupFunc.
+func (f *federation) lookupSource(ctx context.Context, username, source string) (*fedv1.FederatedActor, *fedv1.EventSource, error) {
+	la, err := f.localActorByName(ctx, username)
+	if errors.Is(err, errNotLocal) {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	for i := range la.obj.Spec.Sources {
+		if s := &la.obj.Spec.Sources[i]; s.Name == source && s.Type != fedv1.SourceFeed {
+			return la.obj.DeepCopy(), s.DeepCopy(), nil
+		}
+	}
+	return la.obj.DeepCopy(), nil, nil
+}
+
+// feedSources lists the Feed sources of this server's actors, from the cache.
+func (f *federation) feedSources(ctx context.Context) ([]sources.FeedTarget, error) {
+	h := &handler{reader: f.reader, server: f.srv}
+	all, err := h.actors(ctx, indexActorServer, f.srv.Name)
+	if err != nil {
+		return nil, err
+	}
+	var out []sources.FeedTarget
+	for i := range all {
+		for j := range all[i].Spec.Sources {
+			if s := &all[i].Spec.Sources[j]; s.Type == fedv1.SourceFeed && s.Feed != nil {
+				out = append(out, sources.FeedTarget{Actor: all[i].DeepCopy(), Source: s.DeepCopy()})
+			}
+		}
+	}
+	return out, nil
+}
+
+func (f *federation) base(ctx context.Context) (string, error) {
+	b, _, err := f.baseURL(ctx)
+	return b, err
+}
+
+// setupSources builds the webhook and client-to-server outbox handlers and registers the
+// feed poller, which runs on the elected replica.
+func (s *Server) setupSources(reg prometheus.Registerer) error {
+	f := s.fed
+	secrets := &secretCache{f: f}
+	wh, err := sources.NewWebhookHandler(sources.WebhookConfig{
+		Lookup: f.lookupSource, Secret: secrets.get, Publish: f.publishToFollowers, Base: f.base,
+		Now: f.now, Log: f.log.WithName("webhook"), Metrics: reg,
+	})
+	if err != nil {
+		return err
+	}
+	ob, err := sources.NewOutboxHandler(sources.OutboxConfig{
+		Lookup: func(ctx context.Context, username string) (*fedv1.FederatedActor, error) {
+			la, err := f.localActorByName(ctx, username)
+			if errors.Is(err, errNotLocal) {
+				return nil, nil
+			} else if err != nil {
+				return nil, err
+			}
+			return la.obj.DeepCopy(), nil
+		},
+		Secret: secrets.get, Publish: f.publishToFollowers, Base: f.base, Now: f.now,
+		Log: f.log.WithName("outbox"), Metrics: reg,
+	})
+	if err != nil {
+		return err
+	}
+	poller, err := sources.NewPoller(sources.PollerConfig{
+		Sources: f.feedSources, Store: f.store,
+		Fetcher: sources.NewFeedFetcher(f.client, sources.FeedFetcherConfig{AllowHTTP: s.opts.AllowHTTP}),
+		Publish: f.publishToFollowers, Base: f.base, Log: f.log.WithName("feeds"), Metrics: reg,
+		Tick: s.opts.FeedTick,
+	})
+	if err != nil {
+		return err
+	}
+	s.webhooks, s.c2s = wh, ob
+	return s.mgr.Add(manager.RunnableFunc(poller.Run))
+}
+
+// routeSources mounts the webhook and outbox POST routes.
+func (s *Server) routeSources(mux *http.ServeMux) {
+	mux.Handle("POST /hooks/{username}/{source}", s.webhooks)
+	mux.Handle("POST /actors/{username}/outbox", s.c2s)
+}
