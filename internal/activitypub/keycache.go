@@ -74,7 +74,7 @@ type KeyCacheConfig struct {
 	// OnActor, when set, is given every actor document fetched to find a key (its owner
 	// checked), so that callers can cache it instead of fetching it again.
 	OnActor func(ctx context.Context, actor *Object)
-	Now        func() time.Time
+	Now     func() time.Time
 }
 
 // KeyCache resolves keyIds to verified keys: it fetches the key (or the actor holding it)
