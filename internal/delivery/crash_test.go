@@ -87,9 +87,10 @@ func TestCrashKill9(t *testing.T) {
 		t.Skip("in a child")
 	}
 	t.Parallel()
-	hosts, followers, kills, conc := 20, 200, 20, 8
+	hosts, followers, kills, conc, shared := 20, 200, 20, 8, false
 	if fullScale() {
-		hosts, followers = 1000, 10000
+		// The fan-out: 10,000 followers on 1,000 hosts, one POST per shared inbox.
+		hosts, followers, shared = 1000, 10000, true
 	}
 	f := newFediverse(t, hosts, "crash.test", nil)
 	for _, p := range f.peers {
@@ -99,7 +100,8 @@ func TestCrashKill9(t *testing.T) {
 	queueURL := serveQueue(t, s, testToken)
 	keysDir := filepath.Join(t.TempDir(), "keys")
 	writeKeyDir(t, filepath.Join(keysDir, "releases"))
-	to := f.followers(followers, false)
+	to := f.followers(followers, shared)
+	posts := len(Targets(to))
 	pub := NewPublisher(s, nil)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	var ids []string
@@ -136,7 +138,7 @@ func TestCrashKill9(t *testing.T) {
 		}
 		// Kill after a random number of 2xx answers, or (one round in four) at a random
 		// moment of start-up, leasing or the first requests.
-		target := before + 1 + rng.IntN(followers*3/4)
+		target := before + 1 + rng.IntN(posts*3/4)
 		deadline := time.Now().Add(30 * time.Second)
 		if rng.IntN(4) == 0 {
 			target, deadline = -1, time.Now().Add(time.Duration(rng.IntN(150))*time.Millisecond)
@@ -163,16 +165,20 @@ func TestCrashKill9(t *testing.T) {
 		run(round, true)
 	}
 	run(kills+1, false)
+	// A failure in the last run (a peer closing an idle connection as it is reused) leaves
+	// rows for later; deliver them in process with the clock moved on.
+	c := &clock{t: time.Now().Add(time.Duration(kills+2) * time.Hour)}
+	drain(t, newExecutor(t, s, f, c), s, c, time.Hour, 20)
 	if realKills != kills {
 		t.Fatalf("%d kills hit a running process, want %d", realKills, kills)
 	}
-	st := queueStats(t, s, time.Now().Add(time.Duration(kills+2)*time.Hour))
-	if st.Pending != 0 || st.Dead != 0 || st.Delivered != int64(kills*followers) {
-		t.Fatalf("queue after the crashes: %+v, want %d delivered", st, kills*followers)
+	st := queueStats(t, s, c.Now())
+	if st.Pending != 0 || st.Dead != 0 || st.Delivered != int64(kills*posts) {
+		t.Fatalf("queue after the crashes: %+v, want %d delivered", st, kills*posts)
 	}
 	dups := f.checkTargets(t, ids, to, false)
 	if dups > kills*conc {
 		t.Fatalf("%d duplicate deliveries, more than the %d rows that can be in flight at %d kills", dups, kills*conc, kills)
 	}
-	t.Logf("%d kills, %d deliveries, 0 lost, %d duplicates (bound %d)", kills, kills*followers, dups, kills*conc)
+	t.Logf("%d kills, %d deliveries, 0 lost, %d duplicates (bound %d)", kills, kills*posts, dups, kills*conc)
 }

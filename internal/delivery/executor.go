@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -483,14 +484,26 @@ func (e *Executor) holdBack(ctx context.Context, d store.Delivery, dec Decision)
 	}
 	now := e.now()
 	reason := fmt.Sprintf("circuit open for %s until %s", d.Host, dec.Until.UTC().Format(time.RFC3339))
-	if d.LastError != "" {
-		reason += "; last error: " + d.LastError
+	if last := rootError(d.LastError); last != "" {
+		reason += lastErrorSep + last
 	}
 	if act, err := e.acts.get(ctx, e.cfg.Queue, d.ActivityID); err == nil && e.cfg.Retry.Exhausted(d.Attempt, act.Published, now) {
 		e.finish(ctx, d, truncate("retry window over: "+reason), Drop)
 		return
 	}
 	e.retry(ctx, d, dec.Until, truncate(reason))
+}
+
+// lastErrorSep joins a row's new last_error to the error of its last real attempt.
+const lastErrorSep = "; last error: "
+
+// rootError is the error of the last real attempt inside a last_error that rows held
+// back or released have prefixed, so prefixes do not pile up.
+func rootError(s string) string {
+	if i := strings.LastIndex(s, lastErrorSep); i >= 0 {
+		return s[i+len(lastErrorSep):]
+	}
+	return s
 }
 
 // localFailure retries a row that failed on our side (store, keys) soon, without
@@ -515,8 +528,8 @@ func (e *Executor) retry(ctx context.Context, d store.Delivery, next time.Time, 
 // It uses a context of its own, because it mostly runs when ctx has ended.
 func (e *Executor) releaseNow(d store.Delivery, reason string) {
 	e.released.Add(1)
-	if d.LastError != "" {
-		reason += "; last error: " + d.LastError
+	if last := rootError(d.LastError); last != "" {
+		reason += lastErrorSep + last
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -342,3 +342,17 @@ func TestRunWakesOnKick(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+func TestRootErrorDoesNotPileUp(t *testing.T) {
+	tests := map[string]string{
+		"":                "",
+		"503 from h.test": "503 from h.test",
+		"circuit open for h until T1; last error: 503 from h.test":                                "503 from h.test",
+		"circuit open for h until T2; last error: circuit open until T1; last error: i/o timeout": "i/o timeout",
+	}
+	for in, want := range tests {
+		if got := rootError(in); got != want {
+			t.Errorf("rootError(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -197,7 +197,12 @@ func (p *peer) start() error {
 		return err
 	}
 	p.addr = ln.Addr().String()
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second, ConnState: func(_ net.Conn, st http.ConnState) {
+	// IdleTimeout: the outbound client arms its read deadline when a Read starts, and
+	// the transport's read loop starts one as soon as a connection goes idle; a
+	// connection reused after idling close to ReadTimeout then times out on an answer
+	// that came in time, and the row is sent again (see docs/delivery.md). Peers close
+	// idle connections well before that, as many real servers do.
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 100 * time.Millisecond, ConnState: func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			p.mu.Lock()
 			p.conns++
