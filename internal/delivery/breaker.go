@@ -39,9 +39,13 @@ type CircuitState string
 // Unavailable (failures on UnavailableAfterDays distinct days) drops deliveries until the
 // host is heard from again.
 const (
-	Closed      CircuitState = "closed"
-	Open        CircuitState = "open"
-	HalfOpen    CircuitState = "half-open"
+	// Closed lets requests through.
+	Closed CircuitState = "closed"
+	// Open holds requests back until the cooldown ends.
+	Open CircuitState = "open"
+	// HalfOpen lets one probe through; the other rows wait for its answer.
+	HalfOpen CircuitState = "half-open"
+	// Unavailable drops deliveries until the host is heard from again.
 	Unavailable CircuitState = "unavailable"
 )
 
@@ -246,10 +250,14 @@ func (b *Breaker) State(host string) CircuitState {
 
 // HostCircuit is one host's circuit as reported by Snapshot.
 type HostCircuit struct {
-	Host                string
-	State               CircuitState
+	// Host is the host[:port] the circuit guards.
+	Host string
+	// State is open, half-open or unavailable (Snapshot omits closed circuits).
+	State CircuitState
+	// ConsecutiveFailures counts failures since the host's last success.
 	ConsecutiveFailures int
-	OpenUntil           time.Time
+	// OpenUntil is when the next probe may go.
+	OpenUntil time.Time
 }
 
 // Snapshot lists the hosts whose circuit is not closed, sorted by host, for metrics.

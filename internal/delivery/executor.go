@@ -23,16 +23,24 @@ import (
 // Secrets in its informer cache; a delivery Job from the Secrets mounted in its pod
 // (DirKeys). Implementations cache parsed keys: it is called for every row.
 type Keys interface {
+	// Signer returns the signer (key and keyId) of the local actor actorID.
 	Signer(ctx context.Context, actorID string) (*activitypub.Signer, error)
 }
 
 // Defaults of Config.
 const (
-	DefaultConcurrency  = 32
-	DefaultPerHost      = 4 // the outbound client keeps 4 idle connections per host
-	DefaultLease        = 5 * time.Minute
+	// DefaultConcurrency bounds POSTs in flight overall: enough to hide network latency,
+	// few enough that signing on a small node does not starve the answers' reads.
+	DefaultConcurrency = 32
+	// DefaultPerHost bounds POSTs in flight to one host: the outbound client keeps 4
+	// idle connections per host, so every request can reuse one.
+	DefaultPerHost = 4
+	// DefaultLease is how long a leased row is ours before it comes back.
+	DefaultLease = 5 * time.Minute
+	// DefaultPollInterval is how often Run looks for due rows without a Kick.
 	DefaultPollInterval = 5 * time.Second
-	DefaultRetention    = 30 * 24 * time.Hour
+	// DefaultRetention is how long finished rows are kept to refuse re-sending.
+	DefaultRetention = 30 * 24 * time.Hour
 	// localRetryDelay is the wait after a failure that is ours (store, keys), not the host's.
 	localRetryDelay = time.Minute
 )
@@ -87,7 +95,21 @@ type Config struct {
 
 // Counts are cumulative outcomes of an Executor, for logs and tests.
 type Counts struct {
-	Leased, Delivered, Retried, GivenUp, Gone, HeldBack, Released int64
+	// Leased rows, whatever became of them.
+	Leased int64
+	// Delivered rows: the inbox answered 2xx.
+	Delivered int64
+	// Retried rows were released for a later attempt (failures and held-back rows).
+	Retried int64
+	// GivenUp rows were dead-lettered (permanent status, 410, exhausted, unavailable).
+	GivenUp int64
+	// Gone rows got a 410 (also counted in GivenUp).
+	Gone int64
+	// HeldBack rows were not attempted because the host's circuit was open or the
+	// host unavailable.
+	HeldBack int64
+	// Released rows were given back unattempted (shutdown, lease too short).
+	Released int64
 }
 
 // Executor leases due deliveries and sends them. It is the one delivery code path: the

@@ -96,14 +96,14 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 
 // Peer behaviours.
 const (
-	modeOK       int32 = iota // 202 Accepted
-	mode5xx                   // 503 Service Unavailable
-	modeTimeout               // no answer until the client gives up
-	modeRefused               // nothing listening
-	modeSlowBody              // 200 with a body trickled slower than the read timeout
-	modeGone                  // 410 Gone
-	modeBadRequest            // 400
-	modeRateLimit             // 429 with Retry-After: 3600
+	modeOK         int32 = iota // 202 Accepted
+	mode5xx                     // 503 Service Unavailable
+	modeTimeout                 // no answer until the client gives up
+	modeRefused                 // nothing listening
+	modeSlowBody                // 200 with a body trickled slower than the read timeout
+	modeGone                    // 410 Gone
+	modeBadRequest              // 400
+	modeRateLimit               // 429 with Retry-After: 3600
 )
 
 // peer is one remote host on 127.0.0.1, with its own listener, recording what it got.
@@ -113,11 +113,11 @@ type peer struct {
 	mode     atomic.Int32
 	verifier *activitypub.Verifier
 
-	delay    atomic.Int64 // nanoseconds a 2xx answer waits
+	delay atomic.Int64 // nanoseconds a 2xx answer waits
 
 	mu       sync.Mutex
 	srv      *http.Server
-	conns    int // connections accepted (keep-alive reuse keeps this low)
+	conns    int            // connections accepted (keep-alive reuse keeps this low)
 	accepted map[string]int // activity id + " " + path -> 2xx answered in modeOK
 	attempts int            // every request, any mode
 	inflight int

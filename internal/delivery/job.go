@@ -93,8 +93,10 @@ type JobOptions struct {
 	Client activitypub.ClientConfig
 	// MaxDuration bounds the run; what is left stays queued (default 10 min).
 	MaxDuration time.Duration
-	// Concurrency and PerHost bound requests overall and per host (executor defaults).
-	Concurrency, PerHost int
+	// Concurrency bounds requests in flight overall (executor default when 0).
+	Concurrency int
+	// PerHost bounds requests in flight to one host (executor default when 0).
+	PerHost int
 	// Owner names the Job's leases (default pod name plus a random suffix).
 	Owner string
 	// Now is the clock (tests); nil means time.Now.

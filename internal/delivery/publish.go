@@ -12,17 +12,23 @@ import (
 // Recipient is one remote actor an activity goes to: its personal inbox, and its
 // server's shared inbox (endpoints.sharedInbox) when it has one.
 type Recipient struct {
-	Inbox       string
+	// Inbox is the actor's personal inbox.
+	Inbox string
+	// SharedInbox is endpoints.sharedInbox, empty when the peer has none.
 	SharedInbox string
 }
 
 // Appender is the part of store.Store that publishing needs.
 type Appender interface {
+	// AppendActivity stores a and enqueues its targets in one transaction.
 	AppendActivity(ctx context.Context, a store.Activity, targets []store.DeliveryTarget) (bool, error)
 }
 
 // Kicker wakes an executor after a publish; *Executor implements it.
-type Kicker interface{ Kick() }
+type Kicker interface {
+	// Kick asks for a delivery round now; it must not block.
+	Kick()
+}
 
 // Publisher appends an activity to the outbox and enqueues its deliveries in one store
 // transaction, then wakes the executor. A crash at any point loses nothing: either

@@ -16,10 +16,15 @@ import (
 // Defaults of RetryPolicy: 16 attempts, the n-th retry after 30 s·2^(n-1) capped at 10 h,
 // ±20 % jitter. The nominal schedule spans about 57 hours (2.4 days), Mastodon's order.
 const (
-	DefaultMaxAttempts   = 16
-	DefaultBaseDelay     = 30 * time.Second
-	DefaultMaxDelay      = 10 * time.Hour
-	DefaultJitter        = 0.2
+	// DefaultMaxAttempts is how many leases a row gets before it may be given up.
+	DefaultMaxAttempts = 16
+	// DefaultBaseDelay is the wait after the first failure.
+	DefaultBaseDelay = 30 * time.Second
+	// DefaultMaxDelay caps one wait.
+	DefaultMaxDelay = 10 * time.Hour
+	// DefaultJitter spreads waits over ±20 %.
+	DefaultJitter = 0.2
+	// DefaultMaxRetryAfter caps a peer's Retry-After.
 	DefaultMaxRetryAfter = 24 * time.Hour
 )
 
