@@ -159,6 +159,33 @@ func TestForgeEventsReachFollowers(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the follower's owner reads its inbox with the outbox token", func(t *testing.T) {
+		must(t, p.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "beta", Name: "watcher-outbox-token"},
+			StringData: map[string]string{"token": "owner-token"}}))
+		read := func(token string) (int, string) {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+p.beta.listen+"/actors/watcher/inbox", nil)
+			req.Host = betaHost
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			must(t, err)
+			defer resp.Body.Close()
+			var b bytes.Buffer
+			_, _ = b.ReadFrom(resp.Body)
+			return resp.StatusCode, b.String()
+		}
+		if c, _ := read(""); c != http.StatusUnauthorized {
+			t.Errorf("inbox without a token: %d, want 401", c)
+		}
+		if c, _ := read("wrong"); c != http.StatusUnauthorized {
+			t.Errorf("inbox with a wrong token: %d, want 401", c)
+		}
+		c, body := read("owner-token")
+		if c != http.StatusOK || !strings.Contains(body, `"type":"Create"`) {
+			t.Errorf("inbox with the owner's token: %d %.300s", c, body)
+		}
+	})
 	t.Run("feed entry", func(t *testing.T) {
 		title := atomFirstTitle(t, atom)
 		if title == "" {

@@ -1,16 +1,20 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/sources"
 	"github.com/fedforge/fedforge/internal/store"
 )
 
@@ -233,4 +237,63 @@ func (f *federation) mayRead(r *http.Request, la *localActor, raw json.RawMessag
 	}
 	i := sort.SearchStrings(ids, v.Owner)
 	return i < len(ids) && ids[i] == v.Owner
+}
+
+// inboxCollection serves GET /actors/{username}/inbox to the actor's owner: the
+// activities the actor received, newest first, in keyset pages. It takes the same
+// bearer token as the client-to-server outbox (Secret <actor>-outbox-token, key token);
+// anyone else gets 401, as the inbox is private.
+func (f *federation) inboxCollection(secrets *secretCache) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		la, ok := f.collectionActor(w, r)
+		if !ok {
+			return
+		}
+		if !f.ownerToken(r, la, secrets) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fedforge inbox"`)
+			http.Error(w, "the inbox is readable by its owner only: send the outbox token as a bearer token", http.StatusUnauthorized)
+			return
+		}
+		id := la.urls.Inbox()
+		q := r.URL.Query()
+		page, err := f.store.ListReceived(r.Context(), la.urls.ID, q.Get("cursor"), pageSize)
+		if errors.Is(err, store.ErrBadCursor) {
+			http.Error(w, "bad cursor", http.StatusBadRequest)
+			return
+		} else if err != nil {
+			http.Error(w, "inbox unavailable", http.StatusInternalServerError)
+			return
+		}
+		items := make([]json.RawMessage, 0, len(page.Items))
+		for _, a := range page.Items {
+			items = append(items, a.Raw)
+		}
+		pageID := id
+		if enc := q.Encode(); enc != "" {
+			pageID += "?" + enc
+		}
+		c := collection{Context: asContext, ID: pageID, Type: "OrderedCollectionPage", PartOf: id, OrderedItems: &items}
+		if page.Next != "" {
+			c.Next = id + "?cursor=" + url.QueryEscape(page.Next)
+		}
+		w.Header().Set("Cache-Control", "private")
+		writeAS2(w, c)
+	}
+}
+
+// ownerToken checks "Authorization: Bearer <token>" against the actor's outbox token.
+func (f *federation) ownerToken(r *http.Request, la *localActor, secrets *secretCache) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return false
+	}
+	ref, enabled := sources.DefaultOutboxTokenRef(la.obj)
+	if !enabled {
+		return false
+	}
+	want, err := secrets.get(r.Context(), la.obj.Namespace, ref)
+	if err != nil || len(want) == 0 {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), bytes.TrimSpace(want)) == 1
 }

@@ -85,13 +85,14 @@ const keyRefetchInterval = 2 * time.Minute
 
 // Server serves one FederationServer.
 type Server struct {
-	opts     Options
-	webhooks http.Handler
-	c2s      http.Handler
-	mgr      manager.Manager
-	cache    cache.Cache
-	fed      *federation
-	ready    atomic.Bool
+	opts      Options
+	webhooks  http.Handler
+	c2s       http.Handler
+	inboxRead http.Handler
+	mgr       manager.Manager
+	cache     cache.Cache
+	fed       *federation
+	ready     atomic.Bool
 }
 
 // New builds a server whose caches cover only its namespace, and only the Secrets

@@ -167,7 +167,7 @@ func (s *Server) setupSources(reg prometheus.Registerer) error {
 	if err != nil {
 		return err
 	}
-	s.webhooks, s.c2s = wh, ob
+	s.webhooks, s.c2s, s.inboxRead = wh, ob, f.inboxCollection(secrets)
 	return s.mgr.Add(manager.RunnableFunc(poller.Run))
 }
 
@@ -175,4 +175,5 @@ func (s *Server) setupSources(reg prometheus.Registerer) error {
 func (s *Server) routeSources(mux *http.ServeMux) {
 	mux.Handle("POST /hooks/{username}/{source}", s.webhooks)
 	mux.Handle("POST /actors/{username}/outbox", s.c2s)
+	mux.Handle("GET /actors/{username}/inbox", s.inboxRead)
 }
