@@ -32,9 +32,11 @@ const (
 	// ReasonReplicasNotReady says fewer replicas are ready than asked for.
 	ReasonReplicasNotReady = "ReplicasNotReady"
 
-	labelComponentServer  = "server"
-	annotationSpecHash    = "federation.fedforge.dev/spec-hash"
-	serverPort            = 8080
+	labelComponentServer = "server"
+	annotationSpecHash   = "federation.fedforge.dev/spec-hash"
+	serverPort           = 8080
+	// internalPort serves the delivery queue to delivery Jobs (never through the Ingress).
+	internalPort          = 8081
 	serverDataMountPath   = "/var/lib/fedforge"
 	defaultSQLiteFileName = "fedforge.db"
 )
@@ -143,13 +145,17 @@ func (r *FederationServerReconciler) desiredWorkload(srv *serverT) ([]client.Obj
 		ObjectMeta: om(),
 		Spec: corev1.ServiceSpec{
 			Selector: labels,
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intOrName("http")}},
+			Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intOrName("http")},
+				{Name: "internal", Port: internalPort, TargetPort: intOrName("internal")},
+			},
 		},
 	}
 	objs := []client.Object{sa, role, binding}
 
 	volumes, mounts, env := []corev1.Volume(nil), []corev1.VolumeMount(nil), []corev1.EnvVar{
 		{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+		deliveryTokenEnv(srv),
 	}
 	strategy := appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
 	if st := srv.Spec.Storage; st != nil && st.Postgres != nil {
@@ -195,7 +201,7 @@ func (r *FederationServerReconciler) desiredWorkload(srv *serverT) ([]client.Obj
 		Image: image,
 		Args:  serverArgs(srv),
 		Env:   env,
-		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: serverPort}},
+		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: serverPort}, {Name: "internal", ContainerPort: internalPort}},
 		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intOrName("http")}},
 			PeriodSeconds: 5},
 		LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intOrName("http")}},
@@ -273,7 +279,8 @@ func serverRules() []rbacv1.PolicyRule {
 // serverArgs are the flags of `fedforge server` for srv. Every replica serves HTTP; one
 // elected replica runs the exchanges.
 func serverArgs(srv *fedv1.FederationServer) []string {
-	args := []string{"server", "--server=" + srv.Namespace + "/" + srv.Name, fmt.Sprintf("--listen=:%d", serverPort), "--leader-elect"}
+	args := []string{"server", "--server=" + srv.Namespace + "/" + srv.Name, fmt.Sprintf("--listen=:%d", serverPort),
+		fmt.Sprintf("--internal-listen=:%d", internalPort), "--leader-elect"}
 	for _, c := range srv.Spec.AllowedPrivateCIDRs {
 		args = append(args, "--allowed-cidr="+c)
 	}

@@ -89,6 +89,10 @@ type FederationServerSpec struct {
 	// +kubebuilder:validation:items:MaxLength=43
 	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="each allowedPrivateCIDRs entry must be a CIDR such as 10.0.0.0/8"
 	AllowedPrivateCIDRs []string `json:"allowedPrivateCIDRs,omitempty"`
+
+	// delivery tunes how activities reach followers' inboxes.
+	// +optional
+	Delivery *DeliverySpec `json:"delivery,omitempty"`
 }
 
 // ServerStorage chooses where a server keeps its store.
@@ -168,6 +172,24 @@ type FederationServerStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// DeliverySpec tunes delivery. The server delivers in process; when many deliveries are
+// due (a large fan-out, or retries piling up after an outage) the operator adds delivery
+// Jobs running `fedforge deliver`, which lease batches from the server's queue.
+type DeliverySpec struct {
+	// jobThreshold is the number of due deliveries, as the server reports in
+	// status.delivery.due, from which the operator starts a delivery Job (one at a time).
+	// +optional
+	// +kubebuilder:default=500
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000000
+	JobThreshold *int32 `json:"jobThreshold,omitempty"`
+
+	// jobResources are the delivery Job's container resources; requests of 100m CPU
+	// and 64Mi and limits of 1 CPU and 256Mi when unset.
+	// +optional
+	JobResources *corev1.ResourceRequirements `json:"jobResources,omitempty"`
 }
 
 // DeliveryStatus is a summary of the durable delivery queue of a server.

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -83,9 +84,11 @@ func main() {
 		fs.Var(&resolve, "resolve", "host[:port]=ip[:port] for outbound requests (repeatable), to run instances with real names on 127.0.0.x")
 		fs.BoolVar(&o.LeaderElection, "leader-elect", false, "run the exchanges on one replica only")
 		fs.StringVar(&o.MetricsAddr, "metrics-bind-address", "0", "address of the Prometheus metrics endpoint; 0 disables it")
+		fs.StringVar(&o.InternalListen, "internal-listen", "", "address of the delivery queue endpoint for delivery Jobs (token in FEDFORGE_DELIVERY_TOKEN); empty disables it")
 		config.RegisterFlags(fs)
 		run = func() error {
 			o.AllowedCIDRs, o.Resolve = cidrs, resolve
+			o.DeliveryToken = os.Getenv("FEDFORGE_DELIVERY_TOKEN")
 			return app.RunServer(ctrl.SetupSignalHandler(), ctrl.GetConfigOrDie(), o)
 		}
 	case "local":
@@ -109,8 +112,19 @@ func main() {
 			return app.RunLocal(ctrl.SetupSignalHandler(), o)
 		}
 	case "deliver":
+		o := app.DeliverOptions{Token: os.Getenv("FEDFORGE_DELIVERY_TOKEN")}
+		var cidrs, resolve, actors stringList
+		fs.StringVar(&o.QueueURL, "queue-url", "", "the server's delivery queue endpoint, http://<server>-server.<ns>.svc:8081/internal/delivery")
+		fs.StringVar(&o.StoreDSN, "store", "", "lease from this PostgreSQL store instead of --queue-url")
+		fs.StringVar(&o.KeysDir, "keys-dir", "/var/run/fedforge/keys", "where the actors' key Secrets are mounted")
+		fs.Var(&actors, "actor", "actorID=dir: an actor whose key Secret is mounted at keys-dir/dir (repeatable)")
+		fs.Var(&cidrs, "allowed-cidr", "private CIDR peers may live in (repeatable)")
+		fs.BoolVar(&o.AllowHTTP, "allow-http", false, "reach peers over plain http")
+		fs.Var(&resolve, "resolve", "host[:port]=ip[:port] for outbound requests (repeatable)")
+		fs.DurationVar(&o.MaxDuration, "max-duration", 10*time.Minute, "stop after this long; what is left stays queued")
 		run = func() error {
-			return fmt.Errorf("fedforge deliver: delivery Jobs are not available in this version (%s)", version.Version)
+			o.Actors, o.AllowedCIDRs, o.Resolve = actors, cidrs, resolve
+			return app.RunDeliver(ctrl.SetupSignalHandler(), o)
 		}
 	case "version":
 		fmt.Println(version.Version)

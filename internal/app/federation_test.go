@@ -41,7 +41,11 @@ const (
 
 type instance struct {
 	ns, host, listen, dsn string
+	// internal serves the delivery queue to delivery Jobs, with token deliveryToken.
+	internal string
 }
+
+const deliveryToken = "test-delivery-token"
 
 func (i instance) base() string { return "http://" + i.host }
 
@@ -104,7 +108,7 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 
 	p := &pair{
 		k8s:   k,
-		alpha: instance{ns: "alpha", host: alphaHost, listen: freeAddr(t, "127.0.0.2"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "alpha.db")},
+		alpha: instance{ns: "alpha", host: alphaHost, listen: freeAddr(t, "127.0.0.2"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "alpha.db"), internal: freeAddr(t, "127.0.0.2")},
 		beta:  instance{ns: "beta", host: betaHost, listen: freeAddr(t, "127.0.0.3"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "beta.db")},
 	}
 	resolve := append([]string{alphaHost + "=" + p.alpha.listen, betaHost + "=" + p.beta.listen}, extraResolve...)
@@ -117,7 +121,7 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 		go func(in instance) {
 			err := runServer(ctx, cfg, ServerOptions{
 				Server: in.ns + "/forge", Listen: in.listen,
-				StoreDSN:     in.dsn,
+				StoreDSN: in.dsn, InternalListen: in.internal, DeliveryToken: deliveryToken,
 				AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true, Resolve: resolve, MetricsAddr: "0", FeedTick: time.Second,
 			})
 			if err != nil && ctx.Err() == nil {

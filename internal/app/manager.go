@@ -69,6 +69,9 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		&controllers.SubscriptionReconciler{Client: c},
 		&controllers.FederationPolicyReconciler{Client: c},
 	}
+	if !o.LocalMode { // Jobs need a cluster to run them
+		setups = append(setups, &controllers.DeliveryJobReconciler{Client: c, DefaultImage: o.DefaultServerImage})
+	}
 	for _, s := range setups {
 		if err := s.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("setting up %T: %w", s, err)

@@ -186,6 +186,32 @@ func TestForgeEventsReachFollowers(t *testing.T) {
 			t.Errorf("inbox with the owner's token: %d %.300s", c, body)
 		}
 	})
+	t.Run("fedforge deliver reaches the queue through the internal endpoint with the token only", func(t *testing.T) {
+		var sec corev1.Secret
+		must(t, p.k8s.Get(ctx, types.NamespacedName{Namespace: "alpha", Name: "releases-keys"}, &sec))
+		dir := t.TempDir()
+		must(t, os.MkdirAll(filepath.Join(dir, "releases"), 0o700))
+		for k, v := range sec.Data {
+			must(t, os.WriteFile(filepath.Join(dir, "releases", k), v, 0o600))
+		}
+		o := DeliverOptions{QueueURL: "http://" + p.alpha.internal + "/internal/delivery", Token: "wrong", KeysDir: dir,
+			Actors: []string{p.alpha.base() + "/actors/releases=releases"}, AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true,
+			Resolve: []string{alphaHost + "=" + p.alpha.listen, betaHost + "=" + p.beta.listen}, MaxDuration: 20 * time.Second}
+		if err := RunDeliver(ctx, o); err == nil {
+			t.Error("a Job with a wrong token drained the queue")
+		}
+		o.Token = deliveryToken
+		if err := RunDeliver(ctx, o); err != nil {
+			t.Errorf("a Job with the token: %v", err)
+		}
+		// The public listener does not serve the queue.
+		resp, err := http.Post("http://"+p.alpha.listen+"/internal/delivery/lease", "application/json", strings.NewReader("{}"))
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("the public listener answered the queue endpoint with %d", resp.StatusCode)
+		}
+	})
 	t.Run("feed entry", func(t *testing.T) {
 		title := atomFirstTitle(t, atom)
 		if title == "" {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -12,9 +13,11 @@ import (
 
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/delivery"
 	"github.com/fedforge/fedforge/internal/server"
 	"github.com/fedforge/fedforge/internal/store"
+	"github.com/fedforge/fedforge/internal/version"
 )
 
 // ServerOptions configure `fedforge server`, the process serving one FederationServer.
@@ -37,6 +40,11 @@ type ServerOptions struct {
 	MetricsAddr string
 	// FeedTick is how often feed sources are checked for being due (default 30 s).
 	FeedTick time.Duration
+	// InternalListen serves the delivery queue to delivery Jobs, authenticated with
+	// DeliveryToken; empty (or no token) serves nothing.
+	InternalListen string
+	// DeliveryToken is the bearer token of the internal queue endpoint.
+	DeliveryToken string
 }
 
 // ParseResolve parses host=ip[:port] mappings. A mapping without a port keeps the
@@ -107,6 +115,7 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 		Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: o.Listen, Config: cfg, Scheme: Scheme(),
 		Store: st, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
 		LeaderElection: o.LeaderElection, MetricsAddr: o.MetricsAddr, FeedTick: o.FeedTick,
+		InternalListen: o.InternalListen, InternalHandler: internalHandler(st, o.DeliveryToken),
 	})
 	if err != nil {
 		return err
@@ -141,4 +150,63 @@ func withoutClientThrottling(cfg *rest.Config) *rest.Config {
 	c := rest.CopyConfig(cfg)
 	c.QPS = -1
 	return c
+}
+
+// internalHandler serves the store's delivery queue to Jobs under delivery.QueuePath;
+// nil without a token (the endpoint refuses everything then anyway).
+func internalHandler(st store.Store, token string) http.Handler {
+	if token == "" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle(delivery.QueuePath+"/", http.StripPrefix(delivery.QueuePath, delivery.QueueHandler(st, token)))
+	return mux
+}
+
+// DeliverOptions configure `fedforge deliver`, the entry point of a delivery Job.
+type DeliverOptions struct {
+	// QueueURL is the server's internal queue endpoint; Token authenticates to it.
+	QueueURL, Token string
+	// StoreDSN leases from PostgreSQL directly instead.
+	StoreDSN string
+	// KeysDir holds the mounted key Secrets; Actors are "actorID=dir" under it.
+	KeysDir string
+	Actors  []string
+	// AllowedCIDRs, AllowHTTP and Resolve configure the outbound client as the server's.
+	AllowedCIDRs []string
+	AllowHTTP    bool
+	Resolve      []string
+	// MaxDuration bounds the run.
+	MaxDuration time.Duration
+}
+
+// RunDeliver drains the due deliveries of a server's queue and returns.
+func RunDeliver(ctx context.Context, o DeliverOptions) error {
+	resolve, err := ParseResolve(o.Resolve)
+	if err != nil {
+		return err
+	}
+	cidrs, err := ParseCIDRs(o.AllowedCIDRs)
+	if err != nil {
+		return err
+	}
+	var actors []delivery.JobActor
+	for _, a := range o.Actors {
+		i := strings.LastIndexByte(a, '=')
+		if i <= 0 || i == len(a)-1 {
+			return fmt.Errorf("deliver: --actor %q: want actorID=dir", a)
+		}
+		actors = append(actors, delivery.JobActor{ID: a[:i], Dir: a[i+1:]})
+	}
+	log := logf.FromContext(ctx).WithName("deliver")
+	res, err := delivery.RunJob(ctx, delivery.JobOptions{
+		QueueURL: o.QueueURL, Token: o.Token, StoreDSN: o.StoreDSN, KeysDir: o.KeysDir, Actors: actors,
+		Client:      activitypub.ClientConfig{Version: version.Version, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve},
+		MaxDuration: o.MaxDuration, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("delivery Job done", "delivered", res.Delivered, "retried", res.Retried, "givenUp", res.GivenUp, "rounds", res.Rounds, "timedOut", res.TimedOut)
+	return nil
 }

@@ -75,6 +75,11 @@ type Options struct {
 	Now func() time.Time
 	// FeedTick is how often feed sources are checked for being due (default 30 s).
 	FeedTick time.Duration
+	// InternalListen serves InternalHandler (the delivery queue for Jobs) on an address
+	// that the Service exposes inside the cluster only; empty serves nothing.
+	InternalListen string
+	// InternalHandler is what InternalListen serves.
+	InternalHandler http.Handler
 }
 
 // keyRefetchInterval is the least time between two refetches of one remote key after a
@@ -345,6 +350,7 @@ func (s *Server) Mux() *http.ServeMux { return s.Handler().(*http.ServeMux) }
 // httpRunnable serves HTTP on every replica, leader or not.
 type httpRunnable struct {
 	s       *Server
+	addr    string // default the server's Listen
 	handler http.Handler
 	log     logr.Logger
 }
@@ -354,9 +360,13 @@ func (h httpRunnable) NeedLeaderElection() bool { return false }
 
 // Start implements manager.Runnable.
 func (h httpRunnable) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", h.s.opts.Listen)
+	addr := h.addr
+	if addr == "" {
+		addr = h.s.opts.Listen
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("server: listening on %s: %w", h.s.opts.Listen, err)
+		return fmt.Errorf("server: listening on %s: %w", addr, err)
 	}
 	hs := &http.Server{Handler: h.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
@@ -394,6 +404,11 @@ func (s *Server) Run(ctx context.Context, h http.Handler) error {
 			h = s.Handler()
 		}
 		if err := s.mgr.Add(httpRunnable{s: s, handler: h, log: logf.FromContext(ctx).WithValues("server", s.opts.Server)}); err != nil {
+			return err
+		}
+	}
+	if s.opts.InternalListen != "" && s.opts.InternalHandler != nil {
+		if err := s.mgr.Add(httpRunnable{s: s, addr: s.opts.InternalListen, handler: s.opts.InternalHandler, log: logf.FromContext(ctx).WithValues("server", s.opts.Server, "listener", "internal")}); err != nil {
 			return err
 		}
 	}
