@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +53,22 @@ func (i instance) base() string { return "http://" + i.host }
 type pair struct {
 	k8s         client.Client
 	alpha, beta instance
+	// alphaWrites counts the requests that change something (not GET, LIST or WATCH) that
+	// alpha's server process makes to the API server.
+	alphaWrites *atomic.Int64
+}
+
+// countWrites counts mutating API requests.
+type countWrites struct {
+	next http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (c countWrites) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodGet {
+		c.n.Add(1)
+	}
+	return c.next.RoundTrip(r)
 }
 
 func assets(t *testing.T) string {
@@ -107,7 +124,7 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 	go func() { _ = mgr.Start(ctx); done <- struct{}{} }()
 
 	p := &pair{
-		k8s:   k,
+		k8s: k, alphaWrites: &atomic.Int64{},
 		alpha: instance{ns: "alpha", host: alphaHost, listen: freeAddr(t, "127.0.0.2"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "alpha.db"), internal: freeAddr(t, "127.0.0.2")},
 		beta:  instance{ns: "beta", host: betaHost, listen: freeAddr(t, "127.0.0.3"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "beta.db")},
 	}
@@ -118,7 +135,12 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 			ObjectMeta: metav1.ObjectMeta{Namespace: in.ns, Name: "forge"},
 			Spec:       fedv1.FederationServerSpec{Host: in.host, Scheme: fedv1.SchemeHTTP, AllowedPrivateCIDRs: []string{"127.0.0.0/8"}},
 		}))
-		go func(in instance) {
+		scfg := cfg
+		if in.ns == "alpha" {
+			scfg = rest.CopyConfig(cfg)
+			scfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countWrites{rt, p.alphaWrites} })
+		}
+		go func(in instance, cfg *rest.Config) {
 			err := runServer(ctx, cfg, ServerOptions{
 				Server: in.ns + "/forge", Listen: in.listen,
 				StoreDSN: in.dsn, InternalListen: in.internal, DeliveryToken: deliveryToken,
@@ -128,7 +150,7 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 				t.Errorf("server %s: %v", in.ns, err)
 			}
 			done <- struct{}{}
-		}(in)
+		}(in, scfg)
 	}
 	t.Cleanup(func() {
 		cancel()

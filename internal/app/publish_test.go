@@ -212,6 +212,40 @@ func TestForgeEventsReachFollowers(t *testing.T) {
 			t.Errorf("the public listener answered the queue endpoint with %d", resp.StatusCode)
 		}
 	})
+	t.Run("publishing to many followers costs no API-server writes", func(t *testing.T) {
+		// 200 more accepted followers on beta's host (its shared inbox takes them all).
+		for i := range 200 {
+			remote := fmt.Sprintf("%s/actors/fan%d", p.beta.base(), i)
+			s := &fedv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: "alpha", Name: fmt.Sprintf("fan-%d", i)},
+				Spec: fedv1.SubscriptionSpec{Direction: fedv1.DirectionInbound, ActorRef: fedv1.LocalObjectReference{Name: "releases"}, RemoteActor: remote}}
+			must(t, p.k8s.Create(ctx, s))
+			base := s.DeepCopy()
+			s.Status = fedv1.SubscriptionStatus{Phase: fedv1.PhaseAccepted, RemoteActorID: remote, RemoteHost: betaHost,
+				RemoteInbox: remote + "/inbox", RemoteSharedInbox: p.beta.base() + "/inbox", FollowActivityID: remote + "/follow"}
+			must(t, p.k8s.Status().Patch(ctx, s, client.MergeFrom(base)))
+		}
+		eventually(t, 30*time.Second, func() error {
+			if c := getAS2(t, p.alpha, "/actors/releases/followers"); c["totalItems"] != float64(201) {
+				return fmt.Errorf("followers %v", c["totalItems"])
+			}
+			return nil
+		})
+		time.Sleep(2 * time.Second) // let the exchanges settle (they may answer the new Subscriptions)
+		before := p.alphaWrites.Load()
+		if before == 0 {
+			t.Fatal("no API-server write of alpha's server was counted: the counter is not wired")
+		}
+		body := sourcePayload(t, "gitlab/tag_push.json")
+		if c := hook("gitlab", body, map[string]string{"X-Gitlab-Event": "Tag Push Hook", "X-Gitlab-Token": "gl-token"}); c != http.StatusAccepted {
+			t.Fatalf("tag hook: %d", c)
+		}
+		time.Sleep(2 * time.Second)
+		if n := p.alphaWrites.Load() - before; n > 5 {
+			t.Errorf("publishing one activity to 201 followers made %d API-server writes, want at most 5", n)
+		} else {
+			t.Logf("API-server writes for one activity to 201 followers: %d", n)
+		}
+	})
 	t.Run("feed entry", func(t *testing.T) {
 		title := atomFirstTitle(t, atom)
 		if title == "" {
