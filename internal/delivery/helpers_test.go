@@ -273,7 +273,7 @@ type fediverse struct {
 	peers   []*peer
 	byName  map[string]*peer
 	resolve map[string]string
-	// readTimeout and totalTimeout of the client (defaults 300 ms and 1 s).
+	// readTimeout and totalTimeout of the client (defaults 3 s and 6 s).
 	readTimeout, totalTimeout time.Duration
 }
 
@@ -326,11 +326,13 @@ func (f *fediverse) followers(n int, shared bool) []Recipient {
 	return out
 }
 
-// clientConfig reaches the peers on loopback; timeouts are short so failures are fast.
+// clientConfig reaches the peers on loopback.
 func (f *fediverse) clientConfig() activitypub.ClientConfig {
+	// Generous by default: a healthy answer that misses the timeout because the machine
+	// is busy is sent again (at least once), which would break exact-once assertions.
 	read, total := f.readTimeout, f.totalTimeout
 	if read == 0 {
-		read, total = 300*time.Millisecond, time.Second
+		read, total = 3*time.Second, 6*time.Second
 	}
 	return activitypub.ClientConfig{
 		InstanceHost: "origin.test", AllowHTTP: true, Resolve: f.resolve,
@@ -428,7 +430,7 @@ func newExecutor(t testing.TB, q Queue, f *fediverse, c *clock, mods ...func(*Co
 	t.Helper()
 	cfg := Config{
 		Queue: q, Client: activitypub.NewClient(f.clientConfig()), Keys: testKeys(t),
-		Concurrency: 8, PerHost: 4, RequestTimeout: time.Second, Lease: 10 * time.Second, Now: c.Now,
+		Concurrency: 8, PerHost: 4, RequestTimeout: 6 * time.Second, Lease: 30 * time.Second, Now: c.Now,
 		Retry: RetryPolicy{Rand: func() float64 { return 0.5 }},
 	}
 	for _, m := range mods {
