@@ -91,12 +91,18 @@ func TestForgeEventsReachFollowers(t *testing.T) {
 		{Name: "gitlab", Type: fedv1.SourceGitLab, SecretRef: &fedv1.SecretKeyReference{Name: "hooks", Key: "gitlab"}},
 		{Name: "gitea", Type: fedv1.SourceGitea, SecretRef: &fedv1.SecretKeyReference{Name: "hooks", Key: "gitea"}},
 		{Name: "github", Type: fedv1.SourceGitHub, SecretRef: &fedv1.SecretKeyReference{Name: "hooks", Key: "github"}},
-		{Name: "feed", Type: fedv1.SourceFeed, Feed: &fedv1.FeedSource{URL: "http://" + ln.Addr().String() + "/releases.atom", Interval: &metav1.Duration{Duration: time.Minute}}},
 	}
 	must(t, p.k8s.Patch(ctx, &a, patch))
 	p.actor(t, p.beta, "watcher", "watcher", false)
 	p.follow(t, p.beta, "watch-releases", "watcher", "acct:releases@"+alphaHost)
 	p.phase(t, "beta", "watch-releases", fedv1.PhaseAccepted)
+	// The feed source comes once the follower is there: its first poll publishes at once,
+	// and an activity published before a follow is not sent to that follower.
+	must(t, p.k8s.Get(ctx, types.NamespacedName{Namespace: "alpha", Name: "releases"}, &a))
+	patch = client.MergeFrom(a.DeepCopy())
+	a.Spec.Sources = append(a.Spec.Sources, fedv1.EventSource{Name: "feed", Type: fedv1.SourceFeed,
+		Feed: &fedv1.FeedSource{URL: "http://" + ln.Addr().String() + "/releases.atom", Interval: &metav1.Duration{Duration: time.Minute}}})
+	must(t, p.k8s.Patch(ctx, &a, patch))
 	watcher := p.beta.base() + "/actors/watcher"
 
 	hook := func(source string, body []byte, headers map[string]string) int {
