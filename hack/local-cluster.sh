@@ -29,6 +29,7 @@ NODE_NAME=fedforge-node
 BRIDGE=ffbr0               # our own bridge; the node IP lives on it, never on eth0
 NODE_IP=10.244.0.1
 POD_SUBNET=10.244.0.0/24
+ROUTE_TABLE=30244          # policy routing table (and rule priority) for traffic from pods
 SERVICE_CIDR=10.96.0.0/16
 API_SERVICE_IP=10.96.0.1
 DNS_SERVICE_IP=10.96.0.10
@@ -264,6 +265,13 @@ host_network() {
 	# Forward only what arrives on our bridge (pod -> Service -> pod); the host-wide
 	# net.ipv4.ip_forward stays as it is. The setting goes away with the bridge.
 	echo 1 >"/proc/sys/net/ipv4/conf/$BRIDGE/forwarding"
+	# ...and only back into the bridge: packets from pods are routed with a table that
+	# knows the pod subnet and nothing else, so nothing a pod sends leaves the machine
+	# (the host's own addresses still answer: the local table comes first).
+	ip route replace "$POD_SUBNET" dev "$BRIDGE" table "$ROUTE_TABLE"
+	ip route replace unreachable default table "$ROUTE_TABLE"
+	ip rule show | grep -q "iif $BRIDGE lookup $ROUTE_TABLE" ||
+		ip rule add iif "$BRIDGE" lookup "$ROUTE_TABLE" priority "$ROUTE_TABLE"
 	sysctl_set net.bridge.bridge-nf-call-iptables=1
 	local s
 	for s in $KUBELET_SYSCTLS; do sysctl_set "$s"; done
@@ -586,6 +594,8 @@ cmd_down() {
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done
 	if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; log "deleted bridge $BRIDGE"; fi
+	while ip rule del iif "$BRIDGE" lookup "$ROUTE_TABLE" 2>/dev/null; do :; done
+	ip route flush table "$ROUTE_TABLE" 2>/dev/null || true
 	if [ -f "$STATE/sysctl.orig" ]; then
 		local kv
 		while IFS= read -r kv; do
