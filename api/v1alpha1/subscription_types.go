@@ -100,7 +100,7 @@ type SubscriptionStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// conditions: ActorFound (the local actor exists), Accepted (the follow is in effect),
-	// Ready (both).
+	// Ready (both), Reachable (False while the remote host is unavailable for delivery).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -114,6 +114,9 @@ const (
 	ConditionActorFound = "ActorFound"
 	// ConditionAccepted is True when the follow is in effect.
 	ConditionAccepted = "Accepted"
+	// ConditionReachable is False while the remote host is marked unavailable (deliveries
+	// failed on 7 distinct days), and True again once it is heard from; absent until then.
+	ConditionReachable = "Reachable"
 )
 
 // Subscription is one follow relation: a remote follower of a local actor (Inbound), or a
@@ -126,6 +129,7 @@ const (
 // +kubebuilder:printcolumn:name="Host",type=string,JSONPath=`.status.remoteHost`
 // +kubebuilder:printcolumn:name="Direction",type=string,JSONPath=`.spec.direction`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Reachable",type=string,JSONPath=`.status.conditions[?(@.type=="Reachable")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Subscription struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -179,7 +179,12 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 }
 
 func (d *deadlineConn) Write(p []byte) (int, error) {
-	_ = d.Conn.SetWriteDeadline(time.Now().Add(d.timeout))
+	now := time.Now()
+	_ = d.Conn.SetWriteDeadline(now.Add(d.timeout))
+	// The transport's background Read on a kept-alive connection started when it went
+	// idle; without this, a reused connection could time out on an answer that arrives
+	// in time (and the activity would be sent again).
+	_ = d.Conn.SetReadDeadline(now.Add(d.timeout))
 	return d.Conn.Write(p)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -143,7 +144,7 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 		go func(in instance, cfg *rest.Config) {
 			err := runServer(ctx, cfg, ServerOptions{
 				Server: in.ns + "/forge", Listen: in.listen,
-				StoreDSN: in.dsn, InternalListen: in.internal, DeliveryToken: deliveryToken,
+				StoreDSN: in.dsn, InternalListen: in.internal, DeliveryToken: deliveryToken, StatusInterval: time.Second,
 				AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true, Resolve: resolve, MetricsAddr: "0", FeedTick: time.Second,
 			})
 			if err != nil && ctx.Err() == nil {
@@ -413,6 +414,33 @@ func TestTwoInstancesFederate(t *testing.T) {
 		if items, _ := page["orderedItems"].([]any); len(items) != 1 {
 			t.Errorf("outbox page %v", page)
 		}
+	})
+
+	t.Run("a follower whose host is unavailable shows in kubectl get subscriptions", func(t *testing.T) {
+		st, err := store.Open(ctx, p.alpha.dsn)
+		must(t, err)
+		defer st.Close()
+		day := time.Now().Add(time.Hour) // after the last success: 7 failing days from now on
+		for i := range 7 {
+			_, err := st.RecordHostFailure(ctx, betaHost, day.Add(time.Duration(i)*24*time.Hour), 7)
+			must(t, err)
+		}
+		if hs, err := st.ListUnavailableHosts(ctx); err != nil || len(hs) != 1 {
+			t.Fatalf("unavailable hosts after 7 failing days: %+v, %v", hs, err)
+		}
+		reachable := func(want metav1.ConditionStatus) {
+			t.Helper()
+			eventually(t, 30*time.Second, func() error {
+				in := p.inbound(t, "alpha", "releases", betaID, fedv1.PhaseAccepted)
+				if c := meta.FindStatusCondition(in.Status.Conditions, fedv1.ConditionReachable); c == nil || c.Status != want {
+					return fmt.Errorf("Reachable = %v, want %s", c, want)
+				}
+				return nil
+			})
+		}
+		reachable(metav1.ConditionFalse)
+		must(t, st.RecordHostSuccess(ctx, betaHost, day.Add(8*24*time.Hour)))
+		reachable(metav1.ConditionTrue)
 	})
 
 	t.Run("after a key rotation the peer keeps verifying", func(t *testing.T) {

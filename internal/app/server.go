@@ -8,10 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/delivery"
@@ -45,6 +47,8 @@ type ServerOptions struct {
 	InternalListen string
 	// DeliveryToken is the bearer token of the internal queue endpoint.
 	DeliveryToken string
+	// StatusInterval is how often status summaries are written (default 1 min).
+	StatusInterval time.Duration
 }
 
 // ParseResolve parses host=ip[:port] mappings. A mapping without a port keeps the
@@ -115,19 +119,30 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 		Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: o.Listen, Config: cfg, Scheme: Scheme(),
 		Store: st, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
 		LeaderElection: o.LeaderElection, MetricsAddr: o.MetricsAddr, FeedTick: o.FeedTick,
-		InternalListen: o.InternalListen, InternalHandler: internalHandler(st, o.DeliveryToken),
+		InternalListen: o.InternalListen, InternalHandler: internalHandler(st, o.DeliveryToken), StatusInterval: o.StatusInterval,
 	})
 	if err != nil {
 		return err
 	}
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"server": o.Server}, crmetrics.Registry)
+	metrics, err := delivery.NewMetrics(reg, st)
+	if err != nil {
+		// A second server of the same name in one process (tests) cannot share the
+		// endpoint's registry; it keeps its metrics to itself.
+		logf.FromContext(ctx).Info("delivery metrics not exported", "reason", err.Error())
+		if metrics, err = delivery.NewMetrics(prometheus.NewRegistry(), st); err != nil {
+			return err
+		}
+	}
 	exec, err := delivery.NewExecutor(delivery.Config{
-		Queue: st, Client: srv.Client(), Keys: srv, OnGone: srv.OnGone,
+		Queue: st, Client: srv.Client(), Keys: srv, OnGone: srv.OnGone, Metrics: metrics,
 		Log: logf.FromContext(ctx).WithName("delivery"),
 	})
 	if err != nil {
 		return err
 	}
 	srv.SetPublisher(delivery.NewPublisher(st, exec))
+	srv.SetHeardFrom(exec.HeardFrom)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1)

@@ -60,6 +60,9 @@ type federation struct {
 	log      logr.Logger
 	refused  *refusals
 	policies *policies
+	// heardFrom tells the delivery executor that a host answered us with a verified
+	// request, so a host marked unavailable comes back at once.
+	heardFrom func(ctx context.Context, host string) error
 
 	mu      sync.Mutex
 	signers map[types.UID]cachedSigner

@@ -171,6 +171,11 @@ func (f *federation) receive(r *http.Request) error {
 	if err := verified.CheckActor(actorID); err != nil {
 		return err
 	}
+	if f.heardFrom != nil {
+		if err := f.heardFrom(ctx, strings.ToLower(au.Host)); err != nil {
+			f.log.Info("recording that a host is back failed", "host", au.Host, "error", err.Error())
+		}
+	}
 	if !v.allowed { // a Follow from a refused host: answer it with a Reject
 		f.refused.add(refusedFollow, f.now(), v.by...)
 		return f.rejectFollow(ctx, act, "PolicyDenied")

@@ -11,12 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -80,6 +82,9 @@ type Options struct {
 	InternalListen string
 	// InternalHandler is what InternalListen serves.
 	InternalHandler http.Handler
+	// StatusInterval is how often the delivery summary and Subscription reachability
+	// are written (default 1 min).
+	StatusInterval time.Duration
 }
 
 // keyRefetchInterval is the least time between two refetches of one remote key after a
@@ -205,6 +210,10 @@ func (s *Server) OnGone(ctx context.Context, d store.Delivery) {
 	}
 }
 
+// SetHeardFrom registers the delivery executor's HeardFrom, called for every verified
+// inbox request with the sender's host.
+func (s *Server) SetHeardFrom(fn func(ctx context.Context, host string) error) { s.fed.heardFrom = fn }
+
 // SetPublisher replaces the publisher before Run, once the delivery executor (which
 // needs the server's Signer) exists.
 func (s *Server) SetPublisher(p Publisher) { s.fed.pub = p }
@@ -279,7 +288,11 @@ func (s *Server) reportDelivery(ctx context.Context) error {
 	if !s.cache.WaitForCacheSync(ctx) {
 		return nil
 	}
-	t := time.NewTicker(time.Minute)
+	every := s.opts.StatusInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		if err := s.writeDeliveryStatus(ctx); err != nil && ctx.Err() == nil {
@@ -308,7 +321,53 @@ func (s *Server) writeDeliveryStatus(ctx context.Context) error {
 		Pending: sum.Pending, Due: sum.Due, Retrying: sum.Retrying, Delivered: sum.Delivered, Dead: sum.Dead,
 		UnavailableHosts: int32(sum.UnavailableHosts), UnavailableSample: sum.UnavailableSample, ObservedAt: &at,
 	}
-	return s.fed.kube.Status().Patch(ctx, &fs, client.MergeFrom(base))
+	if err := s.fed.kube.Status().Patch(ctx, &fs, client.MergeFrom(base)); err != nil {
+		return err
+	}
+	return s.markReachability(ctx)
+}
+
+// markReachability sets the Reachable condition of Subscriptions whose host is marked
+// unavailable (False), and flips it back (True) when the host is heard from again. A
+// Subscription that never had a problem gets no condition, so a healthy server with many
+// followers costs no writes here.
+func (s *Server) markReachability(ctx context.Context) error {
+	hosts, err := s.opts.Store.ListUnavailableHosts(ctx)
+	if err != nil {
+		return err
+	}
+	down := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		down[h.Host] = true
+	}
+	var list fedv1.SubscriptionList
+	if err := s.cache.List(ctx, &list, client.InNamespace(s.opts.Server.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		sub := &list.Items[i]
+		host := sub.Status.RemoteHost
+		if host == "" {
+			continue
+		}
+		unavailable := down[host] || down[strings.Split(host, ":")[0]]
+		c := meta.FindStatusCondition(sub.Status.Conditions, fedv1.ConditionReachable)
+		if (c == nil && !unavailable) || (c != nil && (c.Status == metav1.ConditionFalse) == unavailable) {
+			continue
+		}
+		if err := s.fed.patchSubscriptionStatus(ctx, client.ObjectKeyFromObject(sub), func(x *fedv1.Subscription) {
+			cond := metav1.Condition{Type: fedv1.ConditionReachable, Status: metav1.ConditionTrue, Reason: "HostAvailable",
+				Message: host + " answers deliveries again", ObservedGeneration: x.Generation}
+			if unavailable {
+				cond.Status, cond.Reason = metav1.ConditionFalse, "HostUnavailable"
+				cond.Message = "deliveries to " + host + " failed on 7 distinct days; they resume when it is heard from"
+			}
+			meta.SetStatusCondition(&x.Status.Conditions, cond)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Handler returns the server's HTTP routes: probes, discovery (WebFinger, host-meta,
