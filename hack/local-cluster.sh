@@ -180,16 +180,16 @@ build_images() {
 
 # ---------------------------------------------------------------------------- PKI
 
-# issue NAME CN ORG EXT signs a P-256 key pair with the cluster CA. EXT is the extension
-# section body (extendedKeyUsage, subjectAltName).
+# issue NAME CN ORG EXT signs a P-256 key pair with the cluster CA (or $CA). EXT is the
+# extension section body (extendedKeyUsage, subjectAltName).
 issue() {
-	local name=$1 cn=$2 org=$3 ext=$4 subj
+	local name=$1 cn=$2 org=$3 ext=$4 subj ca=${CA:-ca}
 	[ -f "$PKI/$name.crt" ] && return 0
 	subj="/CN=$cn"; [ -n "$org" ] && subj="/O=$org$subj"
 	openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$PKI/$name.key" \
 		-out "$PKI/$name.csr" -subj "$subj" 2>/dev/null
 	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n%s\n' "$ext" >"$PKI/$name.ext"
-	openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+	openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
 		-days 365 -out "$PKI/$name.crt" -extfile "$PKI/$name.ext" 2>/dev/null
 	rm -f "$PKI/$name.csr" "$PKI/$name.ext"
 	chmod 600 "$PKI/$name.key"
@@ -217,7 +217,17 @@ pki() {
 			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
 		chmod 600 "$PKI/ca.key"
 	fi
+	# The front-proxy CA signs the aggregation layer's client; without it the API server
+	# publishes no requestheader CA, and controller-manager and scheduler log an error
+	# every few seconds.
+	if [ ! -f "$PKI/front-proxy-ca.crt" ]; then
+		openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 3650 \
+			-keyout "$PKI/front-proxy-ca.key" -out "$PKI/front-proxy-ca.crt" -subj "/CN=fedforge-local-front-proxy-ca" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+		chmod 600 "$PKI/front-proxy-ca.key"
+	fi
 	local client="extendedKeyUsage=clientAuth"
+	CA=front-proxy-ca issue front-proxy-client front-proxy-client "" "$client"
 	issue apiserver kube-apiserver "" "extendedKeyUsage=serverAuth
 subjectAltName=IP:$NODE_IP,IP:$API_SERVICE_IP,IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 	issue apiserver-kubelet-client kube-apiserver-kubelet-client system:masters "$client"
@@ -380,6 +390,7 @@ evictionHard:
   nodefs.available: 2%
   imagefs.available: 2%
 serializeImagePulls: false
+podLogsDir: $STATE/pod-logs
 EOF
 	write_if_changed "$STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -419,6 +430,10 @@ start_control_plane() {
 		--service-account-issuer https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
 		--authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+		--requestheader-client-ca-file "$PKI/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+		--requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+		--requestheader-extra-headers-prefix X-Remote-Extra- \
+		--proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key" \
 		--allow-privileged=true --profiling=false
 	wait_for 120 kube-apiserver curl -fsS --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
 		"https://$NODE_IP:$API_PORT/readyz"
@@ -440,6 +455,13 @@ start_control_plane() {
 }
 
 start_node() {
+	# Paths the components use whatever their configuration says: libcni's result cache,
+	# the kubelet's device-plugin socket and container-log symlinks, the shim sockets of
+	# containerd 1.6. Remember which ones we create, so that `down` removes only those.
+	local p
+	for p in /var/lib/cni /var/lib/kubelet /var/log/containers /run/containerd; do
+		[ -e "$p" ] || echo "$p" >>"$STATE/created-paths"
+	done
 	start containerd "$(command -v containerd)" --config "$STATE/containerd/config.toml"
 	wait_for 60 containerd ctr --address "$CONTAINERD_SOCK" version
 	import_images "$root/bin/images/pause.tar" "$root/bin/images/coredns-${COREDNS_VERSION}.tar"
@@ -567,8 +589,8 @@ cmd_down() {
 	# Stop pods through the CRI while containerd still runs, so that the CNI plugins
 	# release addresses and veths, and containerd unmounts rootfs and network namespaces.
 	if alive containerd && [ -x "$CRICTL" ]; then
-		crictl_ stopp $(crictl_ pods -q 2>/dev/null) >/dev/null 2>&1 || true
-		crictl_ rmp -af >/dev/null 2>&1 || true
+		# rmp --force stops each pod (CNI DEL included) before removing it.
+		crictl_ rmp --all --force >/dev/null 2>&1 || true
 	fi
 	stop kube-proxy
 	if [ -x "$ASSETS/kube-proxy" ] && [ -f "$STATE/kube-proxy.yaml" ]; then
@@ -585,7 +607,7 @@ cmd_down() {
 		pid=${f#/proc/}; pid=${pid%/cmdline}
 		[[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == containerd-shim* ]] || continue
 		[[ "$(tr '\0' ' ' <"$f" 2>/dev/null)" == *"-address $CONTAINERD_SOCK "* ]] || continue
-		kill -KILL "$pid" 2>/dev/null && log "killed leftover shim $pid" || true
+		if kill -KILL "$pid" 2>/dev/null; then log "killed leftover shim $pid"; fi
 	done
 	iptables_cleanup
 	# Mounts the kubelet and containerd left under our directories, deepest first.
@@ -596,6 +618,21 @@ cmd_down() {
 	if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; log "deleted bridge $BRIDGE"; fi
 	while ip rule del iif "$BRIDGE" lookup "$ROUTE_TABLE" 2>/dev/null; do :; done
 	ip route flush table "$ROUTE_TABLE" 2>/dev/null || true
+	# Container-log symlinks pointing into our state, then the paths `up` created.
+	local p
+	find /var/log/containers -maxdepth 1 -type l -lname "$STATE/*" -delete 2>/dev/null || true
+	if [ -f "$STATE/created-paths" ]; then
+		while IFS= read -r p; do
+			case $p in
+			/var/lib/cni | /var/log/containers) rmdir "$p/results" "$p" 2>/dev/null || true ;;
+			# The kubelet's socket there, and containerd's shim sockets, are ours; keep
+			# /run/containerd if a containerd of its own uses it now.
+			/var/lib/kubelet) rm -rf --one-file-system "$p" ;;
+			/run/containerd) [ -e /run/containerd/containerd.sock ] || rm -rf --one-file-system "$p" ;;
+			esac
+			if [ -e "$p" ]; then log "$p is in use or not empty; left in place"; fi
+		done <"$STATE/created-paths"
+	fi
 	if [ -f "$STATE/sysctl.orig" ]; then
 		local kv
 		while IFS= read -r kv; do

@@ -2,8 +2,9 @@
 # Builds the node binaries of hack/local-cluster.sh from the Go module proxy, the same way
 # hack/envtest-binaries.sh builds kube-apiserver and etcd: kubelet, kube-controller-manager,
 # kube-scheduler and kube-proxy from k8s.io/kubernetes, and CoreDNS from
-# github.com/coredns/coredns. Everything is cached under bin/ by version; a second call
+# github.com/coredns/coredns, and crictl from sigs.k8s.io/cri-tools. Everything is cached under bin/ by version; a second call
 # with the same versions does nothing. Sourced by hack/local-cluster.sh; needs $root.
+# shellcheck disable=SC2154 # root is set by the script that sources this file
 
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
@@ -31,7 +32,7 @@ build_k8s_node() {
 	if [ ! -f "$work/go.sum" ]; then
 		binaries_log "preparing k8s.io/kubernetes@${version} node build module in $work"
 		(
-			cd "$work"
+			cd "$work" || exit 1
 			rm -f go.mod go.sum
 			go mod init fedforge.local/build-kubernetes-node >/dev/null 2>&1
 			go mod edit -require="k8s.io/kubernetes@${version}"
@@ -82,7 +83,7 @@ build_go_tool() {
 		mkdir -p "$work" "$(dirname "$out")"
 		binaries_log "building $name $version (a few minutes cold)"
 		(
-			cd "$work"
+			cd "$work" || exit 1
 			[ -f go.mod ] || go mod init "fedforge.local/build-$name" >/dev/null 2>&1
 			printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$pkg" > tools.go
 			go mod edit -require="$module@$version"
