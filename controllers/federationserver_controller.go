@@ -36,7 +36,9 @@ const (
 	annotationSpecHash   = "federation.fedforge.dev/spec-hash"
 	serverPort           = 8080
 	// internalPort serves the delivery queue to delivery Jobs (never through the Ingress).
-	internalPort          = 8081
+	internalPort = 8081
+	// metricsPort serves the server's Prometheus metrics (delivery, webhooks, feeds).
+	metricsPort           = 9090
 	serverDataMountPath   = "/var/lib/fedforge"
 	defaultSQLiteFileName = "fedforge.db"
 )
@@ -201,7 +203,7 @@ func (r *FederationServerReconciler) desiredWorkload(srv *serverT) ([]client.Obj
 		Image: image,
 		Args:  serverArgs(srv),
 		Env:   env,
-		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: serverPort}, {Name: "internal", ContainerPort: internalPort}},
+		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: serverPort}, {Name: "internal", ContainerPort: internalPort}, {Name: "metrics", ContainerPort: metricsPort}},
 		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intOrName("http")}},
 			PeriodSeconds: 5},
 		LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intOrName("http")}},
@@ -280,7 +282,7 @@ func serverRules() []rbacv1.PolicyRule {
 // elected replica runs the exchanges.
 func serverArgs(srv *fedv1.FederationServer) []string {
 	args := []string{"server", "--server=" + srv.Namespace + "/" + srv.Name, fmt.Sprintf("--listen=:%d", serverPort),
-		fmt.Sprintf("--internal-listen=:%d", internalPort), "--leader-elect"}
+		fmt.Sprintf("--internal-listen=:%d", internalPort), fmt.Sprintf("--metrics-bind-address=:%d", metricsPort), "--leader-elect"}
 	for _, c := range srv.Spec.AllowedPrivateCIDRs {
 		args = append(args, "--allowed-cidr="+c)
 	}

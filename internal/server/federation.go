@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
@@ -63,6 +64,8 @@ type federation struct {
 	// heardFrom tells the delivery executor that a host answered us with a verified
 	// request, so a host marked unavailable comes back at once.
 	heardFrom func(ctx context.Context, host string) error
+	// recorder writes Events on actors (failed publishes).
+	recorder events.EventRecorder
 
 	mu      sync.Mutex
 	signers map[types.UID]cachedSigner

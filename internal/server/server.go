@@ -160,6 +160,7 @@ func New(o Options) (*Server, error) {
 	if f.pub == nil {
 		f.pub = delivery.NewPublisher(o.Store, nil)
 	}
+	f.recorder = mgr.GetEventRecorder("fedforge-server")
 	f.keyCache = activitypub.NewKeyCache(apc, keyStore, activitypub.KeyCacheConfig{TTL: f.keyTTL, Now: o.Now, RefetchInterval: keyRefetchInterval, SignerFunc: f.anySigner,
 		OnActor: func(ctx context.Context, actor *activitypub.Object) {
 			if actor.Inbox != "" {

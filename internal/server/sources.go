@@ -70,7 +70,19 @@ func (c *secretCache) get(ctx context.Context, namespace string, ref fedv1.Secre
 // publishToFollowers implements sources.PublishFunc: each rendered activity goes to the
 // actor's outbox and, through the durable queue, to its followers' (shared) inboxes. It
 // writes nothing to the API server, whatever the number of followers.
-func (f *federation) publishToFollowers(ctx context.Context, actor *fedv1.FederatedActor, _ *fedv1.EventSource, acts []store.Activity) error {
+func (f *federation) publishToFollowers(ctx context.Context, actor *fedv1.FederatedActor, src *fedv1.EventSource, acts []store.Activity) error {
+	err := f.publishActivities(ctx, actor, acts)
+	if err != nil && f.recorder != nil {
+		from := "the outbox"
+		if src != nil {
+			from = "source " + src.Name
+		}
+		f.recorder.Eventf(actor, nil, corev1.EventTypeWarning, "PublishFailed", "Publish", "Publishing %d activities from %s failed: %v", len(acts), from, err)
+	}
+	return err
+}
+
+func (f *federation) publishActivities(ctx context.Context, actor *fedv1.FederatedActor, acts []store.Activity) error {
 	base, _, err := f.baseURL(ctx)
 	if err != nil {
 		return err
