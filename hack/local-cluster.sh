@@ -69,8 +69,9 @@ preflight() {
 	if [ ${#missing[@]} -gt 0 ]; then
 		log "installing from Debian: ${missing[*]}"
 		apt-get update -qq >&2
-		# policy-rc.d keeps the Debian containerd service from starting: we run our own.
-		DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq "${missing[@]}" >&2
+		# Where systemd runs, Debian also starts its own containerd service; ours is apart
+		# from it (own socket, root and state directories).
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 	fi
 	grep -qw overlay /proc/filesystems || die "the kernel has no overlayfs; containerd's snapshotter needs it"
 	[ -d /proc/sys/net/bridge ] || die "br_netfilter is not available (no /proc/sys/net/bridge); Service traffic between pods on the bridge would not be NATed"
