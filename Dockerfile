@@ -8,7 +8,7 @@ COPY cmd/ cmd/
 COPY controllers/ controllers/
 COPY internal/ internal/
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/fedforge/fedforge/internal/version.Version=${VERSION}" -o /fedforge ./cmd/manager
+RUN CGO_ENABLED=0 go build -tags nolocal -trimpath -ldflags "-s -w -X github.com/fedforge/fedforge/internal/version.Version=${VERSION}" -o /fedforge ./cmd/manager
 
 FROM gcr.io/distroless/static:nonroot
 COPY --from=build /fedforge /fedforge

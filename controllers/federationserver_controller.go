@@ -289,6 +289,9 @@ func serverArgs(srv *fedv1.FederationServer) []string {
 	if srv.Spec.Scheme == fedv1.SchemeHTTP {
 		args = append(args, "--allow-http")
 	}
+	if d := srv.Spec.Delivery; d != nil && d.InProcess != nil && !*d.InProcess {
+		args = append(args, "--in-process-delivery=false")
+	}
 	return args
 }
 

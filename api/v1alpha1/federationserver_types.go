@@ -186,6 +186,13 @@ type DeliverySpec struct {
 	// +kubebuilder:validation:Maximum=100000000
 	JobThreshold *int32 `json:"jobThreshold,omitempty"`
 
+	// inProcess lets the server deliver in its own process (the default). false leaves
+	// every delivery to Jobs, for servers whose fan-outs should not share the inbox's
+	// CPU; deliveries then wait for the next status report (at most a minute) and a Job.
+	// +optional
+	// +kubebuilder:default=true
+	InProcess *bool `json:"inProcess,omitempty"`
+
 	// jobResources are the delivery Job's container resources; requests of 100m CPU
 	// and 64Mi and limits of 1 CPU and 256Mi when unset.
 	// +optional

@@ -87,6 +87,11 @@ func (in *DeliverySpec) DeepCopyInto(out *DeliverySpec) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.InProcess != nil {
+		in, out := &in.InProcess, &out.InProcess
+		*out = new(bool)
+		**out = **in
+	}
 	if in.JobResources != nil {
 		in, out := &in.JobResources, &out.JobResources
 		*out = new(corev1.ResourceRequirements)

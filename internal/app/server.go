@@ -49,6 +49,8 @@ type ServerOptions struct {
 	DeliveryToken string
 	// StatusInterval is how often status summaries are written (default 1 min).
 	StatusInterval time.Duration
+	// NoInProcessDelivery leaves every delivery to delivery Jobs.
+	NoInProcessDelivery bool
 }
 
 // ParseResolve parses host=ip[:port] mappings. A mapping without a port keeps the
@@ -141,8 +143,12 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 	if err != nil {
 		return err
 	}
-	srv.SetPublisher(delivery.NewPublisher(st, exec))
 	srv.SetHeardFrom(exec.HeardFrom)
+	if o.NoInProcessDelivery {
+		srv.SetPublisher(delivery.NewPublisher(st, nil))
+		return srv.Run(ctx, nil)
+	}
+	srv.SetPublisher(delivery.NewPublisher(st, exec))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1)
