@@ -118,16 +118,21 @@ IMAGE_TAR ?= $(LOCALBIN)/fedforge-image.tar
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 CLUSTER ?= hack/local-cluster.sh
 
+# The image's binary: -tags nolocal leaves `fedforge local` (and controller-runtime's envtest,
+# whose package init writes under /tmp) out, so it runs on a read-only root file system.
+# A separate output, so that `make build` and `make run` keep the local command.
+IMAGE_BIN ?= $(LOCALBIN)/fedforge-image-bin
+
+.PHONY: image-bin
+image-bin: ## Build the image's binary IMAGE_BIN (-tags nolocal: no `fedforge local`).
+	CGO_ENABLED=0 go build -tags nolocal $(GOFLAGS_BUILD) -o $(IMAGE_BIN) ./cmd/manager
+
 .PHONY: image
-image: build ## Build the image tarball IMAGE_TAR (tag IMG) without a Docker engine: static fedforge, uid 65532, reproducible.
+image: image-bin ## Build the image tarball IMAGE_TAR (tag IMG) without a Docker engine: static fedforge, uid 65532, reproducible.
 	cd hack/image && CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/image .
-	@# The kubebuilder-envtest directories exist because `fedforge` links controller-runtime's
-	@# envtest (for `fedforge local`), whose init panics when it cannot create them, and the
-	@# manifests mount the root file system read-only. Drop them once it no longer does.
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(LOCALBIN)/image -o $(IMAGE_TAR) -tag $(IMG) \
 		-entrypoint /fedforge -cmd manager -user 65532:65532 -dir /tmp:1777 \
-		-dir /tmp/kubebuilder-envtest:1777 -dir /home/nonroot/.cache/kubebuilder-envtest:1777 \
-		-file bin/fedforge:/fedforge:0755 \
+		-file $(IMAGE_BIN):/fedforge:0755 \
 		-file /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:0644 \
 		-label org.opencontainers.image.title=fedforge \
 		-label org.opencontainers.image.version=$(VERSION) \

@@ -23,7 +23,7 @@ limitations under the License.
 // inputs give the same bytes and digest on any machine.
 //
 //	go run . -o bin/fedforge-image.tar -tag fedforge:dev -entrypoint /fedforge -cmd manager \
-//	    -user 65532:65532 -file bin/fedforge:/fedforge:0755
+//	    -user 65532:65532 -file bin/fedforge-image-bin:/fedforge:0755
 //	go run . digest bin/fedforge-image.tar
 //
 // See docs/cluster.md.

@@ -45,10 +45,10 @@ KUBECTL="$(hack/envtest-binaries.sh)/kubectl"   # the same version as the cluste
 E2E_CLUSTER_LOGS="$(dirname "$KUBECONFIG")/logs"
 
 phase "building the image"
-make --no-print-directory build >/dev/null
-# A tag derived from the binary: a changed binary gets a new tag, so a reused cluster
-# never runs a stale image under an old name.
-tag="e2e-$(sha256sum bin/fedforge | cut -c1-12)"
+make --no-print-directory image-bin >/dev/null
+# A tag derived from the image's binary (-tags nolocal): a changed binary gets a new tag,
+# so a reused cluster never runs a stale image under an old name.
+tag="e2e-$(sha256sum bin/fedforge-image-bin | cut -c1-12)"
 export E2E_IMG="fedforge:$tag"
 make --no-print-directory image IMG="$E2E_IMG" IMAGE_TAR="$root/bin/fedforge-e2e.tar" >/dev/null
 "$cluster" load-image "$root/bin/fedforge-e2e.tar"

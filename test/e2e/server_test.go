@@ -106,6 +106,33 @@ var _ = Describe("One FederationServer in a cluster", Ordered, func() {
 		Eventually(func(g Gomega) { base = serviceURL(serverService(ctx, g, ns, "forge")) }).WithContext(ctx).Should(Succeed())
 	})
 
+	It("runs the manager and the server on a read-only root file system, without restarts", func(ctx SpecContext) {
+		// The image's binary is built with -tags nolocal: nothing in it writes to the root
+		// file system (controller-runtime's envtest used to, at package init).
+		for _, sel := range []struct {
+			ns     string
+			labels client.MatchingLabels
+		}{
+			{managerNamespace, client.MatchingLabels{fedv1.LabelComponent: "manager", "app.kubernetes.io/name": "fedforge"}},
+			{ns, client.MatchingLabels{fedv1.LabelServer: "forge", fedv1.LabelComponent: "server"}},
+		} {
+			pods := &corev1.PodList{}
+			Expect(k8s.List(ctx, pods, client.InNamespace(sel.ns), sel.labels)).To(Succeed())
+			Expect(pods.Items).NotTo(BeEmpty(), "pods %v in %s", sel.labels, sel.ns)
+			for _, pod := range pods.Items {
+				for _, c := range pod.Spec.Containers {
+					Expect(c.SecurityContext).NotTo(BeNil(), "%s/%s", pod.Name, c.Name)
+					Expect(c.SecurityContext.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()), "%s/%s", pod.Name, c.Name)
+				}
+				Expect(pod.Status.Phase).To(Equal(corev1.PodRunning), pod.Name)
+				for _, cs := range pod.Status.ContainerStatuses {
+					Expect(cs.Ready).To(BeTrue(), "%s/%s", pod.Name, cs.Name)
+					Expect(cs.RestartCount).To(BeZero(), "%s/%s restarted", pod.Name, cs.Name)
+				}
+			}
+		}
+	})
+
 	It("answers WebFinger for the actor through the Service", func(ctx SpecContext) {
 		resource := "acct:" + user + "@" + host
 		Eventually(func(g Gomega) {
