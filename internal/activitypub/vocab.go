@@ -22,6 +22,10 @@ func IsPublicIRI(iri string) bool {
 // level of embedded objects costs another pass of the decoder.
 const MaxDocumentDepth = 32
 
+// JSONDepth returns the maximum nesting of arrays and objects in b, skipping strings, so
+// that every parser of remote JSON can refuse deep documents before decoding them.
+func JSONDepth(b []byte) int { return jsonDepth(b) }
+
 // jsonDepth returns the maximum nesting of arrays and objects in b, skipping strings.
 func jsonDepth(b []byte) int {
 	depth, maxDepth, inStr, esc := 0, 0, false, false

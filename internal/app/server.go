@@ -73,6 +73,16 @@ func ParseResolve(list []string) (map[string]string, error) {
 	return out, nil
 }
 
+// parseNetwork parses the outbound client's --resolve and --allowed-cidr flags.
+func parseNetwork(resolve, cidrs []string) (map[string]string, []netip.Prefix, error) {
+	r, err := ParseResolve(resolve)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := ParseCIDRs(cidrs)
+	return r, c, err
+}
+
 // ParseCIDRs parses a list of CIDRs (comma-separated entries are split).
 func ParseCIDRs(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
@@ -100,11 +110,7 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 	if !ok || ns == "" || name == "" {
 		return fmt.Errorf("server: --server %q must be namespace/name", o.Server)
 	}
-	resolve, err := ParseResolve(o.Resolve)
-	if err != nil {
-		return err
-	}
-	cidrs, err := ParseCIDRs(o.AllowedCIDRs)
+	resolve, cidrs, err := parseNetwork(o.Resolve, o.AllowedCIDRs)
 	if err != nil {
 		return err
 	}
@@ -203,11 +209,7 @@ type DeliverOptions struct {
 
 // RunDeliver drains the due deliveries of a server's queue and returns.
 func RunDeliver(ctx context.Context, o DeliverOptions) error {
-	resolve, err := ParseResolve(o.Resolve)
-	if err != nil {
-		return err
-	}
-	cidrs, err := ParseCIDRs(o.AllowedCIDRs)
+	resolve, cidrs, err := parseNetwork(o.Resolve, o.AllowedCIDRs)
 	if err != nil {
 		return err
 	}

@@ -87,20 +87,30 @@ func (f *federation) outbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := f.store.ListOutbox(r.Context(), store.OutboxQuery{ActorID: la.urls.ID, Cursor: q.Get("cursor"), Limit: pageSize})
+	raws := make([]json.RawMessage, 0, len(page.Items))
+	for _, a := range page.Items {
+		raws = append(raws, a.Raw)
+	}
+	writeStorePage(w, id, q, raws, page.Next, err, "outbox")
+}
+
+// writeStorePage answers one keyset page read from the store (err from that read): 400
+// for a cursor the store did not issue, 500 for other failures, else the page.
+func writeStorePage(w http.ResponseWriter, id string, q url.Values, items []json.RawMessage, next string, err error, what string) {
 	if errors.Is(err, store.ErrBadCursor) {
 		http.Error(w, "bad cursor", http.StatusBadRequest)
 		return
 	} else if err != nil {
-		http.Error(w, "outbox unavailable", http.StatusInternalServerError)
+		http.Error(w, what+" unavailable", http.StatusInternalServerError)
 		return
 	}
-	items := make([]json.RawMessage, 0, len(page.Items))
-	for _, a := range page.Items {
-		items = append(items, a.Raw)
+	pageID := id
+	if enc := q.Encode(); enc != "" {
+		pageID += "?" + enc
 	}
-	c := collection{Context: asContext, ID: id + "?" + q.Encode(), Type: "OrderedCollectionPage", PartOf: id, OrderedItems: &items}
-	if page.Next != "" {
-		c.Next = id + "?cursor=" + url.QueryEscape(page.Next)
+	c := collection{Context: asContext, ID: pageID, Type: "OrderedCollectionPage", PartOf: id, OrderedItems: &items}
+	if next != "" {
+		c.Next = id + "?cursor=" + url.QueryEscape(next)
 	}
 	writeAS2(w, c)
 }
@@ -257,27 +267,12 @@ func (f *federation) inboxCollection(secrets *secretCache) http.HandlerFunc {
 		id := la.urls.Inbox()
 		q := r.URL.Query()
 		page, err := f.store.ListReceived(r.Context(), la.urls.ID, q.Get("cursor"), pageSize)
-		if errors.Is(err, store.ErrBadCursor) {
-			http.Error(w, "bad cursor", http.StatusBadRequest)
-			return
-		} else if err != nil {
-			http.Error(w, "inbox unavailable", http.StatusInternalServerError)
-			return
-		}
-		items := make([]json.RawMessage, 0, len(page.Items))
+		raws := make([]json.RawMessage, 0, len(page.Items))
 		for _, a := range page.Items {
-			items = append(items, a.Raw)
-		}
-		pageID := id
-		if enc := q.Encode(); enc != "" {
-			pageID += "?" + enc
-		}
-		c := collection{Context: asContext, ID: pageID, Type: "OrderedCollectionPage", PartOf: id, OrderedItems: &items}
-		if page.Next != "" {
-			c.Next = id + "?cursor=" + url.QueryEscape(page.Next)
+			raws = append(raws, a.Raw)
 		}
 		w.Header().Set("Cache-Control", "private")
-		writeAS2(w, c)
+		writeStorePage(w, id, q, raws, page.Next, err, "inbox")
 	}
 }
 

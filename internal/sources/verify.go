@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/fedforge/fedforge/internal/activitypub"
 	"net/http"
 	"sort"
 	"strings"
@@ -84,37 +85,13 @@ func decodePayload(body []byte, v any) error {
 	if len(b) == 0 || b[0] != '{' {
 		return fmt.Errorf("%w: body is not a JSON object", ErrMalformed)
 	}
-	if d := jsonDepth(b); d > maxJSONDepth {
+	if d := activitypub.JSONDepth(b); d > maxJSONDepth {
 		return fmt.Errorf("%w: JSON nested %d levels deep", ErrMalformed, d)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return nil
-}
-
-// jsonDepth returns the maximum nesting of arrays and objects in b, skipping strings.
-func jsonDepth(b []byte) int {
-	depth, maxDepth, inStr, esc := 0, 0, false, false
-	for _, c := range b {
-		switch {
-		case inStr && esc:
-			esc = false
-		case inStr && c == '\\':
-			esc = true
-		case inStr && c == '"':
-			inStr = false
-		case inStr:
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			depth++
-			maxDepth = max(maxDepth, depth)
-		case c == '}' || c == ']':
-			depth--
-		}
-	}
-	return maxDepth
 }
 
 // zeroSHA reports a git object id of all zeros, which forges send as the "after" of a
