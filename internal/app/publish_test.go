@@ -252,6 +252,34 @@ func TestForgeEventsReachFollowers(t *testing.T) {
 			t.Logf("API-server writes for one activity to 201 followers: %d", n)
 		}
 	})
+	t.Run("a follower on a host refused since it followed gets nothing more", func(t *testing.T) {
+		pol := &fedv1.FederationPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "alpha", Name: "deny-beta"},
+			Spec: fedv1.FederationPolicySpec{TargetRef: fedv1.LocalObjectReference{Name: "forge"}, Mode: fedv1.PolicyDenylist, Hosts: []string{betaHost}}}
+		must(t, p.k8s.Create(ctx, pol))
+		defer func() { must(t, p.k8s.Delete(ctx, pol)) }()
+		time.Sleep(time.Second) // the server's cache sees the policy
+		st, err := store.Open(ctx, p.beta.dsn)
+		must(t, err)
+		defer st.Close()
+		count := func() int {
+			page, err := st.ListReceived(ctx, watcher, "", 500)
+			must(t, err)
+			return len(page.Items)
+		}
+		before := count()
+		published := getAS2(t, p.alpha, "/actors/releases/outbox")["totalItems"].(float64)
+		body := sourcePayload(t, "gitlab/issue.json")
+		if c := hook("gitlab", body, map[string]string{"X-Gitlab-Event": "Issue Hook", "X-Gitlab-Token": "gl-token"}); c != http.StatusAccepted {
+			t.Fatalf("issue hook: %d", c)
+		}
+		time.Sleep(3 * time.Second)
+		if now := getAS2(t, p.alpha, "/actors/releases/outbox")["totalItems"].(float64); now != published+1 {
+			t.Fatalf("the issue was not published (outbox %v -> %v)", published, now)
+		}
+		if n := count(); n != before {
+			t.Errorf("the refused follower received %d new activities", n-before)
+		}
+	})
 	t.Run("feed entry", func(t *testing.T) {
 		title := atomFirstTitle(t, atom)
 		if title == "" {

@@ -354,9 +354,20 @@ func (f *federation) followers(ctx context.Context, la *localActor) ([]Recipient
 	}
 	var out []Recipient
 	for _, s := range subs {
-		if s.Spec.Direction == fedv1.DirectionInbound && s.Status.Phase == fedv1.PhaseAccepted && s.Status.RemoteInbox != "" {
-			out = append(out, Recipient{Inbox: s.Status.RemoteInbox, SharedInbox: s.Status.RemoteSharedInbox})
+		if s.Spec.Direction != fedv1.DirectionInbound || s.Status.Phase != fedv1.PhaseAccepted || s.Status.RemoteInbox == "" {
+			continue
 		}
+		// Policies apply to outbound exchanges too: a follower on a host refused since it
+		// followed gets nothing more (the refusal is counted as a delivery).
+		v, err := f.policies.evaluate(ctx, hostPort(s.Status.RemoteInbox))
+		if err != nil {
+			return nil, err
+		}
+		if !v.allowed {
+			f.refused.add(refusedDelivery, f.now(), v.by...)
+			continue
+		}
+		out = append(out, Recipient{Inbox: s.Status.RemoteInbox, SharedInbox: s.Status.RemoteSharedInbox})
 	}
 	return out, nil
 }
