@@ -19,6 +19,7 @@ limitations under the License.
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,6 +42,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+)
+
+// The address ranges of hack/local-cluster.sh (POD_SUBNET, SERVICE_CIDR). Servers must be
+// allowed to reach them: by default a server refuses private addresses (SSRF protection),
+// and in-cluster peers live there.
+const (
+	podCIDR     = "10.244.0.0/24"
+	serviceCIDR = "10.96.0.0/16"
 )
 
 // kubectlPath is KUBECTL (make test-e2e sets the one built with the cluster), else the
@@ -129,25 +138,40 @@ func serviceURL(svc *corev1.Service) string {
 	return "http://" + net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(svc.Spec.Ports[0].Port)))
 }
 
-// get fetches url with the Host header of the instance, and returns status and body.
-func get(ctx context.Context, url, host, accept string) (int, []byte, error) {
+// request sends one HTTP request to url with the Host header of the instance (the test
+// process cannot resolve in-cluster names; it talks to the Service's cluster IP), and
+// returns status and body.
+func request(ctx context.Context, method, url, host string, headers map[string]string, body []byte) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Host = host
-	if accept != "" {
-		req.Header.Set("Accept", accept)
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, body, err
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return resp.StatusCode, b, err
+}
+
+// get fetches url with the Host header of the instance, and returns status and body.
+func get(ctx context.Context, url, host, accept string) (int, []byte, error) {
+	var headers map[string]string
+	if accept != "" {
+		headers = map[string]string{"Accept": accept}
+	}
+	return request(ctx, http.MethodGet, url, host, headers, nil)
 }
 
 // getJSON fetches a JSON document and decodes it into a map.

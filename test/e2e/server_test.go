@@ -45,7 +45,7 @@ metadata:
 spec:
   host: %[1]s
   scheme: http
-  allowedPrivateCIDRs: [10.244.0.0/16, 10.96.0.0/16]
+  allowedPrivateCIDRs: [%[2]s, %[3]s]
 ---
 apiVersion: federation.fedforge.dev/v1alpha1
 kind: FederatedActor
@@ -59,13 +59,13 @@ spec:
   name: myproject releases
   summary: Every release of myproject, as it is published.
   url: https://forge.example.org/group/myproject
-`, host)
+`, host, podCIDR, serviceCIDR)
 }
 
 var _ = Describe("One FederationServer in a cluster", Ordered, func() {
 	const (
-		ns   = "e2e-alpha"
-		host = "alpha.fedforge.test"
+		ns   = "e2e-one"
+		host = "one.fedforge.test"
 		user = "releases-myproject"
 	)
 	var base string // http://<service cluster IP>:<port>
