@@ -438,7 +438,7 @@ var _ = Describe("Federation between two instances", Ordered, ContinueOnFailure,
 		}).WithContext(ctx).WithTimeout(3 * time.Minute).Should(Succeed())
 	})
 
-	It("rejects the next Follow under a FederationPolicy denylist applied with kubectl, and accepts it once removed", func(ctx SpecContext) {
+	It("rejects the next Follow under a FederationPolicy denylist applied with kubectl, and accepts it once removed (then Undo)", func(ctx SpecContext) {
 		apply(ctx, beta.ns, actorManifest("policy-watcher", "Person", ""))
 		waitActorReady(ctx, beta.ns, "policy-watcher")
 
@@ -482,9 +482,18 @@ spec:
 			g.Expect(in[0].Status.Phase).To(Equal(fedv1.PhaseAccepted))
 			g.Expect(followersOf(ctx, g, alpha.ns, releases)).To(BeEquivalentTo(2))
 		}).WithContext(ctx).Should(Succeed())
+
+		By("unfollowing with kubectl delete: beta sends Undo, alpha drops the Inbound Subscription")
+		_, err = kubectl(ctx, "", "-n", beta.ns, "delete", "subscription", "policy-allowed", "--wait=true", "--timeout=2m")
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			g.Expect(inbound(ctx, g, alpha.ns, releases, beta.actorID("policy-watcher"))).To(BeEmpty())
+			g.Expect(followersOf(ctx, g, alpha.ns, releases)).To(BeEquivalentTo(1))
+			g.Expect(totalItems(ctx, g, alpha, "/actors/"+releases+"/followers")).To(BeEquivalentTo(1))
+		}).WithContext(ctx).Should(Succeed())
 	})
 
-	It("keeps verifying after a key rotation: the peer refetches the key", func(ctx SpecContext) {
+	It("keeps verifying after a key rotation: the peer accepts a Follow and a post signed with the new key", func(ctx SpecContext) {
 		keysName := releases + "-keys"
 		secret := &corev1.Secret{}
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: alpha.ns, Name: keysName}, secret)).To(Succeed())
