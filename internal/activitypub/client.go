@@ -106,6 +106,10 @@ func NewClient(cfg ClientConfig) *Client {
 // remote admins can identify and contact us.
 func (c *Client) UserAgent() string { return c.userAgent }
 
+// MapAddr applies the static resolver map (ClientConfig.Resolve) to a "host:port" dial
+// address, for other transports that must reach peers the way this client does (feeds).
+func (c *Client) MapAddr(addr string) string { return c.mapAddr(addr) }
+
 // mapAddr applies the static resolver map to a "host:port" dial address.
 func (c *Client) mapAddr(addr string) string {
 	host, port, err := net.SplitHostPort(addr)

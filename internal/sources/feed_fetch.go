@@ -104,7 +104,12 @@ func NewFeedFetcher(guard *activitypub.Client, cfg FeedFetcherConfig) *HTTPFeedF
 		return guard.CheckAddr(ap.Addr())
 	}}
 	transport := &http.Transport{
-		DialContext:           dialer.DialContext,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if guard != nil {
+				addr = guard.MapAddr(addr) // the server's --resolve mapping, as for every peer
+			}
+			return dialer.DialContext(ctx, network, addr)
+		},
 		TLSClientConfig:       cfg.TLSConfig,
 		TLSHandshakeTimeout:   cfg.ConnectTimeout,
 		ResponseHeaderTimeout: cfg.ReadTimeout,

@@ -490,3 +490,24 @@ func (c *fakeClock) WaitForAfterCalls(t *testing.T, n int) {
 
 // The store the server opens satisfies the poller's FeedStore.
 var _ FeedStore = store.Store(nil)
+
+// TestFeedFetcherFollowsResolve: a feed at a host name reaches the address the server's
+// --resolve mapping gives it (local mode, instances on 127.0.0.x), and the address is
+// still checked after the mapping.
+func TestFeedFetcherFollowsResolve(t *testing.T) {
+	srv := newFeedServer(t, string(readTestdata(t, "feeds/github_releases.atom")))
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	mapped := NewFeedFetcher(activitypub.NewClient(activitypub.ClientConfig{
+		AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Resolve: map[string]string{"forge.feed.test": addr},
+	}), FeedFetcherConfig{AllowHTTP: true})
+	if _, err := mapped.FetchFeed(context.Background(), "http://forge.feed.test/releases.atom", Validators{}); err != nil {
+		t.Fatalf("fetch through the resolve mapping: %v", err)
+	}
+	refused := NewFeedFetcher(activitypub.NewClient(activitypub.ClientConfig{
+		AllowHTTP: true, Resolve: map[string]string{"forge.feed.test": addr},
+	}), FeedFetcherConfig{AllowHTTP: true})
+	if _, err := refused.FetchFeed(context.Background(), "http://forge.feed.test/releases.atom", Validators{}); err == nil {
+		t.Fatal("a mapping to loopback bypassed the address check")
+	}
+}
