@@ -12,7 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,18 +56,33 @@ type pair struct {
 	alpha, beta instance
 	// alphaWrites counts the requests that change something (not GET, LIST or WATCH) that
 	// alpha's server process makes to the API server.
-	alphaWrites *atomic.Int64
+	alphaWrites *writeLog
 }
 
-// countWrites counts mutating API requests.
+// writeLog records the paths of mutating API requests.
+type writeLog struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+// since returns the paths written from index i on, and the new index.
+func (l *writeLog) since(i int) ([]string, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.paths[i:]...), len(l.paths)
+}
+
+// countWrites records mutating API requests.
 type countWrites struct {
 	next http.RoundTripper
-	n    *atomic.Int64
+	log  *writeLog
 }
 
 func (c countWrites) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method != http.MethodGet {
-		c.n.Add(1)
+		c.log.mu.Lock()
+		c.log.paths = append(c.log.paths, r.Method+" "+r.URL.Path)
+		c.log.mu.Unlock()
 	}
 	return c.next.RoundTrip(r)
 }
@@ -125,7 +140,7 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 	go func() { _ = mgr.Start(ctx); done <- struct{}{} }()
 
 	p := &pair{
-		k8s: k, alphaWrites: &atomic.Int64{},
+		k8s: k, alphaWrites: &writeLog{},
 		alpha: instance{ns: "alpha", host: alphaHost, listen: freeAddr(t, "127.0.0.2"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "alpha.db"), internal: freeAddr(t, "127.0.0.2")},
 		beta:  instance{ns: "beta", host: betaHost, listen: freeAddr(t, "127.0.0.3"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "beta.db")},
 	}

@@ -237,19 +237,30 @@ func TestForgeEventsReachFollowers(t *testing.T) {
 			return nil
 		})
 		time.Sleep(2 * time.Second) // let the exchanges settle (they may answer the new Subscriptions)
-		before := p.alphaWrites.Load()
-		if before == 0 {
+		_, mark := p.alphaWrites.since(0)
+		if mark == 0 {
 			t.Fatal("no API-server write of alpha's server was counted: the counter is not wired")
 		}
 		body := sourcePayload(t, "gitlab/tag_push.json")
 		if c := hook("gitlab", body, map[string]string{"X-Gitlab-Event": "Tag Push Hook", "X-Gitlab-Token": "gl-token"}); c != http.StatusAccepted {
 			t.Fatalf("tag hook: %d", c)
 		}
-		time.Sleep(2 * time.Second)
-		if n := p.alphaWrites.Load() - before; n > 5 {
-			t.Errorf("publishing one activity to 201 followers made %d API-server writes, want at most 5", n)
+		time.Sleep(2 * time.Second) // the fan-out is delivered meanwhile
+		// Background work that runs whether or not anything is published is left out:
+		// the periodic status report, and the reconciliation of the 200 Subscriptions just
+		// made (their actors do not exist on beta).
+		paths, _ := p.alphaWrites.since(mark)
+		var caused []string
+		for _, w := range paths {
+			if strings.Contains(w, "/federationservers/") || strings.Contains(w, "/subscriptions/fan-") {
+				continue
+			}
+			caused = append(caused, w)
+		}
+		if len(caused) > 5 {
+			t.Errorf("publishing one activity to 201 followers made %d API-server writes, want at most 5: %v", len(caused), caused)
 		} else {
-			t.Logf("API-server writes for one activity to 201 followers: %d", n)
+			t.Logf("API-server writes for one activity to 201 followers: %d %v (background writes in the window: %d)", len(caused), caused, len(paths)-len(caused))
 		}
 	})
 	t.Run("a follower on a host refused since it followed gets nothing more", func(t *testing.T) {
