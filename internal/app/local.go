@@ -81,6 +81,10 @@ From another terminal:
   export KUBECONFIG=%[1]s
   kubectl get federation
   kubectl get federatedactors
+  kubectl get subscriptions
+
+A second instance to federate with (alice on 127.0.0.2:8080; see the README):
+  bin/fedforge local --attach %[1]s --samples config/samples/peer --listen 127.0.0.2:8080 --data-dir .local/peer
 
 Press Ctrl-C to stop; the data in %[4]s is kept for the next run.
 `, kcPath, target, o.Listen, o.DataDir)
