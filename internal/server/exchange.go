@@ -17,6 +17,7 @@ import (
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/delivery"
 	"github.com/fedforge/fedforge/internal/store"
 	"github.com/fedforge/fedforge/internal/urls"
 )
@@ -151,7 +152,7 @@ func (f *federation) answerFollow(ctx context.Context, la *localActor, s *fedv1.
 	now := metav1.NewTime(f.now())
 	return ctrl.Result{}, f.patchSubscriptionStatus(ctx, key, func(s *fedv1.Subscription) {
 		s.Status.FollowActivityID = followID
-		s.Status.RemoteActorID, s.Status.RemoteHost = ra.ID, hostPort(ra.ID)
+		s.Status.RemoteActorID, s.Status.RemoteHost = ra.ID, delivery.HostOf(ra.ID)
 		s.Status.RemoteInbox, s.Status.RemoteSharedInbox = ra.Inbox, ra.SharedInbox
 		if phase == fedv1.PhaseAccepted && s.Status.AcceptedAt == nil {
 			s.Status.AcceptedAt = &now
@@ -182,7 +183,7 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 		}
 		return ctrl.Result{RequeueAfter: retry}, nil
 	}
-	host := hostPort(s.Spec.RemoteActor)
+	host := delivery.HostOf(s.Spec.RemoteActor)
 	if strings.HasPrefix(s.Spec.RemoteActor, "acct:") {
 		host = strings.ToLower(s.Spec.RemoteActor[strings.LastIndexByte(s.Spec.RemoteActor, '@')+1:])
 	}
@@ -205,11 +206,11 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 			}
 		}
 	}
-	if v, err := f.policies.evaluate(ctx, hostPort(remoteID)); err != nil {
+	if v, err := f.policies.evaluate(ctx, delivery.HostOf(remoteID)); err != nil {
 		return ctrl.Result{}, err
 	} else if !v.allowed {
 		f.refused.add(refusedDelivery, f.now(), v.by...)
-		return fail(ReasonPolicyDenied, fmt.Errorf("a FederationPolicy refuses %s", hostPort(remoteID)), 0)
+		return fail(ReasonPolicyDenied, fmt.Errorf("a FederationPolicy refuses %s", delivery.HostOf(remoteID)), 0)
 	}
 	ra, err := f.resolveRemote(ctx, la, s, remoteID)
 	if err != nil {
@@ -221,7 +222,7 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 		followID = activityID(la.urls.ID, "Follow", string(s.UID))
 		if err := f.patchSubscriptionStatus(ctx, key, func(s *fedv1.Subscription) {
 			s.Status.FollowActivityID = followID
-			s.Status.RemoteActorID, s.Status.RemoteHost = ra.ID, hostPort(ra.ID)
+			s.Status.RemoteActorID, s.Status.RemoteHost = ra.ID, delivery.HostOf(ra.ID)
 			s.Status.RemoteInbox, s.Status.RemoteSharedInbox = ra.Inbox, ra.SharedInbox
 		}); err != nil {
 			return ctrl.Result{}, err
@@ -231,7 +232,7 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, f.patchSubscriptionStatus(ctx, key, func(s *fedv1.Subscription) {
-		s.Status.RemoteActorID, s.Status.RemoteHost = ra.ID, hostPort(ra.ID)
+		s.Status.RemoteActorID, s.Status.RemoteHost = ra.ID, delivery.HostOf(ra.ID)
 		s.Status.RemoteInbox, s.Status.RemoteSharedInbox = ra.Inbox, ra.SharedInbox
 		if s.Status.Phase != fedv1.PhaseAccepted && s.Status.Phase != fedv1.PhaseRejected {
 			setAccepted(s, fedv1.PhasePending, metav1.ConditionFalse, ReasonFollowSent, "Follow sent to "+ra.Inbox+"; waiting for Accept")
@@ -297,13 +298,21 @@ func (e *actorExchange) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	sum := sha256.Sum256(raw)
+	updID := activityID(la.urls.ID, "Update", hex.EncodeToString(sum[:]))
+	// Every Subscription change requeues the actor: when this document was announced
+	// already, stop before listing the followers (one store read, not a fan-out's work).
+	if _, err := f.store.GetActivity(ctx, updID); err == nil {
+		return ctrl.Result{}, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return ctrl.Result{}, err
+	}
 	followers, err := f.followers(ctx, la)
 	if err != nil || len(followers) == 0 {
 		return ctrl.Result{}, err // nobody to tell; a follower's first fetch gets the current document
 	}
-	sum := sha256.Sum256(raw)
 	doc.Context = nil
-	upd := activitypub.NewActivity("Update", activityID(la.urls.ID, "Update", hex.EncodeToString(sum[:])), la.urls.ID, activitypub.ObjectRef(doc), activitypub.IRIRefs(activitypub.PublicIRI), activitypub.IRIRefs(la.urls.Followers()))
+	upd := activitypub.NewActivity("Update", updID, la.urls.ID, activitypub.ObjectRef(doc), activitypub.IRIRefs(activitypub.PublicIRI), activitypub.IRIRefs(la.urls.Followers()))
 	// Announcing rotated keys: sign with the previous key while it lasts, so followers
 	// that cached it verify the Update and learn the new key from it.
 	signAs := la.urls.ID
@@ -352,16 +361,24 @@ func (f *federation) followers(ctx context.Context, la *localActor) ([]Recipient
 	if err != nil {
 		return nil, err
 	}
+	// Policies apply to outbound exchanges too: a follower on a host refused since it
+	// followed gets nothing more (the refusal is counted as a delivery). They are loaded
+	// once per fan-out and evaluated once per host.
+	cs, err := f.policies.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	verdicts := map[string]verdict{}
 	var out []Recipient
 	for _, s := range subs {
 		if s.Spec.Direction != fedv1.DirectionInbound || s.Status.Phase != fedv1.PhaseAccepted || s.Status.RemoteInbox == "" {
 			continue
 		}
-		// Policies apply to outbound exchanges too: a follower on a host refused since it
-		// followed gets nothing more (the refusal is counted as a delivery).
-		v, err := f.policies.evaluate(ctx, hostPort(s.Status.RemoteInbox))
-		if err != nil {
-			return nil, err
+		host := delivery.HostOf(s.Status.RemoteInbox)
+		v, seen := verdicts[host]
+		if !seen {
+			v = verdictFor(cs, host)
+			verdicts[host] = v
 		}
 		if !v.allowed {
 			f.refused.add(refusedDelivery, f.now(), v.by...)

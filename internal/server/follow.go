@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -20,6 +19,7 @@ import (
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/delivery"
 	"github.com/fedforge/fedforge/internal/store"
 )
 
@@ -104,7 +104,7 @@ func (f *federation) onFollow(ctx context.Context, act *activitypub.Object, v ve
 		return nil, err
 	}
 	follower := act.Actor.ID()
-	host := hostPort(follower)
+	host := delivery.HostOf(follower)
 	name := InboundName(la.obj.Name, follower)
 	key := types.NamespacedName{Namespace: f.srv.Namespace, Name: name}
 	var existing fedv1.Subscription
@@ -328,15 +328,6 @@ func (f *federation) patchSubscriptionStatus(ctx context.Context, key types.Name
 			return err
 		}
 	}
-}
-
-// hostPort is the host (with port, lower case) of an IRI.
-func hostPort(iri string) string {
-	u, err := url.Parse(iri)
-	if err != nil {
-		return ""
-	}
-	return strings.ToLower(u.Host)
 }
 
 // Reasons of the Accepted condition, set by the server.

@@ -61,6 +61,12 @@ func (p *policies) evaluate(ctx context.Context, host string) (verdict, error) {
 	if err != nil {
 		return verdict{}, err
 	}
+	return verdictFor(cs, host), nil
+}
+
+// verdictFor evaluates compiled policies for one host, so that a fan-out loads the
+// policies once and evaluates each follower's host against them.
+func verdictFor(cs []compiledPolicy, host string) verdict {
 	v := verdict{allowed: true}
 	for _, c := range cs {
 		if !c.matcher.Allowed(host) {
@@ -76,7 +82,7 @@ func (p *policies) evaluate(ctx context.Context, host string) (verdict, error) {
 			}
 		}
 	}
-	return v, nil
+	return v
 }
 
 // allowRequest applies the per-host request rate limit: a token bucket of the given
