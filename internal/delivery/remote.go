@@ -91,9 +91,15 @@ func QueueHandler(q Queue, token string) http.Handler {
 	h := &queueHandler{q: q, token: sha256.Sum256([]byte(token)), ok: token != "", mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST "+routeLease, h.lease)
 	h.mux.HandleFunc("GET "+routeActivity, h.activity)
-	h.mux.HandleFunc("POST "+routeDelivered, h.delivered)
-	h.mux.HandleFunc("POST "+routeFailed, h.failed)
-	h.mux.HandleFunc("POST "+routeGiveUp, h.giveUp)
+	h.mux.HandleFunc("POST "+routeDelivered, h.report(func(ctx context.Context, b reportBody) error {
+		return h.q.MarkDelivered(ctx, b.ID, b.At)
+	}))
+	h.mux.HandleFunc("POST "+routeFailed, h.report(func(ctx context.Context, b reportBody) error {
+		return h.q.MarkFailed(ctx, b.ID, b.Owner, b.At, b.Reason)
+	}))
+	h.mux.HandleFunc("POST "+routeGiveUp, h.report(func(ctx context.Context, b reportBody) error {
+		return h.q.GiveUp(ctx, b.ID, b.Owner, b.At, b.Reason)
+	}))
 	h.mux.HandleFunc("POST "+routeHostSuccess, h.hostSuccess)
 	h.mux.HandleFunc("POST "+routeHostFailure, h.hostFailure)
 	h.mux.HandleFunc("GET "+routeUnavailable, h.unavailable)
@@ -180,40 +186,20 @@ func (h *queueHandler) activity(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a)
 }
 
-func (h *queueHandler) delivered(w http.ResponseWriter, r *http.Request) {
-	var b reportBody
-	if !decode(w, r, &b) {
-		return
+// report serves one of the row reports (delivered, failed, given up): decode the body,
+// apply it to the queue, answer 204.
+func (h *queueHandler) report(apply func(ctx context.Context, b reportBody) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var b reportBody
+		if !decode(w, r, &b) {
+			return
+		}
+		if err := apply(r.Context(), b); err != nil {
+			fail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	}
-	if err := h.q.MarkDelivered(r.Context(), b.ID, b.At); err != nil {
-		fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (h *queueHandler) failed(w http.ResponseWriter, r *http.Request) {
-	var b reportBody
-	if !decode(w, r, &b) {
-		return
-	}
-	if err := h.q.MarkFailed(r.Context(), b.ID, b.Owner, b.At, b.Reason); err != nil {
-		fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (h *queueHandler) giveUp(w http.ResponseWriter, r *http.Request) {
-	var b reportBody
-	if !decode(w, r, &b) {
-		return
-	}
-	if err := h.q.GiveUp(r.Context(), b.ID, b.Owner, b.At, b.Reason); err != nil {
-		fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *queueHandler) hostSuccess(w http.ResponseWriter, r *http.Request) {
