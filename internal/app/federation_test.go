@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +64,9 @@ type pair struct {
 type writeLog struct {
 	mu    sync.Mutex
 	paths []string
+	// statusDelay holds back every Subscription status write by this long (nanoseconds),
+	// so that a test can widen the window between a status write and the cache seeing it.
+	statusDelay atomic.Int64
 }
 
 // since returns the paths written from index i on, and the new index.
@@ -83,6 +87,9 @@ func (c countWrites) RoundTrip(r *http.Request) (*http.Response, error) {
 		c.log.mu.Lock()
 		c.log.paths = append(c.log.paths, r.Method+" "+r.URL.Path)
 		c.log.mu.Unlock()
+		if d := c.log.statusDelay.Load(); d > 0 && strings.Contains(r.URL.Path, "/subscriptions/") && strings.HasSuffix(r.URL.Path, "/status") {
+			time.Sleep(time.Duration(d))
+		}
 	}
 	return c.next.RoundTrip(r)
 }

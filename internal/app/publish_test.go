@@ -94,6 +94,11 @@ func TestForgeEventsReachFollowers(t *testing.T) {
 	}
 	must(t, p.k8s.Patch(ctx, &a, patch))
 	p.actor(t, p.beta, "watcher", "watcher", false)
+	// alpha's Subscription status writes are held back while the follow is answered and
+	// the first releases published: a follower that holds alpha's Accept must be in
+	// alpha's next fan-out, however late alpha's cache learns of it (publishing reads
+	// followers from the cache; the Accept waits for it).
+	p.alphaWrites.statusDelay.Store(int64(500 * time.Millisecond))
 	p.follow(t, p.beta, "watch-releases", "watcher", "acct:releases@"+alphaHost)
 	p.phase(t, "beta", "watch-releases", fedv1.PhaseAccepted)
 	// The feed source comes once the follower is there: its first poll publishes at once,
@@ -165,6 +170,7 @@ func TestForgeEventsReachFollowers(t *testing.T) {
 			}
 		})
 	}
+	p.alphaWrites.statusDelay.Store(0)
 	t.Run("the follower's owner reads its inbox with the outbox token", func(t *testing.T) {
 		must(t, p.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "beta", Name: "watcher-outbox-token"},
 			StringData: map[string]string{"token": "owner-token"}}))

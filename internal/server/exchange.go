@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -133,24 +134,25 @@ func (f *federation) answerFollow(ctx context.Context, la *localActor, s *fedv1.
 	to := []Recipient{{Inbox: ra.Inbox}}
 	var phase fedv1.SubscriptionPhase
 	var cond metav1.ConditionStatus
-	var reason, msg string
+	var reason, msg, kind string
 	switch {
 	case s.Spec.Approved != nil && !*s.Spec.Approved:
-		if err := f.publish(ctx, la, answer("Reject", la.urls.ID, followID, ra.ID, la.urls.ID), store.Direct, to); err != nil {
-			return ctrl.Result{}, err
-		}
+		kind = "Reject"
 		phase, cond, reason, msg = fedv1.PhaseRejected, metav1.ConditionFalse, ReasonRejected, "the follow was refused (spec.approved is false)"
 	case la.obj.Spec.ManuallyApprovesFollowers && s.Spec.Approved == nil:
 		phase, cond, reason, msg = fedv1.PhaseAwaitingApproval, metav1.ConditionFalse, ReasonAwaitingApproval,
 			"the actor approves followers manually: set spec.approved to true or false"
 	default:
-		if err := f.publish(ctx, la, answer("Accept", la.urls.ID, followID, ra.ID, la.urls.ID), store.Direct, to); err != nil {
-			return ctrl.Result{}, err
-		}
+		kind = "Accept"
 		phase, cond, reason, msg = fedv1.PhaseAccepted, metav1.ConditionTrue, ReasonAccepted, "Accept sent to "+ra.Inbox
 	}
+	// The status is written before the answer is sent, and an Accept waits until this
+	// server's cache has the follower: a follower that holds our Accept is in every
+	// fan-out from then on (publishing reads followers from the cache). A failure after
+	// the status write is retried by the reconciler, which answers again; the answer's
+	// id derives from the Follow's, so the store sends it once.
 	now := metav1.NewTime(f.now())
-	return ctrl.Result{}, f.patchSubscriptionStatus(ctx, key, func(s *fedv1.Subscription) {
+	err = f.patchSubscriptionStatus(ctx, key, func(s *fedv1.Subscription) {
 		s.Status.FollowActivityID = followID
 		s.Status.RemoteActorID, s.Status.RemoteHost = ra.ID, delivery.HostOf(ra.ID)
 		s.Status.RemoteInbox, s.Status.RemoteSharedInbox = ra.Inbox, ra.SharedInbox
@@ -161,6 +163,40 @@ func (f *federation) answerFollow(ctx context.Context, la *localActor, s *fedv1.
 		}
 		setAccepted(s, phase, cond, reason, msg)
 	})
+	if err != nil || kind == "" {
+		return ctrl.Result{}, err
+	}
+	if kind == "Accept" {
+		if err := f.awaitCachedFollower(ctx, key, ra.Inbox); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{}, f.publish(ctx, la, answer(kind, la.urls.ID, followID, ra.ID, la.urls.ID), store.Direct, to)
+}
+
+// cacheWait bounds how long an Accept waits for the cache to show its follower.
+const cacheWait = 10 * time.Second
+
+// awaitCachedFollower waits until the informer cache shows the Subscription as an
+// accepted follower with its inbox, the state a fan-out reads.
+func (f *federation) awaitCachedFollower(ctx context.Context, key types.NamespacedName, inbox string) error {
+	ctx, cancel := context.WithTimeout(ctx, cacheWait)
+	defer cancel()
+	for {
+		var s fedv1.Subscription
+		err := f.reader.Get(ctx, key, &s)
+		if err == nil && s.Status.Phase == fedv1.PhaseAccepted && s.Status.RemoteInbox == inbox {
+			return nil
+		}
+		if client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the cache did not show follower %s as accepted within %s", key.Name, cacheWait)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // follow drives an Outbound Subscription: resolve the handle, check the policy, send the
