@@ -504,6 +504,17 @@ func TestTwoInstancesFederate(t *testing.T) {
 		p.follow(t, p.beta, "watch-private", "watcher", p.alpha.base()+"/actors/private")
 		in := p.inbound(t, "alpha", "private", betaID, fedv1.PhaseAwaitingApproval)
 		p.phase(t, "beta", "watch-private", fedv1.PhasePending)
+		// A post that overtakes the Accept (peers deliver both at once) is kept: beta
+		// asked for alpha/private's posts when it sent the Follow.
+		privateID := p.alpha.base() + "/actors/private"
+		early := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":%q,"type":"Create","actor":%q,`+
+			`"to":["https://www.w3.org/ns/activitystreams#Public"],"cc":[%q],"object":{"id":%q,"type":"Note","attributedTo":%q,"content":"overtakes the Accept"}}`,
+			privateID+"/activities/early", privateID, privateID+"/followers", privateID+"/notes/early", privateID))
+		if c, reason := post(t, p.beta, "/inbox", early, "application/activity+json",
+			signer(t, early, actorKey(t, p, "alpha", "private"), privateID+"#main-key", time.Now())); c != http.StatusAccepted {
+			t.Fatalf("a post before the Accept: %d %s", c, reason)
+		}
+		received(t, p.beta.dsn, betaID, "overtakes the Accept")
 		must(t, p.k8s.Patch(ctx, in, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"approved":true}}`))))
 		p.phase(t, "beta", "watch-private", fedv1.PhaseAccepted)
 		p.inbound(t, "alpha", "private", betaID, fedv1.PhaseAccepted)

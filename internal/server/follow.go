@@ -310,6 +310,17 @@ func (f *federation) onAnswer(ctx context.Context, act *activitypub.Object) ([]s
 	return out, nil
 }
 
+// expectsPosts reports whether an Outbound Subscription asks for the remote actor's
+// posts: it is Accepted, or its Follow was sent and the answer is outstanding. The second
+// case covers a post that overtakes the Accept (a peer delivers both at once) and a cache
+// that has not yet seen the Accept this server just recorded.
+func expectsPosts(s *fedv1.Subscription) bool {
+	if s.Spec.Direction != fedv1.DirectionOutbound || s.DeletionTimestamp != nil {
+		return false
+	}
+	return s.Status.Phase == fedv1.PhaseAccepted || (s.Status.Phase == fedv1.PhasePending && s.Status.FollowActivityID != "")
+}
+
 // patchSubscriptionStatus applies change to the live Subscription's status with an
 // optimistic lock, retrying on conflicts.
 func (f *federation) patchSubscriptionStatus(ctx context.Context, key types.NamespacedName, change func(*fedv1.Subscription)) error {

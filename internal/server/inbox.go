@@ -250,7 +250,7 @@ func (f *federation) onOther(ctx context.Context, act *activitypub.Object, recip
 		return nil, err
 	}
 	for _, s := range subs {
-		if s.Spec.Direction != "Outbound" || s.Status.Phase != "Accepted" {
+		if !expectsPosts(&s) {
 			continue
 		}
 		if la, err := f.localActorByObject(ctx, s.Spec.ActorRef.Name); err == nil {
