@@ -53,6 +53,11 @@ export E2E_IMG="fedforge:$tag"
 make --no-print-directory image IMG="$E2E_IMG" IMAGE_TAR="$root/bin/fedforge-e2e.tar" >/dev/null
 "$cluster" load-image "$root/bin/fedforge-e2e.tar"
 
+phase "installing the Fedify peer's Node and packages"
+# Scenario 6 runs a Fedify app on the host: Node 20 and test/e2e/fedify's packages.
+export E2E_NODE
+E2E_NODE=$(test/e2e/fedify/setup.sh)
+
 phase "running the suite with $E2E_IMG"
 args=(-tags e2e -count=1 -timeout "${E2E_TIMEOUT:-30m}" ./test/e2e/ -v -args -ginkgo.v)
 [ -n "${E2E_FOCUS:-}" ] && args+=(-ginkgo.focus "$E2E_FOCUS")
