@@ -6,13 +6,39 @@ import (
 	"time"
 )
 
+// The @context of what we write is self-contained: AS2, the security contexts every
+// Fediverse JSON-LD processor ships (Fedify, Mastodon's LD-signature code), and inline term
+// definitions for everything else, Mastodon's way. The ForgeFed terms are defined inline
+// too, with the IRIs and types of https://forgefed.org/ns, instead of naming that context:
+// a JSON-LD processor would have to fetch it before reading any activity of ours (Fedify
+// refuses the activity when it cannot), and the ForgeFed vocabulary allows any context that
+// gives its terms their IRIs. docs/decisions.md says more.
+
+// forgeFedTerms defines the ForgeFed types and properties we write.
+const forgeFedTerms = `"forge":"https://forgefed.org/ns#",` +
+	`"Repository":"forge:Repository","Push":"forge:Push","Commit":"forge:Commit","Branch":"forge:Branch",` +
+	`"Ticket":"forge:Ticket","Patch":"forge:Patch","TicketTracker":"forge:TicketTracker","PatchTracker":"forge:PatchTracker",` +
+	`"Project":"forge:Project","Team":"forge:Team","Resolve":"forge:Resolve","Grant":"forge:Grant","Revoke":"forge:Revoke",` +
+	`"team":{"@id":"forge:team","@type":"@id"},"forks":{"@id":"forge:forks","@type":"@id"},` +
+	`"forkedFrom":{"@id":"forge:forkedFrom","@type":"@id"},"ticketsTrackedBy":{"@id":"forge:ticketsTrackedBy","@type":"@id"},` +
+	`"tracksTicketsFor":{"@id":"forge:tracksTicketsFor","@type":"@id"},"sendPatchesTo":{"@id":"forge:sendPatchesTo","@type":"@id"},` +
+	`"cloneUri":{"@id":"forge:cloneUri","@type":"@id"},"pushUri":{"@id":"forge:pushUri","@type":"@id"},` +
+	`"hashBefore":{"@id":"forge:hashBefore","@type":"xsd:string"},"hashAfter":{"@id":"forge:hashAfter","@type":"xsd:string"},` +
+	`"hash":{"@id":"forge:hash","@type":"xsd:string"},"ref":{"@id":"forge:ref","@type":"xsd:string"},` +
+	`"committedBy":{"@id":"forge:committedBy","@type":"@id"},"committed":{"@id":"forge:committed","@type":"xsd:dateTime"},` +
+	`"created":{"@id":"forge:created","@type":"xsd:dateTime"},"description":{"@id":"forge:description","@type":"@id"},` +
+	`"filesAdded":{"@id":"forge:filesAdded","@type":"xsd:string"},"filesModified":{"@id":"forge:filesModified","@type":"xsd:string"},` +
+	`"filesRemoved":{"@id":"forge:filesRemoved","@type":"xsd:string"},"isResolved":{"@id":"forge:isResolved","@type":"xsd:boolean"},` +
+	`"resolvedBy":{"@id":"forge:resolvedBy","@type":"@id"},"resolved":{"@id":"forge:resolved","@type":"xsd:dateTime"},` +
+	`"dependsOn":{"@id":"forge:dependsOn","@type":"@id"},"xsd":"http://www.w3.org/2001/XMLSchema#"`
+
 // actorContext is the @context of every actor we write: AS2, the security vocabulary for
-// publicKey, the data-integrity context for Multikey/assertionMethod, ForgeFed, and the
-// Mastodon terms Mastodon itself declares inline.
-var actorContext = json.RawMessage(`["https://www.w3.org/ns/activitystreams","https://w3id.org/security/v1","https://w3id.org/security/data-integrity/v1","https://forgefed.org/ns",{"manuallyApprovesFollowers":"as:manuallyApprovesFollowers","toot":"http://joinmastodon.org/ns#","featured":{"@id":"toot:featured","@type":"@id"},"discoverable":"toot:discoverable","indexable":"toot:indexable","alsoKnownAs":{"@id":"as:alsoKnownAs","@type":"@id"},"movedTo":{"@id":"as:movedTo","@type":"@id"},"sensitive":"as:sensitive","Hashtag":"as:Hashtag","schema":"http://schema.org#","PropertyValue":"schema:PropertyValue","value":"schema:value"}]`)
+// publicKey, the data-integrity context for Multikey/assertionMethod, the Mastodon terms
+// Mastodon itself declares inline, and the ForgeFed terms.
+var actorContext = json.RawMessage(`["https://www.w3.org/ns/activitystreams","https://w3id.org/security/v1","https://w3id.org/security/data-integrity/v1",{"manuallyApprovesFollowers":"as:manuallyApprovesFollowers","toot":"http://joinmastodon.org/ns#","featured":{"@id":"toot:featured","@type":"@id"},"discoverable":"toot:discoverable","indexable":"toot:indexable","alsoKnownAs":{"@id":"as:alsoKnownAs","@type":"@id"},"movedTo":{"@id":"as:movedTo","@type":"@id"},"sensitive":"as:sensitive","Hashtag":"as:Hashtag","schema":"http://schema.org#","PropertyValue":"schema:PropertyValue","value":"schema:value",` + forgeFedTerms + `}]`)
 
 // activityContext is the @context of activities and objects we write.
-var activityContext = json.RawMessage(`["https://www.w3.org/ns/activitystreams","https://forgefed.org/ns",{"sensitive":"as:sensitive","Hashtag":"as:Hashtag","toot":"http://joinmastodon.org/ns#"}]`)
+var activityContext = json.RawMessage(`["https://www.w3.org/ns/activitystreams",{"sensitive":"as:sensitive","Hashtag":"as:Hashtag","toot":"http://joinmastodon.org/ns#",` + forgeFedTerms + `}]`)
 
 // ActorContext returns the @context we write on actor documents.
 func ActorContext() json.RawMessage { return append(json.RawMessage(nil), actorContext...) }

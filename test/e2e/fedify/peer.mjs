@@ -43,7 +43,6 @@ import {
   Undo,
   createFederation,
   generateCryptoKeyPair,
-  getDocumentLoader,
   isActor,
 } from "@fedify/fedify";
 
@@ -84,45 +83,6 @@ await configure({
 // The console sink writes to console.*; keep standard output for the ready line.
 for (const level of ["debug", "info", "log", "warn"]) console[level] = console.error;
 
-// https://forgefed.org/ns, which Fedforge puts in the @context of what it sends, is not
-// among the contexts Fedify ships, and this machine reaches nothing outside. Fedify's JSON-LD
-// processing loads it through this stand-in: the ForgeFed prefix and the terms Fedforge
-// writes. Verification does not depend on it (HTTP signatures cover the bytes received).
-const forgefedContext = {
-  "@context": {
-    forgefed: "https://forgefed.org/ns#",
-    Repository: "forgefed:Repository",
-    Push: "forgefed:Push",
-    Commit: "forgefed:Commit",
-    Branch: "forgefed:Branch",
-    Ticket: "forgefed:Ticket",
-    TicketDependency: "forgefed:TicketDependency",
-    team: { "@id": "forgefed:team", "@type": "@id" },
-    forks: { "@id": "forgefed:forks", "@type": "@id" },
-    forkedFrom: { "@id": "forgefed:forkedFrom", "@type": "@id" },
-    ticketsTrackedBy: { "@id": "forgefed:ticketsTrackedBy", "@type": "@id" },
-    tracksTicketsFor: { "@id": "forgefed:tracksTicketsFor", "@type": "@id" },
-    sendPatchesTo: { "@id": "forgefed:sendPatchesTo", "@type": "@id" },
-    cloneUri: { "@id": "forgefed:cloneUri", "@type": "@id" },
-    pushUri: { "@id": "forgefed:pushUri", "@type": "@id" },
-    committedBy: { "@id": "forgefed:committedBy", "@type": "@id" },
-    resolvedBy: { "@id": "forgefed:resolvedBy", "@type": "@id" },
-    dependsOn: { "@id": "forgefed:dependsOn", "@type": "@id" },
-    hashBefore: "forgefed:hashBefore",
-    hashAfter: "forgefed:hashAfter",
-    hash: "forgefed:hash",
-    ref: "forgefed:ref",
-    committed: "forgefed:committed",
-    description: "forgefed:description",
-    filesAdded: "forgefed:filesAdded",
-    filesModified: "forgefed:filesModified",
-    filesRemoved: "forgefed:filesRemoved",
-    isResolved: "forgefed:isResolved",
-    resolved: "forgefed:resolved",
-  },
-};
-const forgefedContextURL = "https://forgefed.org/ns";
-
 const user = opts.user;
 const keyPairs = [
   await generateCryptoKeyPair("RSASSA-PKCS1-v1_5"),
@@ -134,16 +94,10 @@ const federation = createFederation({
   // Fedforge and this peer are on private addresses (the cluster's and the host's).
   allowPrivateAddress: true,
   skipSignatureVerification: false,
-  contextLoaderFactory: () => {
-    const load = getDocumentLoader({ allowPrivateAddress: true });
-    return async (url) => {
-      const u = new URL(url);
-      if (u.origin + u.pathname.replace(/\/$/, "") === forgefedContextURL) {
-        return { contextUrl: null, documentUrl: url, document: forgefedContext };
-      }
-      return load(url);
-    };
-  },
+  // Fedify's own loader, which serves the contexts it ships and fetches the rest: Fedforge's
+  // documents name only shipped contexts (AS2 and the security ones) and define the
+  // ForgeFed and Mastodon terms inline, so nothing is fetched, and a document naming any
+  // other context would fail here, as this machine reaches nothing outside.
 });
 
 federation
