@@ -10,6 +10,11 @@ import (
 // RecordReceived implements Store. The activity row is inserted if absent; recipients
 // are added either way, so a replay that reaches a second local actor through its
 // personal inbox still lists there, while isNew tells the caller not to act twice.
+// The write is group-committed with the calls waiting at the same moment
+// (received_log.go); it returns only after the transaction holding the row
+// committed, or with an error (ErrClosed when the store closed first). When ctx ends
+// first it returns ctx's error, and the row may still be written: the caller must not
+// acknowledge it, and a retry finds it as a replay.
 func (s *sqlStore) RecordReceived(ctx context.Context, r Received, recipients []string) (bool, error) {
 	switch {
 	case r.ID == "":
@@ -21,31 +26,19 @@ func (s *sqlStore) RecordReceived(ctx context.Context, r Received, recipients []
 	if at.IsZero() {
 		at = utcNow()
 	}
-	isNew := false
-	err := s.inTx(ctx, func(t tx) error {
-		res, err := t.exec(ctx, `INSERT INTO received (id, actor_id, type, received, raw) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO NOTHING`, r.ID, r.ActorID, r.Type, micros(at), []byte(r.Raw))
-		if err != nil {
-			return fmt.Errorf("store: record received %s: %w", r.ID, err)
+	req := &receivedRequest{r: r, at: micros(at), recipients: recipients, done: make(chan struct{})}
+	if err := s.received.enqueue(req); err != nil {
+		return false, fmt.Errorf("store: record received %s: %w", r.ID, err)
+	}
+	select {
+	case <-req.done:
+		if req.err != nil {
+			return false, fmt.Errorf("store: record received %s: %w", r.ID, req.err)
 		}
-		n, _ := res.RowsAffected()
-		isNew = n == 1
-		if len(recipients) == 0 {
-			return nil
-		}
-		var seq int64
-		if err := t.queryRow(ctx, `SELECT seq FROM received WHERE id = ?`, r.ID).Scan(&seq); err != nil {
-			return fmt.Errorf("store: record received %s: %w", r.ID, err)
-		}
-		for _, local := range recipients {
-			if _, err := t.exec(ctx, `INSERT INTO received_recipients (local_actor_id, received_seq) VALUES (?, ?)
-				ON CONFLICT DO NOTHING`, local, seq); err != nil {
-				return fmt.Errorf("store: record received %s for %s: %w", r.ID, local, err)
-			}
-		}
-		return nil
-	})
-	return isNew, err
+		return req.isNew, nil
+	case <-ctx.Done():
+		return false, fmt.Errorf("store: record received %s: %w", r.ID, ctx.Err())
+	}
 }
 
 const receivedColumns = `r.seq, r.id, r.actor_id, r.type, r.received, r.raw`

@@ -47,6 +47,7 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.received = newReceivedLog(s)
 	return s, nil
 }
 

@@ -22,12 +22,19 @@ type sqlStore struct {
 	r *sql.DB
 
 	rebound sync.Map // string -> string, PostgreSQL placeholder rewrites
+
+	// received group-commits RecordReceived (received_log.go).
+	received *receivedLog
 }
 
 var _ Store = (*sqlStore)(nil)
 
-// Close closes both pools.
+// Close stops the received log's writer (rows still waiting fail with ErrClosed, the
+// batch being written finishes) and closes both pools.
 func (s *sqlStore) Close() error {
+	if s.received != nil {
+		s.received.close()
+	}
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
