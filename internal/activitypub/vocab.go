@@ -101,10 +101,10 @@ func (r *Ref) UnmarshalJSON(b []byte) error {
 	}
 	switch b[0] {
 	case '"':
-		return json.Unmarshal(b, &r.IRI)
+		return unmarshalString(b, &r.IRI)
 	case '{':
 		r.Object = new(Object)
-		return json.Unmarshal(b, r.Object)
+		return r.Object.UnmarshalJSON(b) // which checks b, as json.Unmarshal would
 	case '[':
 		var rs Refs
 		if err := json.Unmarshal(b, &rs); err != nil {
@@ -429,25 +429,11 @@ var knownProps = func() map[string]bool {
 // Extra; the public collection is normalised to PublicIRI in addressing properties.
 func (o *Object) UnmarshalJSON(b []byte) error {
 	type plain Object
-	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
+	*o = Object{}
+	if err := json.Unmarshal(b, (*plain)(o)); err != nil {
 		return err
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
-		return err
-	}
-	for k := range all {
-		if knownProps[strings.ToLower(k)] {
-			delete(all, k)
-		}
-	}
-	if len(all) > 0 {
-		p.Extra = all
-	} else {
-		p.Extra = nil
-	}
-	*o = Object(p)
+	o.Extra = unknownProps(b) // b is valid JSON: json.Unmarshal checked it
 	for _, rs := range []Refs{o.To, o.Cc, o.Bto, o.Bcc, o.Audience} {
 		for i := range rs {
 			if rs[i].Object == nil && IsPublicIRI(rs[i].IRI) {
@@ -526,7 +512,7 @@ func DecodeObject(b []byte) (*Object, error) {
 		return nil, newErr(KindMalformed, "", nil, "document nested %d levels deep", d)
 	}
 	o := new(Object)
-	if err := json.Unmarshal(b, o); err != nil {
+	if err := o.UnmarshalJSON(b); err != nil { // checks b as json.Unmarshal would, once
 		return nil, newErr(KindMalformed, "", err, "document")
 	}
 	return o, nil
