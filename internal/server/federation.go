@@ -66,6 +66,8 @@ type federation struct {
 	heardFrom func(ctx context.Context, host string) error
 	// recorder writes Events on actors (failed publishes).
 	recorder events.EventRecorder
+	// recent is the inbox's in-memory replay check (received.go).
+	recent recentActivities
 
 	mu      sync.Mutex
 	signers map[types.UID]cachedSigner

@@ -180,17 +180,51 @@ func (f *federation) receive(r *http.Request) error {
 		f.refused.add(refusedFollow, f.now(), v.by...)
 		return f.rejectFollow(ctx, act, "PolicyDenied")
 	}
-	if _, err := f.store.GetReceived(ctx, act.ID); err == nil {
-		return nil // a replay: ignored
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
+	return f.process(ctx, act, v, recipient, body)
+}
+
+// process handles a verified activity once and records it. The replay check comes
+// first: the ids recorded lately are in memory (received.go), and a concurrent copy of
+// the same activity waits for this one. On a miss, an activity whose handling changes
+// state is looked up in the store before acting; for every other type the received
+// log's insert-if-absent is the replay check, since filing it for its recipients
+// changes nothing else. The 202 is answered only after the received log committed
+// the row (group-committed with the requests waiting at the same moment), so an
+// acknowledged activity is durable; a failure before that answers an error and the
+// peer retries.
+func (f *federation) process(ctx context.Context, act *activitypub.Object, v verdict, recipient *localActor, body []byte) error {
+	claim, replay, err := f.recent.claim(ctx, act.ID)
+	if err != nil {
+		return err // the request ended while a copy of the activity was being processed
 	}
-	recipients, err := f.dispatch(ctx, act, v, recipient)
+	if replay {
+		return nil // ignored
+	}
+	recorded := false
+	defer func() { claim.finish(recorded) }()
+	handle := f.stateHandler(act.Type[0])
+	if handle != nil {
+		if _, err := f.store.GetReceived(ctx, act.ID); err == nil {
+			recorded = true
+			return nil // a replay: ignored
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	var recipients []string
+	if handle != nil {
+		recipients, err = handle(ctx, act, v)
+	} else {
+		recipients, err = f.onOther(ctx, act, recipient)
+	}
 	if err != nil {
 		return err
 	}
-	_, err = f.store.RecordReceived(ctx, store.Received{ID: act.ID, ActorID: actorID, Type: typ, ReceivedAt: f.now().UTC(), Raw: body}, recipients)
-	return err
+	if _, err := f.store.RecordReceived(ctx, store.Received{ID: act.ID, ActorID: act.Actor.ID(), Type: act.Type[0], ReceivedAt: f.now().UTC(), Raw: body}, recipients); err != nil {
+		return err
+	}
+	recorded = true
+	return nil
 }
 
 // sameOrigin reports whether two IRIs share scheme and host (with port).
@@ -211,24 +245,29 @@ func (f *federation) knowsRemote(ctx context.Context, actorID string) (bool, err
 	return len(subs) > 0, err
 }
 
-// dispatch processes a verified, new activity and returns the local actors it concerns
-// (for the received-activity log).
-func (f *federation) dispatch(ctx context.Context, act *activitypub.Object, v verdict, recipient *localActor) ([]string, error) {
-	switch act.Type[0] {
-	case "Follow":
-		return f.onFollow(ctx, act, v)
-	case "Undo":
-		return f.onUndo(ctx, act)
-	case "Accept", "Reject":
-		return f.onAnswer(ctx, act)
-	case "Delete":
-		return f.onDelete(ctx, act)
-	case "Update":
-		return f.onUpdate(ctx, act)
-	case "Move":
-		return f.onMove(ctx, act)
+// stateHandler returns the handler of an activity type whose processing changes
+// state (Subscriptions, the remote actor cache, answers we publish), or nil for every
+// other type, which onOther only files for the local actors it concerns. Handlers
+// return those local actors, for the received log.
+func (f *federation) stateHandler(typ string) func(context.Context, *activitypub.Object, verdict) ([]string, error) {
+	plain := func(h func(context.Context, *activitypub.Object) ([]string, error)) func(context.Context, *activitypub.Object, verdict) ([]string, error) {
+		return func(ctx context.Context, act *activitypub.Object, _ verdict) ([]string, error) { return h(ctx, act) }
 	}
-	return f.onOther(ctx, act, recipient)
+	switch typ {
+	case "Follow":
+		return f.onFollow
+	case "Undo":
+		return plain(f.onUndo)
+	case "Accept", "Reject":
+		return plain(f.onAnswer)
+	case "Delete":
+		return plain(f.onDelete)
+	case "Update":
+		return plain(f.onUpdate)
+	case "Move":
+		return plain(f.onMove)
+	}
+	return nil
 }
 
 // onOther keeps activities of actors that local actors follow, or addressed to a local
@@ -257,9 +296,29 @@ func (f *federation) onOther(ctx context.Context, act *activitypub.Object, recip
 			add(la.urls.ID)
 		}
 	}
-	for _, ref := range append(append(act.To, act.Cc...), act.Audience...) {
-		if la, err := f.localActorByIRI(ctx, ref.ID()); err == nil {
-			add(la.urls.ID)
+	// Addressees that are local actors. Only IRIs under our actors' prefix can be
+	// (the public collection and remote followers collections, the usual to and cc,
+	// are not), so the prefix is read once and nothing else is looked up.
+	prefix := ""
+	for _, refs := range []activitypub.Refs{act.To, act.Cc, act.Audience} {
+		for _, ref := range refs {
+			id := ref.ID()
+			if id == "" || activitypub.IsPublicIRI(id) {
+				continue
+			}
+			if prefix == "" {
+				base, _, err := f.baseURL(ctx)
+				if err != nil {
+					return out, nil // as localActorByIRI: no local addressee found
+				}
+				prefix = strings.TrimRight(base, "/") + "/actors/"
+			}
+			if !strings.HasPrefix(id, prefix) {
+				continue
+			}
+			if la, err := f.localActorByIRI(ctx, id); err == nil {
+				add(la.urls.ID)
+			}
 		}
 	}
 	if len(out) == 0 {

@@ -128,6 +128,7 @@ func New(o Options) (*Server, error) {
 			DefaultNamespaces: map[string]cache.Config{o.Server.Namespace: {}},
 			ByObject:          map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}},
 		},
+		MapperProvider:          newCachedRESTMapper,
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  "0",
 		LeaderElection:          o.LeaderElection,
