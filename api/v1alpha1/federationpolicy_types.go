@@ -135,7 +135,9 @@ type FederationPolicyStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// conditions: Attached (the target server exists), BlocklistLoaded (the blocklist
-	// ConfigMap was read and parsed), Ready (both).
+	// ConfigMap was read and parsed), Ready (both), all written by the operator; and
+	// Enforced, written by the target server once it evaluates requests with the policy's
+	// current generation.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -149,6 +151,12 @@ const (
 	ConditionAttached = "Attached"
 	// ConditionBlocklistLoaded is True when the blocklist was read (or none is set).
 	ConditionBlocklistLoaded = "BlocklistLoaded"
+	// ConditionEnforced is written by the target server: True once it evaluates requests
+	// with the policy's current generation (observedGeneration), so that
+	// `kubectl wait --for=condition=Enforced` returns when a change is in force.
+	ConditionEnforced = "Enforced"
+	// ReasonLoaded says the server compiled the policy from its cache.
+	ReasonLoaded = "Loaded"
 	// ReasonBlocklistNotFound says the ConfigMap or key does not exist.
 	ReasonBlocklistNotFound = "BlocklistNotFound"
 	// ReasonBlocklistInvalid says the ConfigMap does not hold a valid blocklist.

@@ -258,6 +258,23 @@ func (p *pair) follow(t *testing.T, in instance, name, actor, remote string) {
 	}))
 }
 
+// enforced waits until the server reports that it enforces the policy's current
+// generation (condition Enforced).
+func (p *pair) enforced(t *testing.T, ns, name string) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		var pol fedv1.FederationPolicy
+		if err := p.k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &pol); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(pol.Status.Conditions, fedv1.ConditionEnforced)
+		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != pol.Generation {
+			return fmt.Errorf("policy %s/%s generation %d: Enforced is %+v", ns, name, pol.Generation, c)
+		}
+		return nil
+	})
+}
+
 // phase waits for a Subscription's phase.
 func (p *pair) phase(t *testing.T, ns, name string, want fedv1.SubscriptionPhase) *fedv1.Subscription {
 	t.Helper()
@@ -529,14 +546,33 @@ func TestTwoInstancesFederate(t *testing.T) {
 			Spec:       fedv1.FederationPolicySpec{TargetRef: fedv1.LocalObjectReference{Name: "forge"}, Mode: fedv1.PolicyDenylist, Hosts: []string{betaHost}},
 		}
 		must(t, p.k8s.Create(ctx, pol))
-		time.Sleep(time.Second) // the server's cache sees the policy
+		p.enforced(t, "alpha", "deny-beta")
 		p.follow(t, p.beta, "denied", "watcher", alphaID)
 		p.phase(t, "beta", "denied", fedv1.PhaseRejected)
 		p.gone(t, "alpha", func(s fedv1.Subscription) bool {
 			return s.Spec.Direction == fedv1.DirectionInbound && s.Spec.RemoteActor == betaID && s.Spec.ActorRef.Name == "releases"
 		})
+		// An edit is reported at its new generation, and the operator's conditions stay.
+		must(t, p.k8s.Get(ctx, client.ObjectKeyFromObject(pol), pol))
+		pol.Spec.Hosts = append(pol.Spec.Hosts, "other.invalid")
+		must(t, p.k8s.Update(ctx, pol))
+		p.enforced(t, "alpha", "deny-beta")
+		eventually(t, 30*time.Second, func() error {
+			must(t, p.k8s.Get(ctx, client.ObjectKeyFromObject(pol), pol))
+			if !meta.IsStatusConditionTrue(pol.Status.Conditions, fedv1.ConditionReady) || !meta.IsStatusConditionTrue(pol.Status.Conditions, fedv1.ConditionEnforced) {
+				return fmt.Errorf("conditions %+v, want Ready and Enforced", pol.Status.Conditions)
+			}
+			return nil
+		})
 		must(t, p.k8s.Delete(ctx, pol))
-		time.Sleep(time.Second)
+		// A deleted policy has no status to wait on. The server's cache takes policy
+		// events in order, so once it enforces a policy created after the deletion, it
+		// has seen the deletion.
+		must(t, p.k8s.Create(ctx, &fedv1.FederationPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "alpha", Name: "barrier"},
+			Spec:       fedv1.FederationPolicySpec{TargetRef: fedv1.LocalObjectReference{Name: "forge"}, Mode: fedv1.PolicyDenylist, Hosts: []string{"barrier.invalid"}},
+		}))
+		p.enforced(t, "alpha", "barrier")
 		p.follow(t, p.beta, "allowed", "watcher", alphaID)
 		p.phase(t, "beta", "allowed", fedv1.PhaseAccepted)
 	})

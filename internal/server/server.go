@@ -229,6 +229,11 @@ func (s *Server) setupControllers() error {
 		Complete(&subscriptionExchange{f: s.fed}); err != nil {
 		return err
 	}
+	if err := ctrl.NewControllerManagedBy(s.mgr).Named("policy-enforcement").WithOptions(opts).
+		For(&fedv1.FederationPolicy{}).
+		Complete(&policyEnforcement{f: s.fed}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(s.mgr).Named("actor-exchange").WithOptions(opts).
 		For(&fedv1.FederatedActor{}).
 		Watches(&corev1.Secret{}, crhandler.EnqueueRequestsFromMapFunc(actorOfSecret)).

@@ -458,9 +458,9 @@ spec:
 			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: alpha.ns, Name: "deny-beta"}, pol)).To(Succeed())
 			g.Expect(pol.Status.Attached).To(BeTrue())
 		}).WithContext(ctx).Should(Succeed())
-		// The server reads policies from its informer cache; nothing reports when it has
-		// seen one, so leave the watch event a moment to arrive.
-		time.Sleep(5 * time.Second)
+		// The server reports when it enforces the policy, as `kubectl wait` would see it.
+		_, err := kubectl(ctx, "", "-n", alpha.ns, "wait", "--for=condition=Enforced", "federationpolicy/deny-beta", "--timeout=2m")
+		Expect(err).NotTo(HaveOccurred())
 
 		apply(ctx, beta.ns, followManifest("policy-denied", "policy-watcher", alpha.actorID(releases)))
 		waitPhase(ctx, beta.ns, "policy-denied", fedv1.PhaseRejected)
@@ -470,9 +470,22 @@ spec:
 		}).WithContext(ctx).Should(Succeed())
 
 		By("removing the denylist with kubectl delete")
-		_, err := kubectl(ctx, "", "-n", alpha.ns, "delete", "federationpolicy", "deny-beta", "--wait=true")
+		_, err = kubectl(ctx, "", "-n", alpha.ns, "delete", "federationpolicy", "deny-beta", "--wait=true")
 		Expect(err).NotTo(HaveOccurred())
-		time.Sleep(5 * time.Second) // the server's cache sees the deletion
+		// A deleted policy has no status to wait on. The server's cache takes policy events
+		// in order, so once it enforces a policy created after the deletion, it has seen it.
+		apply(ctx, alpha.ns, fmt.Sprintf(`
+apiVersion: federation.fedforge.dev/v1alpha1
+kind: FederationPolicy
+metadata:
+  name: barrier
+spec:
+  targetRef: {name: %s}
+  mode: Denylist
+  hosts: [barrier.invalid]
+`, serverName))
+		_, err = kubectl(ctx, "", "-n", alpha.ns, "wait", "--for=condition=Enforced", "federationpolicy/barrier", "--timeout=2m")
+		Expect(err).NotTo(HaveOccurred())
 
 		apply(ctx, beta.ns, followManifest("policy-allowed", "policy-watcher", alpha.actorID(releases)))
 		waitPhase(ctx, beta.ns, "policy-allowed", fedv1.PhaseAccepted)
