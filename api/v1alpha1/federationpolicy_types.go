@@ -171,6 +171,7 @@ const (
 // +kubebuilder:printcolumn:name="Server",type=string,JSONPath=`.spec.targetRef.name`
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
 // +kubebuilder:printcolumn:name="Attached",type=boolean,JSONPath=`.status.attached`
+// +kubebuilder:printcolumn:name="Enforced",type=string,JSONPath=`.status.conditions[?(@.type=="Enforced")].status`
 // +kubebuilder:printcolumn:name="Refused",type=integer,JSONPath=`.status.refused.requests`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type FederationPolicy struct {
