@@ -1,12 +1,14 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,10 +17,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,71 +50,122 @@ func loadOnly(t *testing.T) {
 // TestLoadInboxThroughput: verified signed POSTs per second into a real instance's
 // shared inbox, beside the raw RSA-2048 verify rate measured in the same run with the
 // same concurrency.
+//
+// The server (with the rest of the instance pair) runs in this process; the load
+// generator is this test binary started again as a child process
+// (TestLoadInboxClient), so that the CPU each uses is measured separately: this
+// process's CPU time (getrusage, every thread) is an upper bound of the server's,
+// the child reports its own. The requests are signed beforehand and written as
+// HTTP/1.1 bytes, so that the generator only writes them and reads the answers on
+// keep-alive connections. FEDFORGE_LOAD_CLIENT_CPUS (a taskset list) pins the
+// generator; hack/load-server.sh pins this process with taskset too (--pin), so that
+// server and raw verify get one core and the generator the other.
 func TestLoadInboxThroughput(t *testing.T) {
 	loadOnly(t)
+	n := 20000
+	if v, err := strconv.Atoi(os.Getenv("FEDFORGE_LOAD_INBOX_N")); err == nil && v > 0 {
+		n = v
+	}
+	workers := 16
+	if v, err := strconv.Atoi(os.Getenv("FEDFORGE_LOAD_INBOX_CONNS")); err == nil && v > 0 {
+		workers = v
+	}
 	p := newPair(t)
 	p.actor(t, p.alpha, "releases", "releases", false)
 	p.actor(t, p.beta, "watcher", "watcher", false)
 	key := actorKey(t, p, "beta", "watcher")
 	betaID := p.beta.base() + "/actors/watcher"
-	const n, workers = 6000, 16
 
-	// Pre-sign every request, so that the measurement is the server's work only.
-	type signed struct {
-		body []byte
-		hdr  http.Header
-	}
-	reqs := make([]signed, n+1)
-	for i := range reqs {
-		body := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%s/notes/%d/activity","type":"Create","actor":%q,"to":["https://www.w3.org/ns/activitystreams#Public"],"object":{"id":"%s/notes/%d","type":"Note","content":"load %d","attributedTo":%q}}`, p.beta.base(), i, betaID, p.beta.base(), i, i, betaID))
-		r, _ := http.NewRequest(http.MethodPost, "http://"+alphaHost+"/inbox", bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/activity+json")
-		must(t, activitypub.SignCavage(r, body, key, betaID+"#main-key", activitypub.CavageOptions{}))
-		reqs[i] = signed{body, r.Header}
-	}
-	tr := &http.Transport{MaxIdleConnsPerHost: workers}
-	hc := &http.Client{Transport: tr}
-	send := func(s signed) int {
-		r, _ := http.NewRequest(http.MethodPost, "http://"+p.alpha.listen+"/inbox", bytes.NewReader(s.body))
-		r.Host = alphaHost
-		r.Header = s.hdr.Clone()
-		resp, err := hc.Do(r)
-		if err != nil {
-			return 0
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if c := send(reqs[n]); c != http.StatusAccepted { // warms the key cache
-		t.Fatalf("warm-up POST: %d", c)
-	}
-	var next, ok atomic.Int64
+	// Pre-sign every request (in parallel: RSA-2048 signing costs about 1.4 ms).
 	start := time.Now()
+	wire := make([][]byte, n+1)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	for range runtime.GOMAXPROCS(0) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= n {
+			for i := int(next.Add(1) - 1); i <= n; i = int(next.Add(1) - 1) {
+				body := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%s/notes/%d/activity","type":"Create","actor":%q,"to":["https://www.w3.org/ns/activitystreams#Public"],"object":{"id":"%s/notes/%d","type":"Note","content":"load %d","attributedTo":%q}}`, p.beta.base(), i, betaID, p.beta.base(), i, i, betaID))
+				r, _ := http.NewRequest(http.MethodPost, "http://"+alphaHost+"/inbox", bytes.NewReader(body))
+				r.Header.Set("Content-Type", "application/activity+json")
+				if err := activitypub.SignCavage(r, body, key, betaID+"#main-key", activitypub.CavageOptions{}); err != nil {
+					t.Error(err)
 					return
 				}
-				if send(reqs[i]) == http.StatusAccepted {
-					ok.Add(1)
+				var b bytes.Buffer
+				if err := r.Write(&b); err != nil {
+					t.Error(err)
+					return
 				}
+				wire[i] = b.Bytes()
 			}
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	if ok.Load() != n {
-		t.Errorf("%d of %d POSTs accepted", ok.Load(), n)
+	if t.Failed() {
+		return
 	}
-	inboxRate := float64(n) / elapsed.Seconds()
+	t.Logf("signed %d requests in %s", n+1, time.Since(start).Round(time.Millisecond))
+	warm, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(wire[n])))
+	must(t, err)
+	warm.RequestURI, warm.URL.Scheme, warm.URL.Host = "", "http", p.alpha.listen
+	resp, err := http.DefaultClient.Do(warm) // warms the key cache
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("warm-up POST: %d", resp.StatusCode)
+	}
+	var file bytes.Buffer
+	for _, w := range wire[:n] {
+		file.Write(binary.AppendUvarint(nil, uint64(len(w))))
+		file.Write(w)
+	}
+	reqFile := filepath.Join(t.TempDir(), "requests")
+	must(t, os.WriteFile(reqFile, file.Bytes(), 0o600))
 
-	// The raw limit: RSA-2048 PKCS#1 v1.5 verifications with the same concurrency.
+	// The generator: this binary again, pinned when asked.
+	args := []string{os.Args[0], "-test.run=^TestLoadInboxClient$", "-test.count=1"}
+	if cpus := os.Getenv("FEDFORGE_LOAD_CLIENT_CPUS"); cpus != "" {
+		args = append([]string{"taskset", "-c", cpus}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "FEDFORGE_LOAD_CLIENT="+reqFile, "FEDFORGE_LOAD_ADDR="+p.alpha.listen, fmt.Sprintf("FEDFORGE_LOAD_WORKERS=%d", workers))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	must(t, err)
+	stdout, err := cmd.StdoutPipe()
+	must(t, err)
+	must(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	waitLine := func(prefix string) string {
+		for lines.Scan() {
+			if rest, ok := strings.CutPrefix(lines.Text(), prefix); ok {
+				return rest
+			}
+		}
+		t.Fatalf("load generator ended before %q: %v", prefix, lines.Err())
+		return ""
+	}
+	waitLine("load-client ready")
+	cpu0, mach0 := processCPU(t), machineCPU(t)
+	_, err = io.WriteString(stdin, "go\n")
+	must(t, err)
+	var res clientResult
+	must(t, json.Unmarshal([]byte(waitLine("load-client result ")), &res))
+	cpu1, mach1 := processCPU(t), machineCPU(t)
+	must(t, cmd.Wait())
+	if res.Accepted != n {
+		t.Errorf("%d of %d POSTs accepted (other answers: %v)", res.Accepted, n, res.Other)
+	}
+	elapsed := time.Duration(res.ElapsedNs)
+	inboxRate := float64(n) / elapsed.Seconds()
+	serverCPU := cpu1 - cpu0
+	busy, cores, perCore := mach1.busySince(mach0)
+
+	// The raw limit: RSA-2048 PKCS#1 v1.5 verifications with the same concurrency, in
+	// this process (so with the server's cores).
 	rk, err := rsa.GenerateKey(rand.Reader, 2048)
 	must(t, err)
 	digest := sha256.Sum256([]byte("signing string"))
@@ -117,6 +173,7 @@ func TestLoadInboxThroughput(t *testing.T) {
 	must(t, err)
 	const m = 60000
 	next.Store(0)
+	rawCPU0 := processCPU(t)
 	start = time.Now()
 	for range workers {
 		wg.Add(1)
@@ -128,8 +185,166 @@ func TestLoadInboxThroughput(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	rawRate := float64(m) / time.Since(start).Seconds()
-	t.Logf("inbox: %d signed POSTs in %s = %.0f/s; raw RSA-2048 verify: %.0f/s; ratio %.2f", n, elapsed.Round(time.Millisecond), inboxRate, rawRate, inboxRate/rawRate)
+	rawElapsed := time.Since(start)
+	rawCPU := processCPU(t) - rawCPU0
+	rawRate := float64(m) / rawElapsed.Seconds()
+	rawPerVerify := rawCPU / m
+	serverPerReq := serverCPU / time.Duration(n)
+	clientPerReq := time.Duration(res.CPUNs) / time.Duration(n)
+	t.Logf("server process CPUs %s (GOMAXPROCS %d), load generator CPUs %q; load average %s", cpusAllowed(), runtime.GOMAXPROCS(0), os.Getenv("FEDFORGE_LOAD_CLIENT_CPUS"), loadAverage())
+	t.Logf("inbox: %d signed POSTs, %d connections, in %s = %.0f/s; machine busy %.2f of %d cores (%s)", n, workers, elapsed.Round(time.Millisecond), inboxRate, busy, cores, perCore)
+	t.Logf("CPU per POST: server process %s, load generator %s", serverPerReq.Round(100*time.Nanosecond), clientPerReq.Round(100*time.Nanosecond))
+	t.Logf("raw RSA-2048 verify, %d goroutines: %d in %s = %.0f/s, CPU per verify %s", workers, m, rawElapsed.Round(time.Millisecond), rawRate, rawPerVerify.Round(100*time.Nanosecond))
+	t.Logf("ratio wall clock %.2f; ratio server CPU only %.2f (raw CPU per verify / server CPU per POST)", inboxRate/rawRate, float64(rawPerVerify)/float64(serverPerReq))
+}
+
+// clientResult is what the load generator reports.
+type clientResult struct {
+	Accepted  int         `json:"accepted"`
+	Other     map[int]int `json:"other,omitempty"` // status (0: transport error) -> count
+	ElapsedNs int64       `json:"elapsedNs"`
+	CPUNs     int64       `json:"cpuNs"` // the generator's own CPU (user+system) while sending
+}
+
+// TestLoadInboxClient is the load generator of TestLoadInboxThroughput, run in a
+// child process: it reads pre-signed requests, opens its keep-alive connections,
+// says "ready", waits for "go" on stdin, sends every request once (one at a time per
+// connection) and prints its result.
+func TestLoadInboxClient(t *testing.T) {
+	file := os.Getenv("FEDFORGE_LOAD_CLIENT")
+	if file == "" {
+		t.Skip("the load generator of TestLoadInboxThroughput")
+	}
+	data, err := os.ReadFile(file)
+	must(t, err)
+	var reqs [][]byte
+	for len(data) > 0 {
+		l, k := binary.Uvarint(data)
+		reqs, data = append(reqs, data[k:k+int(l)]), data[k+int(l):]
+	}
+	workers, err := strconv.Atoi(os.Getenv("FEDFORGE_LOAD_WORKERS"))
+	must(t, err)
+	conns := make([]net.Conn, workers)
+	for i := range conns {
+		conns[i], err = net.Dial("tcp", os.Getenv("FEDFORGE_LOAD_ADDR"))
+		must(t, err)
+		defer conns[i].Close()
+	}
+	fmt.Println("load-client ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	cpu0 := processCPU(t)
+	start := time.Now()
+	var (
+		next     atomic.Int64
+		accepted atomic.Int64
+		mu       sync.Mutex
+		other    = map[int]int{}
+		wg       sync.WaitGroup
+	)
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			br := bufio.NewReader(c)
+			for i := int(next.Add(1) - 1); i < len(reqs); i = int(next.Add(1) - 1) {
+				status := 0
+				if _, err := c.Write(reqs[i]); err == nil {
+					if resp, err := http.ReadResponse(br, nil); err == nil {
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						status = resp.StatusCode
+					}
+				}
+				if status == http.StatusAccepted {
+					accepted.Add(1)
+					continue
+				}
+				mu.Lock()
+				other[status]++
+				mu.Unlock()
+				if status == 0 {
+					return // the connection is broken
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	out, _ := json.Marshal(clientResult{Accepted: int(accepted.Load()), Other: other, ElapsedNs: int64(time.Since(start)), CPUNs: int64(processCPU(t) - cpu0)})
+	fmt.Printf("load-client result %s\n", out)
+}
+
+// processCPU is the user+system CPU time of this whole process (every thread).
+func processCPU(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	must(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuTimes are the jiffies of /proc/stat: all cores ("cpu") and each core ("cpuN").
+type cpuTimes map[string]struct{ busy, total uint64 }
+
+func machineCPU(t *testing.T) cpuTimes {
+	b, err := os.ReadFile("/proc/stat")
+	must(t, err)
+	c := cpuTimes{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.HasPrefix(f[0], "cpu") {
+			continue
+		}
+		var busy, total uint64
+		for i, v := range f[1:] {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			total += n
+			if i != 3 && i != 4 { // idle, iowait
+				busy += n
+			}
+		}
+		c[f[0]] = struct{ busy, total uint64 }{busy, total}
+	}
+	return c
+}
+
+// busySince returns how many cores were busy on average since c0, of how many, and
+// each core's busy fraction.
+func (c cpuTimes) busySince(c0 cpuTimes) (float64, int, string) {
+	frac := func(k string) float64 {
+		if c[k].total == c0[k].total {
+			return 0
+		}
+		return float64(c[k].busy-c0[k].busy) / float64(c[k].total-c0[k].total)
+	}
+	var each []string
+	n := 0
+	for ; ; n++ {
+		k := fmt.Sprintf("cpu%d", n)
+		if _, ok := c[k]; !ok {
+			break
+		}
+		each = append(each, fmt.Sprintf("%s %.2f", k, frac(k)))
+	}
+	return frac("cpu") * float64(n), n, strings.Join(each, ", ")
+}
+
+func cpusAllowed() string {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+func loadAverage() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // fakePeer is a real HTTP server on 127.0.0.4 standing in for a remote instance with
