@@ -66,7 +66,13 @@ func (i instance) url(ctx context.Context, g Gomega) string {
 	return serviceURL(serverService(ctx, g, i.ns, serverName))
 }
 
-func (i instance) serverManifest() string {
+// serverManifest is the instance's FederationServer. Peers in this cluster have pod and
+// Service addresses, which a server refuses unless they are listed (SSRF protection):
+// cidrs, by default the pod and Service ranges.
+func (i instance) serverManifest(cidrs ...string) string {
+	if len(cidrs) == 0 {
+		cidrs = []string{podCIDR, serviceCIDR}
+	}
 	return fmt.Sprintf(`
 apiVersion: federation.fedforge.dev/v1alpha1
 kind: FederationServer
@@ -75,10 +81,8 @@ metadata:
 spec:
   host: %s
   scheme: http
-  # Peers in this cluster have pod and Service addresses, which a server refuses unless
-  # they are listed (SSRF protection).
-  allowedPrivateCIDRs: [%s, %s]
-`, serverName, i.host(), podCIDR, serviceCIDR)
+  allowedPrivateCIDRs: [%s]
+`, serverName, i.host(), strings.Join(cidrs, ", "))
 }
 
 // actorManifest is a FederatedActor of the instance; extra is more spec, indented.
@@ -94,6 +98,18 @@ spec:
   type: %[3]s
   preferredUsername: %[1]s
 %[4]s`, name, serverName, typ, extra)
+}
+
+// releasesActorManifest is an Application actor with a GitLab webhook source whose token
+// is in the Secret gitlab-webhook.
+func releasesActorManifest(name string) string {
+	return actorManifest(name, "Application", `  name: myproject releases
+  summary: Every release of myproject, as it is published.
+  sources:
+  - name: gitlab
+    type: GitLab
+    secretRef: {name: gitlab-webhook, key: token}
+`)
 }
 
 func followManifest(name, actor, remote string) string {
@@ -299,13 +315,7 @@ var _ = Describe("Federation between two instances", Ordered, ContinueOnFailure,
 		createNamespace(ctx, beta.ns)
 		apply(ctx, alpha.ns, alpha.serverManifest()+"---"+
 			secretManifest("gitlab-webhook", "token", gitlabToken)+"---"+
-			actorManifest(releases, "Application", `  name: myproject releases
-  summary: Every release of myproject, as it is published.
-  sources:
-  - name: gitlab
-    type: GitLab
-    secretRef: {name: gitlab-webhook, key: token}
-`))
+			releasesActorManifest(releases))
 		apply(ctx, beta.ns, beta.serverManifest()+"---"+
 			secretManifest(watcher+"-outbox-token", "token", watcherToken)+"---"+
 			actorManifest(watcher, "Person", ""))

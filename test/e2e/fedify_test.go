@@ -52,6 +52,16 @@ type fedifyPeer struct {
 
 // peerActivity is one activity the peer's inbox accepted, as its control API reports it.
 // Fedify runs an inbox listener only for an activity it has verified.
+// lastOfType is the last activity of type typ in got, or nil.
+func lastOfType(got []peerActivity, typ string) *peerActivity {
+	for i := len(got) - 1; i >= 0; i-- {
+		if got[i].Type == typ {
+			return &got[i]
+		}
+	}
+	return nil
+}
+
 type peerActivity struct {
 	Type       string         `json:"type"`
 	ID         string         `json:"id"`
@@ -179,24 +189,9 @@ var _ = Describe("An independent peer (Fedify)", Ordered, func() {
 		createNamespace(ctx, fed.ns)
 		// The peer is on the host (nodeIP, in neither the pod nor the Service range this
 		// server needs): it is the only private address this server may reach.
-		apply(ctx, fed.ns, fmt.Sprintf(`
-apiVersion: federation.fedforge.dev/v1alpha1
-kind: FederationServer
-metadata:
-  name: %s
-spec:
-  host: %s
-  scheme: http
-  allowedPrivateCIDRs: [%s/32]
-`, serverName, fed.host(), nodeIP)+"---"+
+		apply(ctx, fed.ns, fed.serverManifest(nodeIP+"/32")+"---"+
 			secretManifest("gitlab-webhook", "token", gitlabToken)+"---"+
-			actorManifest(releases, "Application", `  name: myproject releases
-  summary: Every release of myproject, as it is published.
-  sources:
-  - name: gitlab
-    type: GitLab
-    secretRef: {name: gitlab-webhook, key: token}
-`))
+			releasesActorManifest(releases))
 		waitServerReady(ctx, fed, nil)
 		waitActorReady(ctx, fed.ns, releases)
 		var clusterIP string
@@ -232,13 +227,8 @@ spec:
 
 		By("the peer having received the Accept of its Follow, verified by Fedify")
 		Eventually(func(g Gomega) {
-			var accept *peerActivity
 			got := peer.received(ctx, g)
-			for i := range got {
-				if got[i].Type == "Accept" {
-					accept = &got[i]
-				}
-			}
+			accept := lastOfType(got, "Accept")
 			g.Expect(accept).NotTo(BeNil(), "received: %v", got)
 			g.Expect(accept.Actor).To(Equal(actorID))
 			g.Expect(accept.Object).To(Equal(follow.Follow), "the Accept names the peer's Follow")
@@ -253,13 +243,8 @@ spec:
 			g.Expect(status).To(Equal(http.StatusAccepted), resp)
 		}).WithContext(ctx).Should(Succeed())
 		Eventually(func(g Gomega) {
-			var create *peerActivity
 			got := peer.received(ctx, g)
-			for i := range got {
-				if got[i].Type == "Create" {
-					create = &got[i]
-				}
-			}
+			create := lastOfType(got, "Create")
 			g.Expect(create).NotTo(BeNil(), "received: %v", got)
 			g.Expect(create.Actor).To(Equal(actorID))
 			g.Expect(create.ObjectType).To(Equal("Note"), "%s", create.ObjectErr)
