@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -171,6 +172,18 @@ func TestForgeEventsReachFollowers(t *testing.T) {
 		})
 	}
 	p.alphaWrites.statusDelay.Store(0)
+	t.Run("the first follower is not sent an Update of the document it read when following", func(t *testing.T) {
+		// The actor's document has not changed since beta followed. No store API lists
+		// deliveries by activity type, so this reads alpha's SQLite tables directly.
+		db, err := sql.Open("sqlite", "file:"+strings.TrimPrefix(p.alpha.dsn, "sqlite://")+"?mode=ro")
+		must(t, err)
+		defer db.Close()
+		var n int
+		must(t, db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries d JOIN activities a ON a.id = d.activity_id WHERE a.type = 'Update'`).Scan(&n))
+		if n != 0 {
+			t.Errorf("alpha queued %d deliveries of an Update", n)
+		}
+	})
 	t.Run("the follower's owner reads its inbox with the outbox token", func(t *testing.T) {
 		must(t, p.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "beta", Name: "watcher-outbox-token"},
 			StringData: map[string]string{"token": "owner-token"}}))

@@ -344,11 +344,16 @@ func (e *actorExchange) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, err
 	}
 	followers, err := f.followers(ctx, la)
-	if err != nil || len(followers) == 0 {
-		return ctrl.Result{}, err // nobody to tell; a follower's first fetch gets the current document
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	doc.Context = nil
 	upd := activitypub.NewActivity("Update", updID, la.urls.ID, activitypub.ObjectRef(doc), activitypub.IRIRefs(activitypub.PublicIRI), activitypub.IRIRefs(la.urls.Followers()))
+	if len(followers) == 0 {
+		// Nobody to tell. The Update is recorded all the same (sent to no one), so that
+		// the next follower, who reads this document when following, is not sent it.
+		return ctrl.Result{}, f.publishAs(ctx, la, la.urls.ID, upd, store.Direct, nil)
+	}
 	// Announcing rotated keys: sign with the previous key while it lasts, so followers
 	// that cached it verify the Update and learn the new key from it.
 	signAs := la.urls.ID
