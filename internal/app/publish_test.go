@@ -95,6 +95,22 @@ func TestForgeEventsReachFollowers(t *testing.T) {
 	}
 	must(t, p.k8s.Patch(ctx, &a, patch))
 	p.actor(t, p.beta, "watcher", "watcher", false)
+	// alpha has announced its actor's document to no one (it has no followers yet), so
+	// that beta, who reads the document when following, is not sent it; see the subtest
+	// "the first follower is not sent an Update".
+	alphaDB, err := sql.Open("sqlite", "file:"+strings.TrimPrefix(p.alpha.dsn, "sqlite://")+"?mode=ro")
+	must(t, err)
+	t.Cleanup(func() { _ = alphaDB.Close() })
+	eventually(t, 30*time.Second, func() error {
+		var n int
+		if err := alphaDB.QueryRowContext(ctx, `SELECT count(*) FROM activities WHERE type = 'Update'`).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("alpha has not announced its actor's document yet")
+		}
+		return nil
+	})
 	// alpha's Subscription status writes are held back while the follow is answered and
 	// the first releases published: a follower that holds alpha's Accept must be in
 	// alpha's next fan-out, however late alpha's cache learns of it (publishing reads
@@ -175,11 +191,8 @@ func TestForgeEventsReachFollowers(t *testing.T) {
 	t.Run("the first follower is not sent an Update of the document it read when following", func(t *testing.T) {
 		// The actor's document has not changed since beta followed. No store API lists
 		// deliveries by activity type, so this reads alpha's SQLite tables directly.
-		db, err := sql.Open("sqlite", "file:"+strings.TrimPrefix(p.alpha.dsn, "sqlite://")+"?mode=ro")
-		must(t, err)
-		defer db.Close()
 		var n int
-		must(t, db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries d JOIN activities a ON a.id = d.activity_id WHERE a.type = 'Update'`).Scan(&n))
+		must(t, alphaDB.QueryRowContext(ctx, `SELECT count(*) FROM deliveries d JOIN activities a ON a.id = d.activity_id WHERE a.type = 'Update'`).Scan(&n))
 		if n != 0 {
 			t.Errorf("alpha queued %d deliveries of an Update", n)
 		}
