@@ -204,13 +204,17 @@ func TestInboxCopiesOfOneActivity(t *testing.T) {
 				`","to":["https://www.w3.org/ns/activitystreams#Public"],"object":{"id":"https://peer.example/notes/1","type":"Note","content":"hello"}}`)
 			const copies = 16
 			reqs := make([]*http.Request, copies)
+			// One base time: read per copy, a second boundary crossed while signing would
+			// give two copies the same Date and so the same signature, which the verifier
+			// rightly refuses as a replayed signature (401).
+			now := time.Now()
 			for i := range reqs {
 				r, err := http.NewRequest(http.MethodPost, hs.URL+"/inbox", bytes.NewReader(body))
 				must(t, err)
 				r.Host = testHost
 				r.Header.Set("Content-Type", "application/activity+json")
 				// A new Date makes a new signature, as a peer's retry would.
-				must(t, activitypub.SignCavage(r, body, peer.RSA, actor+"#main-key", activitypub.CavageOptions{Now: time.Now().Add(-time.Duration(i) * time.Second)}))
+				must(t, activitypub.SignCavage(r, body, peer.RSA, actor+"#main-key", activitypub.CavageOptions{Now: now.Add(-time.Duration(i) * time.Second)}))
 				reqs[i] = r
 			}
 			codes := make(chan int, copies)
