@@ -1,15 +1,16 @@
 # shellcheck shell=bash
-# Builds the node binaries of hack/local-cluster.sh from the Go module proxy, the same way
-# hack/envtest-binaries.sh builds kube-apiserver and etcd: kubelet, kube-controller-manager,
-# kube-scheduler and kube-proxy from k8s.io/kubernetes, and CoreDNS from
-# github.com/coredns/coredns, and crictl from sigs.k8s.io/cri-tools. Everything is cached under bin/ by version; a second call
-# with the same versions does nothing. Sourced by hack/local-cluster.sh; needs $root.
+# Builds binaries from the Go module proxy in throwaway modules, cached under bin/ by
+# version (a second call with the same versions does nothing). Sourced by
+# hack/envtest-binaries.sh (kube-apiserver, kubectl, etcd) and hack/local-cluster.sh
+# (kubelet, kube-controller-manager, kube-scheduler and kube-proxy from k8s.io/kubernetes,
+# CoreDNS from github.com/coredns/coredns, crictl from sigs.k8s.io/cri-tools). Needs $root;
+# BINARIES_LOG names the caller in log lines.
 # shellcheck disable=SC2154 # root is set by the script that sources this file
 
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 CRICTL_VERSION=${CRICTL_VERSION:-v1.37.0}
 
-binaries_log() { echo "local-cluster: $*" >&2; }
+binaries_log() { echo "${BINARIES_LOG:-local-cluster}: $*" >&2; }
 
 # k8s_assets prints the directory holding kube-apiserver, etcd and kubectl (built or reused
 # by hack/envtest-binaries.sh); the node binaries go into the same versioned directory.
@@ -17,41 +18,39 @@ k8s_assets() {
 	"$root/hack/envtest-binaries.sh"
 }
 
-# build_k8s_node builds one command of k8s.io/kubernetes into $assets. Like
-# hack/envtest-binaries.sh, it uses a throwaway module that replaces each ./staging module
-# of k8s.io/kubernetes with its published v0.X.Y release; it keeps its own module directory
-# so that it never touches the one envtest uses.
-build_k8s_node() {
-	local assets=$1 cmd=$2 out="$1/$2"
+# build_k8s_cmd builds one command of k8s.io/kubernetes into the versioned assets directory
+# (bin/k8s/<version>-<os>-<arch>). k8s.io/kubernetes replaces its staging modules with
+# ./staging paths that do not exist in the module proxy's copy, so the throwaway module
+# replaces each of them with its published v0.X.Y release. Each set of commands has its own
+# module directory (bin/.build/kubernetes-<version><suffix>), prepared once with every
+# command of the set, so that envtest's and the node's builds never touch each other.
+#   build_k8s_cmd <assets> <suffix> <cmd> <every cmd of the set...>
+build_k8s_cmd() {
+	local assets=$1 suffix=$2 cmd=$3
+	shift 3
+	local out="$assets/$cmd"
 	[ -x "$out" ] && return 0
 	local version staging
 	version=$(basename "$assets"); version=${version%%-*}
 	staging="v0${version#v1}"
-	local work="$root/bin/.build/kubernetes-${version}-node"
+	local work="$root/bin/.build/kubernetes-${version}${suffix}"
 	mkdir -p "$work"
 	if [ ! -f "$work/go.sum" ]; then
-		binaries_log "preparing k8s.io/kubernetes@${version} node build module in $work"
+		binaries_log "preparing k8s.io/kubernetes@${version} build module in $work"
 		(
 			cd "$work" || exit 1
 			rm -f go.mod go.sum
-			go mod init fedforge.local/build-kubernetes-node >/dev/null 2>&1
+			go mod init "fedforge.local/build-kubernetes${suffix}" >/dev/null 2>&1
 			go mod edit -require="k8s.io/kubernetes@${version}"
 			kmod=$(go mod download -json "k8s.io/kubernetes@${version}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
 			for m in $(awk '$2=="=>" && $3 ~ /^\.\/staging\// {print $1}' "$kmod"); do
 				go mod edit -replace="$m=$m@${staging}"
 			done
-			cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-proxy"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubelet"
-)
-GO
+			{
+				printf '//go:build tools\n\npackage tools\n\nimport (\n'
+				for c in "$@"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
+				printf ')\n'
+			} > tools.go
 			go mod tidy >/dev/null
 		)
 	fi
@@ -66,6 +65,9 @@ GO
 	mv "$out.tmp" "$out"
 	binaries_log "built $cmd in $((SECONDS - start))s"
 }
+
+# The node's commands, built by hack/local-cluster.sh.
+K8S_NODE_CMDS=(kube-controller-manager kube-proxy kube-scheduler kubelet)
 
 # build_coredns builds CoreDNS (the root package of github.com/coredns/coredns is the
 # binary, with the default plugin set) and prints the path.
@@ -107,8 +109,8 @@ build_crictl() {
 build_node_binaries() {
 	local assets cmd
 	assets=$(k8s_assets)
-	for cmd in kubelet kube-proxy kube-scheduler kube-controller-manager; do
-		build_k8s_node "$assets" "$cmd"
+	for cmd in "${K8S_NODE_CMDS[@]}"; do
+		build_k8s_cmd "$assets" -node "$cmd" "${K8S_NODE_CMDS[@]}"
 	done
 	echo "$assets"
 }
