@@ -112,6 +112,20 @@ func releasesActorManifest(name string) string {
 `)
 }
 
+// denylistManifest is a FederationPolicy of the instance's server refusing hosts.
+func denylistManifest(name string, hosts ...string) string {
+	return fmt.Sprintf(`
+apiVersion: federation.fedforge.dev/v1alpha1
+kind: FederationPolicy
+metadata:
+  name: %s
+spec:
+  targetRef: {name: %s}
+  mode: Denylist
+  hosts: [%s]
+`, name, serverName, strings.Join(hosts, ", "))
+}
+
 func followManifest(name, actor, remote string) string {
 	return fmt.Sprintf(`
 apiVersion: federation.fedforge.dev/v1alpha1
@@ -453,16 +467,7 @@ var _ = Describe("Federation between two instances", Ordered, ContinueOnFailure,
 		waitActorReady(ctx, beta.ns, "policy-watcher")
 
 		By("alpha denying beta's host")
-		apply(ctx, alpha.ns, fmt.Sprintf(`
-apiVersion: federation.fedforge.dev/v1alpha1
-kind: FederationPolicy
-metadata:
-  name: deny-beta
-spec:
-  targetRef: {name: %s}
-  mode: Denylist
-  hosts: [%s]
-`, serverName, beta.host()))
+		apply(ctx, alpha.ns, denylistManifest("deny-beta", beta.host()))
 		Eventually(func(g Gomega) {
 			pol := &fedv1.FederationPolicy{}
 			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: alpha.ns, Name: "deny-beta"}, pol)).To(Succeed())
@@ -484,16 +489,7 @@ spec:
 		Expect(err).NotTo(HaveOccurred())
 		// A deleted policy has no status to wait on. The server's cache takes policy events
 		// in order, so once it enforces a policy created after the deletion, it has seen it.
-		apply(ctx, alpha.ns, fmt.Sprintf(`
-apiVersion: federation.fedforge.dev/v1alpha1
-kind: FederationPolicy
-metadata:
-  name: barrier
-spec:
-  targetRef: {name: %s}
-  mode: Denylist
-  hosts: [barrier.invalid]
-`, serverName))
+		apply(ctx, alpha.ns, denylistManifest("barrier", "barrier.invalid"))
 		_, err = kubectl(ctx, "", "-n", alpha.ns, "wait", "--for=condition=Enforced", "federationpolicy/barrier", "--timeout=2m")
 		Expect(err).NotTo(HaveOccurred())
 
