@@ -324,17 +324,31 @@ func expectsPosts(s *fedv1.Subscription) bool {
 // patchSubscriptionStatus applies change to the live Subscription's status with an
 // optimistic lock, retrying on conflicts.
 func (f *federation) patchSubscriptionStatus(ctx context.Context, key types.NamespacedName, change func(*fedv1.Subscription)) error {
+	return patchLiveStatus(ctx, f, key, func(s *fedv1.Subscription) bool {
+		before := s.Status.DeepCopy()
+		change(s)
+		return !equality.Semantic.DeepEqual(*before, s.Status) // nothing to write: re-runs cost no API-server writes
+	})
+}
+
+// patchLiveStatus reads the object at key live, lets change edit it (false: nothing to
+// write) and patches its status with an optimistic lock, reading again after a conflict
+// (at most 5 retries). The server writes the status of objects the operator writes too,
+// so it never patches from a cached copy.
+func patchLiveStatus[T any, PT interface {
+	*T
+	client.Object
+}](ctx context.Context, f *federation, key types.NamespacedName, change func(PT) bool) error {
 	for attempt := 0; ; attempt++ {
-		var s fedv1.Subscription
-		if err := f.api.Get(ctx, key, &s); err != nil {
+		obj := PT(new(T))
+		if err := f.api.Get(ctx, key, obj); err != nil {
 			return err
 		}
-		base := s.DeepCopy()
-		change(&s)
-		if equality.Semantic.DeepEqual(base.Status, s.Status) {
-			return nil // nothing to write: re-runs cost no API-server writes
+		base := obj.DeepCopyObject().(client.Object)
+		if !change(obj) {
+			return nil
 		}
-		err := f.kube.Status().Patch(ctx, &s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		err := f.kube.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 		if err == nil || !apierrors.IsConflict(err) || attempt >= 5 {
 			return err
 		}

@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -277,21 +276,9 @@ func (e *policyEnforcement) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	gen := pol.Generation
 	cond := metav1.Condition{Type: fedv1.ConditionEnforced, Status: metav1.ConditionTrue, Reason: fedv1.ReasonLoaded,
 		ObservedGeneration: gen, Message: fmt.Sprintf("FederationServer %s enforces generation %d", e.f.srv.Name, gen)}
-	for attempt := 0; ; attempt++ {
-		var live fedv1.FederationPolicy
-		if err := e.f.api.Get(ctx, req.NamespacedName, &live); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
-		if live.Generation != gen {
-			return ctrl.Result{}, nil // a newer generation is on its way through the cache
-		}
-		base := live.DeepCopy()
-		if !meta.SetStatusCondition(&live.Status.Conditions, cond) {
-			return ctrl.Result{}, nil
-		}
-		err := e.f.kube.Status().Patch(ctx, &live, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-		if err == nil || !apierrors.IsConflict(err) || attempt >= 5 {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
-	}
+	err = patchLiveStatus(ctx, e.f, req.NamespacedName, func(live *fedv1.FederationPolicy) bool {
+		// A newer generation is on its way through the cache; it gets its own write.
+		return live.Generation == gen && meta.SetStatusCondition(&live.Status.Conditions, cond)
+	})
+	return ctrl.Result{}, client.IgnoreNotFound(err)
 }
