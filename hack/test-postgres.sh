@@ -6,15 +6,31 @@
 #   go test ./internal/store/
 #   hack/test-postgres.sh stop
 #
-# It installs PostgreSQL from Debian when missing, keeps the cluster under
-# .local/postgres (git-ignored), runs it as the non-root `postgres` user, listens on a
-# free 127.0.0.1 port with unix sockets in the data directory, and requires a random
-# password over TCP. The cluster trades durability for speed (fsync off): it holds
+#   hack/test-postgres.sh status     # exit 0 when this clone's cluster is running
+#   hack/test-postgres.sh destroy    # stop it and remove its data (CI does at the end)
+#
+# It installs PostgreSQL from Debian when missing, runs it as the non-root `postgres` user,
+# listens on a free 127.0.0.1 port with unix sockets in its own directory, and requires a
+# random password over TCP. The cluster trades durability for speed (fsync off): it holds
 # test data only. Everything but the DSN goes to stderr.
+#
+# Where the cluster lives: as root, the server runs as `postgres`, which must reach its data
+# directory and password file. A clone may sit under a directory that user cannot traverse
+# (root's home is 0700, and `make run` makes .local 0700 because it holds the local control
+# plane's keys), so the cluster lives outside the clone, in a directory owned by `postgres`
+# under /var/lib/postgresql/fedforge-test/, keyed by a hash of the clone's path so that two
+# clones never share one. As another user, the server runs as that user and the cluster
+# stays in the clone's .local/postgres. FEDFORGE_PG_DIR overrides both.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BASE="${FEDFORGE_PG_DIR:-$ROOT/.local/postgres}"
+if [[ -n "${FEDFORGE_PG_DIR:-}" ]]; then
+	BASE="$FEDFORGE_PG_DIR"
+elif [[ "$(id -u)" == 0 ]]; then
+	BASE="/var/lib/postgresql/fedforge-test/$(printf '%s' "$ROOT" | sha256sum | cut -c1-16)"
+else
+	BASE="$ROOT/.local/postgres"
+fi
 DATA="$BASE/data"
 SOCK="$BASE"
 PORT_FILE="$BASE/port"
@@ -56,9 +72,10 @@ dsn() {
 }
 
 if ! PGBIN="$(find_bin)"; then
-	if [[ "${1:-}" == stop ]]; then
-		exit 0
-	fi
+	case "${1:-}" in
+	stop | destroy) exit 0 ;;
+	status) exit 1 ;;
+	esac
 	if [[ "$(id -u)" != 0 ]]; then
 		log "PostgreSQL is not installed and we are not root: apt-get install postgresql"
 		exit 1
@@ -69,12 +86,22 @@ if ! PGBIN="$(find_bin)"; then
 	PGBIN="$(find_bin)"
 fi
 
-if [[ "${1:-}" == stop ]]; then
+case "${1:-}" in
+status)
+	running
+	exit
+	;;
+stop | destroy)
 	if running; then
 		as_user "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >&2
 	fi
+	if [[ "$1" == destroy && -d "$BASE" ]]; then
+		log "removing $BASE"
+		rm -rf "$BASE"
+	fi
 	exit 0
-fi
+	;;
+esac
 
 if [[ "$(id -u)" == 0 ]]; then
 	if ! id "$RUN_USER" >/dev/null 2>&1; then
@@ -85,6 +112,17 @@ else
 	RUN_USER="$(id -un)"
 fi
 
+if [[ "$(id -u)" == 0 ]]; then
+	# RUN_USER must traverse every directory down to BASE; BASE itself stays 0700.
+	if [[ -z "${FEDFORGE_PG_DIR:-}" ]]; then
+		install -d -o "$RUN_USER" -m 0755 /var/lib/postgresql /var/lib/postgresql/fedforge-test
+	fi
+	mkdir -p "$(dirname "$BASE")"
+	if ! runuser -u "$RUN_USER" -- test -x "$(dirname "$BASE")"; then
+		log "user $RUN_USER cannot reach $(dirname "$BASE"); choose FEDFORGE_PG_DIR where it can"
+		exit 1
+	fi
+fi
 mkdir -p "$BASE"
 if [[ "$(id -u)" == 0 ]]; then
 	chown "$RUN_USER" "$BASE"

@@ -9,8 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 assets=$(hack/envtest-binaries.sh)
+hack/check-private-clone.sh
 pg_was_running=0
-if [ -f .local/postgres/data/postmaster.pid ] && kill -0 "$(head -1 .local/postgres/data/postmaster.pid)" 2>/dev/null; then
+if hack/test-postgres.sh status 2>/dev/null; then
 	pg_was_running=1
 fi
 dsn=$(hack/test-postgres.sh)
