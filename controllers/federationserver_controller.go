@@ -23,15 +23,8 @@ import (
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 )
 
-// Condition types and reasons of FederationServer.
+// The server's workload.
 const (
-	// ConditionWorkloadReady is True when the Deployment, Service and storage exist.
-	ConditionWorkloadReady = "WorkloadReady"
-	// ReasonLocalMode says the server runs outside the cluster (make run).
-	ReasonLocalMode = "LocalMode"
-	// ReasonReplicasNotReady says fewer replicas are ready than asked for.
-	ReasonReplicasNotReady = "ReplicasNotReady"
-
 	labelComponentServer = "server"
 	annotationSpecHash   = "federation.fedforge.dev/spec-hash"
 	serverPort           = 8080
@@ -79,8 +72,8 @@ func (r *FederationServerReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	srv.Status.URL = srv.BaseURL()
 	if r.LocalMode {
 		msg := "runs outside the cluster as a local process (make run); no workload is created"
-		meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: ConditionWorkloadReady, Status: metav1.ConditionTrue, Reason: ReasonLocalMode, Message: msg, ObservedGeneration: srv.Generation})
-		meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: fedv1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonLocalMode, Message: msg, ObservedGeneration: srv.Generation})
+		meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: fedv1.ConditionWorkloadReady, Status: metav1.ConditionTrue, Reason: fedv1.ReasonLocalMode, Message: msg, ObservedGeneration: srv.Generation})
+		meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: fedv1.ConditionReady, Status: metav1.ConditionTrue, Reason: fedv1.ReasonLocalMode, Message: msg, ObservedGeneration: srv.Generation})
 		srv.Status.ObservedGeneration = srv.Generation
 		return patchStatus(ctx, r.Client, srv, base)
 	}
@@ -109,13 +102,13 @@ func (r *FederationServerReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, err
 	}
 	srv.Status.ReadyReplicas = dep.Status.ReadyReplicas
-	meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: ConditionWorkloadReady, Status: metav1.ConditionTrue, Reason: fedv1.ReasonReconciled,
+	meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: fedv1.ConditionWorkloadReady, Status: metav1.ConditionTrue, Reason: fedv1.ReasonReconciled,
 		Message: "Deployment, Service and storage are in place", ObservedGeneration: srv.Generation})
 	ready := metav1.Condition{Type: fedv1.ConditionReady, Status: metav1.ConditionTrue, Reason: fedv1.ReasonReconciled, ObservedGeneration: srv.Generation,
 		Message: fmt.Sprintf("%d/%d replicas ready", dep.Status.ReadyReplicas, srv.Spec.Replicas)}
 	upToDate := dep.Status.ObservedGeneration >= dep.Generation && dep.Status.UpdatedReplicas >= srv.Spec.Replicas
 	if dep.Status.ReadyReplicas < srv.Spec.Replicas || !upToDate {
-		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonReplicasNotReady
+		ready.Status, ready.Reason = metav1.ConditionFalse, fedv1.ReasonReplicasNotReady
 	}
 	meta.SetStatusCondition(&srv.Status.Conditions, ready)
 	srv.Status.ObservedGeneration = srv.Generation

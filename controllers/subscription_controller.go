@@ -70,7 +70,7 @@ func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	case accepted != nil:
 		ready.Reason, ready.Message = accepted.Reason, accepted.Message
 	default:
-		ready.Reason, ready.Message = string(sub.Status.Phase), "waiting for the exchange with the remote server"
+		ready.Reason, ready.Message = fedv1.ReasonPending, "waiting for the exchange with the remote server"
 	}
 	meta.SetStatusCondition(&sub.Status.Conditions, ready)
 	sub.Status.ObservedGeneration = sub.Generation
