@@ -1,11 +1,15 @@
 package controllers_test
 
 import (
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -136,6 +140,57 @@ var _ = Describe("Conditions on failure", func() {
 			g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, fedv1.ConditionReady)).To(BeTrue())
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(secret), secret)).To(Succeed())
 			g.Expect(metav1.IsControlledBy(secret, got)).To(BeTrue())
+		}).Should(Succeed())
+	})
+
+	It("turns DeliveryJobsReady False when a ResourceQuota refuses the delivery Job, and True again once it is lifted", func() {
+		srv := server(ns, "forge", "forge.example.org")
+		threshold := int32(10)
+		srv.Spec.Delivery = &fedv1.DeliverySpec{JobThreshold: &threshold}
+		Expect(k8s.Create(ctx, srv)).To(Succeed())
+		Expect(k8s.Create(ctx, actor(ns, "releases", "forge", "releases"))).To(Succeed())
+		got := &fedv1.FederatedActor{}
+		got.Namespace, got.Name = ns, "releases"
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(got), got)).To(Succeed())
+			g.Expect(got.Status.KeySecretName).NotTo(BeEmpty())
+		}).Should(Succeed())
+		gotSrv := &fedv1.FederationServer{}
+		gotSrv.Namespace, gotSrv.Name = ns, srv.Name
+		conds := func() []metav1.Condition { return gotSrv.Status.Conditions }
+		Eventually(func(g Gomega) {
+			g.Expect(condition(g, gotSrv, conds, fedv1.ConditionDeliveryJobsReady).Status).To(Equal(metav1.ConditionTrue))
+		}).Should(Succeed())
+
+		// A quota of no Jobs, with the usage the (absent) quota controller would report.
+		jobsCount := corev1.ResourceName("count/jobs.batch")
+		q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-jobs"},
+			Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{jobsCount: resource.MustParse("0")}}}
+		Expect(k8s.Create(ctx, q)).To(Succeed())
+		q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: corev1.ResourceList{jobsCount: resource.MustParse("0")}}
+		Expect(k8s.Status().Update(ctx, q)).To(Succeed())
+
+		// The server reports enough due deliveries for a Job.
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(gotSrv), gotSrv)).To(Succeed())
+		patch := client.MergeFrom(gotSrv.DeepCopy())
+		at := metav1.NewTime(time.Now())
+		gotSrv.Status.Delivery = &fedv1.DeliveryStatus{Pending: 100, Due: 100, ObservedAt: &at}
+		Expect(k8s.Status().Patch(ctx, gotSrv, patch)).To(Succeed())
+
+		Eventually(func(g Gomega) {
+			c := condition(g, gotSrv, conds, fedv1.ConditionDeliveryJobsReady)
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(c.Reason).To(Equal(fedv1.ReasonCreateFailed))
+			g.Expect(c.Message).To(ContainSubstring("creating delivery Job " + ns + "/"))
+			g.Expect(c.Message).To(ContainSubstring("exceeded quota: no-jobs"))
+		}).Should(Succeed())
+
+		Expect(k8s.Delete(ctx, q)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(condition(g, gotSrv, conds, fedv1.ConditionDeliveryJobsReady).Status).To(Equal(metav1.ConditionTrue))
+			var jobs batchv1.JobList
+			g.Expect(k8s.List(ctx, &jobs, client.InNamespace(ns))).To(Succeed())
+			g.Expect(jobs.Items).To(HaveLen(1))
 		}).Should(Succeed())
 	})
 })
