@@ -51,9 +51,10 @@ type ActorKeyReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile brings the key Secret of one actor in line with its key policy.
-func (r *ActorKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	log := logf.FromContext(ctx)
+// Reconcile brings the key Secret of one actor in line with its key policy. Status is
+// written once, on the way out: a failure turns KeyReady False with its reason and
+// message (see statusOnExit).
+func (r *ActorKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	actor := &actorT{}
 	if err := r.Get(ctx, req.NamespacedName, actor); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -61,40 +62,19 @@ func (r *ActorKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if !actor.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // the Secret goes with its owner
 	}
+	base := actor.DeepCopy()
+	defer func() {
+		res, err = statusOnExit(ctx, r.Client, actor, base, res, err, func() {
+			setFailed(&actor.Status.Conditions, actor.Generation, err, fedv1.ConditionKeyReady)
+		})
+	}()
 	now := r.Clock.Now().UTC()
 	name := KeySecretName(actor.Name)
-	existing := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: actor.Namespace, Name: name}, existing)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, err
-	}
-	missing := apierrors.IsNotFound(err)
-
-	plan, err := planKeys(actor, existing, missing, now)
+	plan, err := r.ensureSecret(ctx, actor, name, now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	secret := r.desiredSecret(actor, name, plan)
-	if err := controllerutil.SetControllerReference(actor, secret, r.Scheme()); err != nil {
-		return ctrl.Result{}, err
-	}
-	if plan.changed {
-		if err := applyObject(ctx, r.Client, secret); err != nil {
-			return ctrl.Result{}, err
-		}
-		switch plan.reason {
-		case fedv1.ReasonKeysRepaired:
-			log.Info("key Secret repaired", "secret", name, "why", plan.why)
-			r.Recorder.Eventf(actor, secret, corev1.EventTypeWarning, plan.reason, "RepairKeys", "Key Secret %s %s; made new keys", name, plan.why)
-		case fedv1.ReasonKeysRotated:
-			log.Info("keys rotated", "secret", name, "why", plan.why)
-			r.Recorder.Eventf(actor, secret, corev1.EventTypeNormal, plan.reason, "RotateKeys", "Keys rotated (%s); previous public keys published until %s", plan.why, plan.previousExpiresAt.Format(time.RFC3339))
-		case fedv1.ReasonKeysGenerated:
-			r.Recorder.Eventf(actor, secret, corev1.EventTypeNormal, plan.reason, "GenerateKeys", "Made RSA-2048 and Ed25519 keys in Secret %s", name)
-		}
-	}
 
-	base := actor.DeepCopy()
 	actor.Status.KeySecretName = name
 	if actor.Status.Keys == nil {
 		actor.Status.Keys = &fedv1.ActorKeys{}
@@ -116,10 +96,43 @@ func (r *ActorKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		Type: fedv1.ConditionKeyReady, Status: metav1.ConditionTrue, Reason: reason,
 		Message: fmt.Sprintf("RSA-2048 and Ed25519 keys in Secret %s", name), ObservedGeneration: actor.Generation,
 	})
-	if res, err := patchStatus(ctx, r.Client, actor, base); err != nil || !res.IsZero() {
-		return res, err
-	}
 	return ctrl.Result{RequeueAfter: plan.nextCheck(actor, now)}, nil
+}
+
+// ensureSecret reads the key Secret, decides what it must hold, writes it when that
+// changed and records why in an Event.
+func (r *ActorKeyReconciler) ensureSecret(ctx context.Context, actor *actorT, name string, now time.Time) (*keyPlan, error) {
+	log := logf.FromContext(ctx)
+	existing := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: actor.Namespace, Name: name}, existing)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("reading key Secret %s/%s: %w", actor.Namespace, name, err)
+	}
+	plan, err := planKeys(actor, existing, apierrors.IsNotFound(err), now)
+	if err != nil {
+		return nil, err
+	}
+	if !plan.changed {
+		return plan, nil
+	}
+	secret := r.desiredSecret(actor, name, plan)
+	if err := controllerutil.SetControllerReference(actor, secret, r.Scheme()); err != nil {
+		return nil, err
+	}
+	if err := applyObject(ctx, r.Client, secret); err != nil {
+		return nil, withReason(fedv1.ReasonApplyFailed, err)
+	}
+	switch plan.reason {
+	case fedv1.ReasonKeysRepaired:
+		log.Info("key Secret repaired", "secret", name, "why", plan.why)
+		r.Recorder.Eventf(actor, secret, corev1.EventTypeWarning, plan.reason, "RepairKeys", "Key Secret %s %s; made new keys", name, plan.why)
+	case fedv1.ReasonKeysRotated:
+		log.Info("keys rotated", "secret", name, "why", plan.why)
+		r.Recorder.Eventf(actor, secret, corev1.EventTypeNormal, plan.reason, "RotateKeys", "Keys rotated (%s); previous public keys published until %s", plan.why, plan.previousExpiresAt.Format(time.RFC3339))
+	case fedv1.ReasonKeysGenerated:
+		r.Recorder.Eventf(actor, secret, corev1.EventTypeNormal, plan.reason, "GenerateKeys", "Made RSA-2048 and Ed25519 keys in Secret %s", name)
+	}
+	return plan, nil
 }
 
 // keyPlan is what the reconciler decided about one actor's keys.

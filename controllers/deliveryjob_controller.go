@@ -11,6 +11,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -54,7 +55,10 @@ type DeliveryJobReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile ensures the delivery token exists and starts a Job when enough is due.
-func (r *DeliveryJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Status is written once, on the way out: DeliveryJobsReady is True when the token is in
+// place and any Job asked for was created, False with the reason and message of the
+// failure otherwise (see statusOnExit).
+func (r *DeliveryJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	srv := &serverT{}
 	if err := r.Get(ctx, req.NamespacedName, srv); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -62,34 +66,52 @@ func (r *DeliveryJobReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if !srv.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
+	base := srv.DeepCopy()
+	defer func() {
+		res, err = statusOnExit(ctx, r.Client, srv, base, res, err, func() {
+			setFailed(&srv.Status.Conditions, srv.Generation, err, fedv1.ConditionDeliveryJobsReady)
+		})
+	}()
 	if err := r.ensureToken(ctx, srv); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.startJob(ctx, srv); err != nil {
+		return ctrl.Result{}, err
+	}
+	meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: fedv1.ConditionDeliveryJobsReady, Status: metav1.ConditionTrue,
+		Reason: fedv1.ReasonReconciled, ObservedGeneration: srv.Generation,
+		Message: fmt.Sprintf("delivery token Secret %s is in place; a Job starts when %d deliveries are due", DeliveryTokenSecretName(srv), jobThreshold(srv))})
+	return ctrl.Result{}, nil
+}
+
+// startJob creates a delivery Job when the server's last report counts enough due
+// deliveries and no Job of the server is running.
+func (r *DeliveryJobReconciler) startJob(ctx context.Context, srv *serverT) error {
 	d := srv.Status.Delivery
 	if d == nil || d.ObservedAt == nil || d.Due < int64(jobThreshold(srv)) {
-		return ctrl.Result{}, nil
+		return nil
 	}
 	var jobs batchv1.JobList
 	if err := r.List(ctx, &jobs, client.InNamespace(srv.Namespace), client.MatchingLabels{
 		fedv1.LabelServer: srv.Name, fedv1.LabelComponent: labelComponentDeliver}); err != nil {
-		return ctrl.Result{}, err
+		return fmt.Errorf("listing delivery Jobs: %w", err)
 	}
 	for i := range jobs.Items {
 		if !jobFinished(&jobs.Items[i]) {
-			return ctrl.Result{}, nil // one at a time; its end requeues us
+			return nil // one at a time; its end requeues us
 		}
 	}
 	job, err := r.desiredJob(ctx, srv)
 	if err != nil || job == nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	if err := controllerutil.SetControllerReference(srv, job, r.Scheme()); err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	if err := r.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-		return ctrl.Result{}, fmt.Errorf("creating delivery Job %s: %w", job.Name, err)
+		return withReason(fedv1.ReasonCreateFailed, fmt.Errorf("creating delivery Job %s/%s: %w", job.Namespace, job.Name, err))
 	}
-	return ctrl.Result{}, nil
+	return nil
 }
 
 func jobThreshold(srv *serverT) int32 {
@@ -124,7 +146,10 @@ func (r *DeliveryJobReconciler) ensureToken(ctx context.Context, srv *serverT) e
 	var s corev1.Secret
 	err := r.Get(ctx, client.ObjectKey{Namespace: srv.Namespace, Name: DeliveryTokenSecretName(srv)}, &s)
 	if !apierrors.IsNotFound(err) {
-		return err
+		if err != nil {
+			return fmt.Errorf("reading delivery token Secret: %w", err)
+		}
+		return nil
 	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
@@ -139,7 +164,7 @@ func (r *DeliveryJobReconciler) ensureToken(ctx context.Context, srv *serverT) e
 		return err
 	}
 	if err := r.Create(ctx, &s); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating delivery token Secret: %w", err)
+		return withReason(fedv1.ReasonCreateFailed, fmt.Errorf("creating delivery token Secret %s/%s: %w", s.Namespace, s.Name, err))
 	}
 	return nil
 }

@@ -35,8 +35,9 @@ type FederatedActorReconciler struct {
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=subscriptions,verbs=get;list;watch
 
 // Reconcile computes one actor's status from its server, its key condition and its
-// Subscriptions.
-func (r *FederatedActorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Subscriptions. Status is written once, on the way out: a failure turns Ready False
+// with its reason and message (see statusOnExit).
+func (r *FederatedActorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	actor := &actorT{}
 	if err := r.Get(ctx, req.NamespacedName, actor); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -45,10 +46,15 @@ func (r *FederatedActorReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return releaseExchange(ctx, r.Client, actor, actor.Spec.ServerRef.Name, time.Now())
 	}
 	base := actor.DeepCopy()
+	defer func() {
+		res, err = statusOnExit(ctx, r.Client, actor, base, res, err, func() {
+			setFailed(&actor.Status.Conditions, actor.Generation, err, fedv1.ConditionReady)
+		})
+	}()
 
 	followers, err := r.countFollowers(ctx, actor)
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, fmt.Errorf("counting followers: %w", err)
 	}
 	actor.Status.Followers = &followers
 
@@ -60,7 +66,7 @@ func (r *FederatedActorReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		ready.Status, ready.Reason = metav1.ConditionFalse, fedv1.ReasonServerNotFound
 		ready.Message = fmt.Sprintf("FederationServer %q does not exist in namespace %s", actor.Spec.ServerRef.Name, actor.Namespace)
 	case err != nil:
-		return ctrl.Result{}, err
+		return ctrl.Result{}, fmt.Errorf("reading FederationServer %s/%s: %w", actor.Namespace, actor.Spec.ServerRef.Name, err)
 	default:
 		a := urls.ForActor(server.BaseURL(), actor.Spec.PreferredUsername)
 		actor.Status.ID = a.ID
@@ -74,22 +80,25 @@ func (r *FederatedActorReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		actor.Status.Keys.Ed25519KeyID = a.Ed25519KeyID()
 		ready.Message = "served at " + a.ID
 		if other, err := r.usernameTakenBy(ctx, actor); err != nil {
-			return ctrl.Result{}, err
+			return ctrl.Result{}, fmt.Errorf("checking preferredUsername: %w", err)
 		} else if other != "" {
 			ready.Status, ready.Reason = metav1.ConditionFalse, fedv1.ReasonUsernameConflict
 			ready.Message = fmt.Sprintf("preferredUsername %q is already used by FederatedActor %s on server %s", actor.Spec.PreferredUsername, other, server.Name)
 		}
 	}
 	if ready.Status == metav1.ConditionTrue {
-		if kc := meta.FindStatusCondition(actor.Status.Conditions, fedv1.ConditionKeyReady); kc == nil || kc.Status != metav1.ConditionTrue {
+		switch kc := meta.FindStatusCondition(actor.Status.Conditions, fedv1.ConditionKeyReady); {
+		case kc == nil:
 			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, fedv1.ReasonKeysPending, "waiting for the signing keys"
+		case kc.Status != metav1.ConditionTrue:
+			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, kc.Reason, "signing keys: "+kc.Message
 		}
 	}
 	meta.SetStatusCondition(&actor.Status.Conditions, ready)
 	if ready.Status == metav1.ConditionTrue {
 		actor.Status.ObservedGeneration = actor.Generation
 	}
-	return patchStatus(ctx, r.Client, actor, base)
+	return ctrl.Result{}, nil
 }
 
 // countFollowers counts accepted inbound Subscriptions from the informer cache.

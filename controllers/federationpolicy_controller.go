@@ -31,24 +31,30 @@ type FederationPolicyReconciler struct {
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=federationpolicies/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 
-// Reconcile sets Attached, BlocklistLoaded and Ready.
-func (r *FederationPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile sets Attached, BlocklistLoaded and Ready. Status is written once, on the way
+// out: a failure to read the server or the ConfigMap turns Ready False with its reason and
+// message (see statusOnExit).
+func (r *FederationPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	pol := &policyT{}
 	if err := r.Get(ctx, req.NamespacedName, pol); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	base := pol.DeepCopy()
 	gen := pol.Generation
+	defer func() {
+		res, err = statusOnExit(ctx, r.Client, pol, base, res, err, func() {
+			setFailed(&pol.Status.Conditions, gen, err, fedv1.ConditionReady)
+		})
+	}()
 
 	attached := metav1.Condition{Type: fedv1.ConditionAttached, Status: metav1.ConditionTrue, Reason: fedv1.ReasonReconciled,
 		Message: fmt.Sprintf("enforced by FederationServer %s", pol.Spec.TargetRef.Name), ObservedGeneration: gen}
-	err := r.Get(ctx, types.NamespacedName{Namespace: pol.Namespace, Name: pol.Spec.TargetRef.Name}, &serverT{})
-	switch {
+	switch err := r.Get(ctx, types.NamespacedName{Namespace: pol.Namespace, Name: pol.Spec.TargetRef.Name}, &serverT{}); {
 	case apierrors.IsNotFound(err):
 		attached.Status, attached.Reason = metav1.ConditionFalse, fedv1.ReasonServerNotFound
 		attached.Message = fmt.Sprintf("FederationServer %q does not exist in namespace %s", pol.Spec.TargetRef.Name, pol.Namespace)
 	case err != nil:
-		return ctrl.Result{}, err
+		return ctrl.Result{}, fmt.Errorf("reading FederationServer %s/%s: %w", pol.Namespace, pol.Spec.TargetRef.Name, err)
 	}
 	pol.Status.Attached = attached.Status == metav1.ConditionTrue
 	meta.SetStatusCondition(&pol.Status.Conditions, attached)
@@ -78,7 +84,7 @@ func (r *FederationPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	meta.SetStatusCondition(&pol.Status.Conditions, ready)
 	pol.Status.ObservedGeneration = gen
-	return patchStatus(ctx, r.Client, pol, base)
+	return ctrl.Result{}, nil
 }
 
 // loadBlocklist reads and parses the blocklist; a missing or invalid list is a condition,
@@ -93,7 +99,7 @@ func (r *FederationPolicyReconciler) loadBlocklist(ctx context.Context, ns strin
 		if apierrors.IsNotFound(err) {
 			return 0, fedv1.ReasonBlocklistNotFound, fmt.Sprintf("ConfigMap %q does not exist", ref.Name), nil
 		}
-		return 0, "", "", err
+		return 0, "", "", fmt.Errorf("reading ConfigMap %s/%s: %w", ns, ref.Name, err)
 	}
 	data, ok := cm.Data[key]
 	if !ok {

@@ -23,15 +23,8 @@ import (
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 )
 
-// Condition types and reasons of FederationServer.
+// The server's workload.
 const (
-	// ConditionWorkloadReady is True when the Deployment, Service and storage exist.
-	ConditionWorkloadReady = "WorkloadReady"
-	// ReasonLocalMode says the server runs outside the cluster (make run).
-	ReasonLocalMode = "LocalMode"
-	// ReasonReplicasNotReady says fewer replicas are ready than asked for.
-	ReasonReplicasNotReady = "ReplicasNotReady"
-
 	labelComponentServer = "server"
 	annotationSpecHash   = "federation.fedforge.dev/spec-hash"
 	serverPort           = 8080
@@ -66,8 +59,10 @@ type FederationServerReconciler struct {
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=federationpolicies/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
-// Reconcile makes the server's workload match its spec and reports readiness.
-func (r *FederationServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile makes the server's workload match its spec and reports readiness. Status is
+// written once, on the way out: a failure turns WorkloadReady and Ready False with its
+// reason and message (see statusOnExit).
+func (r *FederationServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	srv := &serverT{}
 	if err := r.Get(ctx, req.NamespacedName, srv); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -76,50 +71,66 @@ func (r *FederationServerReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, nil // owned children are garbage collected
 	}
 	base := srv.DeepCopy()
+	defer func() {
+		res, err = statusOnExit(ctx, r.Client, srv, base, res, err, func() {
+			setFailed(&srv.Status.Conditions, srv.Generation, err, fedv1.ConditionWorkloadReady, fedv1.ConditionReady)
+		})
+	}()
 	srv.Status.URL = srv.BaseURL()
 	if r.LocalMode {
 		msg := "runs outside the cluster as a local process (make run); no workload is created"
-		meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: ConditionWorkloadReady, Status: metav1.ConditionTrue, Reason: ReasonLocalMode, Message: msg, ObservedGeneration: srv.Generation})
-		meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: fedv1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonLocalMode, Message: msg, ObservedGeneration: srv.Generation})
+		meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: fedv1.ConditionWorkloadReady, Status: metav1.ConditionTrue, Reason: fedv1.ReasonLocalMode, Message: msg, ObservedGeneration: srv.Generation})
+		meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: fedv1.ConditionReady, Status: metav1.ConditionTrue, Reason: fedv1.ReasonLocalMode, Message: msg, ObservedGeneration: srv.Generation})
 		srv.Status.ObservedGeneration = srv.Generation
-		return patchStatus(ctx, r.Client, srv, base)
+		return ctrl.Result{}, nil
 	}
 
-	objs, err := r.desiredWorkload(srv)
+	dep, err := r.applyWorkload(ctx, srv)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	for _, o := range objs {
-		if err := controllerutil.SetControllerReference(srv, o, r.Scheme()); err != nil {
-			return ctrl.Result{}, err
-		}
-		if err := applyObject(ctx, r.Client, o); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	if srv.Spec.Ingress == nil {
-		ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: srv.Namespace, Name: serverChildName(srv)}}
-		if err := r.Delete(ctx, ing); err != nil && !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, err
-		}
-	}
-
-	dep := &appsv1.Deployment{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: srv.Namespace, Name: serverChildName(srv)}, dep); err != nil {
-		return ctrl.Result{}, err
-	}
 	srv.Status.ReadyReplicas = dep.Status.ReadyReplicas
-	meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: ConditionWorkloadReady, Status: metav1.ConditionTrue, Reason: fedv1.ReasonReconciled,
+	meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{Type: fedv1.ConditionWorkloadReady, Status: metav1.ConditionTrue, Reason: fedv1.ReasonReconciled,
 		Message: "Deployment, Service and storage are in place", ObservedGeneration: srv.Generation})
 	ready := metav1.Condition{Type: fedv1.ConditionReady, Status: metav1.ConditionTrue, Reason: fedv1.ReasonReconciled, ObservedGeneration: srv.Generation,
 		Message: fmt.Sprintf("%d/%d replicas ready", dep.Status.ReadyReplicas, srv.Spec.Replicas)}
 	upToDate := dep.Status.ObservedGeneration >= dep.Generation && dep.Status.UpdatedReplicas >= srv.Spec.Replicas
 	if dep.Status.ReadyReplicas < srv.Spec.Replicas || !upToDate {
-		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonReplicasNotReady
+		ready.Status, ready.Reason = metav1.ConditionFalse, fedv1.ReasonReplicasNotReady
 	}
 	meta.SetStatusCondition(&srv.Status.Conditions, ready)
 	srv.Status.ObservedGeneration = srv.Generation
-	return patchStatus(ctx, r.Client, srv, base)
+	return ctrl.Result{}, nil
+}
+
+// applyWorkload applies every object of the server's workload, removes an Ingress no
+// longer asked for, and returns the Deployment as the cache has it.
+func (r *FederationServerReconciler) applyWorkload(ctx context.Context, srv *serverT) (*appsv1.Deployment, error) {
+	objs, err := r.desiredWorkload(srv)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		if err := controllerutil.SetControllerReference(srv, o, r.Scheme()); err != nil {
+			return nil, err
+		}
+		if err := applyObject(ctx, r.Client, o); err != nil {
+			return nil, withReason(fedv1.ReasonApplyFailed, err)
+		}
+	}
+	if srv.Spec.Ingress == nil {
+		ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: srv.Namespace, Name: serverChildName(srv)}}
+		if err := r.Delete(ctx, ing); err != nil && !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("deleting Ingress %s/%s: %w", ing.Namespace, ing.Name, err)
+		}
+	}
+	// Just applied, the Deployment may not be in the cache yet: it then counts as having
+	// no ready replica, and its arrival in the cache (Owns) reconciles again.
+	dep := &appsv1.Deployment{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: srv.Namespace, Name: serverChildName(srv)}, dep); client.IgnoreNotFound(err) != nil {
+		return nil, fmt.Errorf("reading Deployment %s/%s: %w", srv.Namespace, serverChildName(srv), err)
+	}
+	return dep, nil
 }
 
 func serverChildName(srv *serverT) string { return childName(srv.Name, "server") }

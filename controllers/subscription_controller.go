@@ -31,8 +31,10 @@ type SubscriptionReconciler struct {
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=subscriptions,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=subscriptions/status,verbs=get;update;patch
 
-// Reconcile sets the ActorFound condition, the remote host and the initial phase.
-func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile sets the ActorFound condition, the remote host and the initial phase. Status
+// is written once, on the way out: a failure to read the actor turns Ready False with its
+// reason and message (see statusOnExit).
+func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	sub := &subscriptionT{}
 	if err := r.Get(ctx, req.NamespacedName, sub); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -41,6 +43,11 @@ func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return r.release(ctx, sub)
 	}
 	base := sub.DeepCopy()
+	defer func() {
+		res, err = statusOnExit(ctx, r.Client, sub, base, res, err, func() {
+			setFailed(&sub.Status.Conditions, sub.Generation, err, fedv1.ConditionReady)
+		})
+	}()
 	if sub.Status.RemoteHost == "" {
 		sub.Status.RemoteHost = RemoteHost(sub.Spec.RemoteActor)
 	}
@@ -50,13 +57,12 @@ func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 	found := metav1.Condition{Type: fedv1.ConditionActorFound, Status: metav1.ConditionTrue, Reason: fedv1.ReasonReconciled,
 		Message: fmt.Sprintf("FederatedActor %s exists", sub.Spec.ActorRef.Name), ObservedGeneration: sub.Generation}
-	err := r.Get(ctx, types.NamespacedName{Namespace: sub.Namespace, Name: sub.Spec.ActorRef.Name}, &actorT{})
-	switch {
+	switch err := r.Get(ctx, types.NamespacedName{Namespace: sub.Namespace, Name: sub.Spec.ActorRef.Name}, &actorT{}); {
 	case apierrors.IsNotFound(err):
 		found.Status, found.Reason = metav1.ConditionFalse, fedv1.ReasonActorNotFound
 		found.Message = fmt.Sprintf("FederatedActor %q does not exist in namespace %s", sub.Spec.ActorRef.Name, sub.Namespace)
 	case err != nil:
-		return ctrl.Result{}, err
+		return ctrl.Result{}, fmt.Errorf("reading FederatedActor %s/%s: %w", sub.Namespace, sub.Spec.ActorRef.Name, err)
 	}
 	meta.SetStatusCondition(&sub.Status.Conditions, found)
 
@@ -70,11 +76,11 @@ func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	case accepted != nil:
 		ready.Reason, ready.Message = accepted.Reason, accepted.Message
 	default:
-		ready.Reason, ready.Message = string(sub.Status.Phase), "waiting for the exchange with the remote server"
+		ready.Reason, ready.Message = fedv1.ReasonPending, "waiting for the exchange with the remote server"
 	}
 	meta.SetStatusCondition(&sub.Status.Conditions, ready)
 	sub.Status.ObservedGeneration = sub.Generation
-	return patchStatus(ctx, r.Client, sub, base)
+	return ctrl.Result{}, nil
 }
 
 // release lets go of a deleted Subscription that no server can answer for: its actor

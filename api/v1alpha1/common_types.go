@@ -44,19 +44,6 @@ type SecretKeyReference struct {
 	Key string `json:"key,omitempty"`
 }
 
-// Condition types and reasons shared by several kinds.
-const (
-	// ConditionReady is True when the object is fully in effect.
-	ConditionReady = "Ready"
-
-	// ReasonReconciled says the controller brought the world in line with the spec.
-	ReasonReconciled = "Reconciled"
-	// ReasonServerNotFound says the referenced FederationServer does not exist.
-	ReasonServerNotFound = "ServerNotFound"
-	// ReasonActorNotFound says the referenced FederatedActor does not exist.
-	ReasonActorNotFound = "ActorNotFound"
-)
-
 // Labels and annotations Fedforge puts on the objects it creates and reads back.
 const (
 	// LabelManagedBy marks every object the operator creates.

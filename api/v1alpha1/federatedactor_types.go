@@ -270,23 +270,8 @@ type FederatedActorStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// Condition types and reasons of FederatedActor.
-const (
-	// ConditionKeyReady is True when the key Secret holds valid keys.
-	ConditionKeyReady = "KeyReady"
-	// ReasonKeysGenerated says fresh keys were made.
-	ReasonKeysGenerated = "KeysGenerated"
-	// ReasonKeysRotated says the keys were rotated.
-	ReasonKeysRotated = "KeysRotated"
-	// ReasonKeysRepaired says a missing or tampered Secret was repaired.
-	ReasonKeysRepaired = "KeysRepaired"
-	// ReasonKeysPending says the key Secret has not been written yet.
-	ReasonKeysPending = "KeysPending"
-	// ReasonUsernameConflict says another actor of the server has the same username.
-	ReasonUsernameConflict = "UsernameConflict"
-	// AnnotationRotateKeys asks for a key rotation when its value changes.
-	AnnotationRotateKeys = "federation.fedforge.dev/rotate-keys"
-)
+// AnnotationRotateKeys asks for a key rotation when its value changes.
+const AnnotationRotateKeys = "federation.fedforge.dev/rotate-keys"
 
 // FederatedActor is one Fediverse actor (a project's releases, a repository, a team)
 // served by a FederationServer, with signing keys the operator keeps in a Secret.

@@ -145,24 +145,6 @@ type FederationPolicyStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// Condition types and reasons of FederationPolicy.
-const (
-	// ConditionAttached is True when the target server exists.
-	ConditionAttached = "Attached"
-	// ConditionBlocklistLoaded is True when the blocklist was read (or none is set).
-	ConditionBlocklistLoaded = "BlocklistLoaded"
-	// ConditionEnforced is written by the target server: True once it evaluates requests
-	// with the policy's current generation (observedGeneration), so that
-	// `kubectl wait --for=condition=Enforced` returns when a change is in force.
-	ConditionEnforced = "Enforced"
-	// ReasonLoaded says the server compiled the policy from its cache.
-	ReasonLoaded = "Loaded"
-	// ReasonBlocklistNotFound says the ConfigMap or key does not exist.
-	ReasonBlocklistNotFound = "BlocklistNotFound"
-	// ReasonBlocklistInvalid says the ConfigMap does not hold a valid blocklist.
-	ReasonBlocklistInvalid = "BlocklistInvalid"
-)
-
 // FederationPolicy is an allowlist or denylist of peer hosts, with limits, enforced by a
 // FederationServer on every inbound and outbound exchange.
 // +kubebuilder:object:root=true

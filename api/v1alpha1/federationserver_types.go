@@ -166,7 +166,9 @@ type FederationServerStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: Ready (the server answers; reason LocalMode when it runs outside the
-	// cluster under `make run`), WorkloadReady (Deployment, Service, storage in place).
+	// cluster under `make run`), WorkloadReady (Deployment, Service, storage in place),
+	// DeliveryJobsReady (the delivery token exists and Jobs can be started). A failed
+	// reconcile sets its condition False with the reason and the error as message.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -108,17 +108,6 @@ type SubscriptionStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// Condition types of Subscription.
-const (
-	// ConditionActorFound is True when the local actor exists.
-	ConditionActorFound = "ActorFound"
-	// ConditionAccepted is True when the follow is in effect.
-	ConditionAccepted = "Accepted"
-	// ConditionReachable is False while the remote host is marked unavailable (deliveries
-	// failed on 7 distinct days), and True again once it is heard from; absent until then.
-	ConditionReachable = "Reachable"
-)
-
 // Subscription is one follow relation: a remote follower of a local actor (Inbound), or a
 // remote actor a local actor follows (Outbound).
 // +kubebuilder:object:root=true
