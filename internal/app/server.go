@@ -144,7 +144,7 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 	}
 	srv, err := server.New(server.Options{
 		Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: o.Listen, Config: cfg, Scheme: Scheme(),
-		Store: st, Client: client, Delivery: deliveryOpts,
+		Store: st, Client: client, Delivery: deliveryOpts, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
 		LeaderElection: o.LeaderElection, MetricsAddr: o.MetricsAddr, FeedTick: o.FeedTick,
 		InternalListen: o.InternalListen, InternalHandler: internalHandler(st, o.DeliveryToken), StatusInterval: o.StatusInterval,
 	})

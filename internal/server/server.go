@@ -51,7 +51,7 @@ type Options struct {
 	Store store.Store
 	// Client is the one outbound client (the network guard, signatures, double knock),
 	// shared with the delivery executor; nil builds one from AllowedCIDRs, AllowHTTP and
-	// Resolve.
+	// Resolve, which must match it when set (the feed fetcher reads AllowHTTP).
 	Client *activitypub.Client
 	// Delivery, when set, runs an in-process delivery executor with these metrics and
 	// log; nil leaves the queue to something else (delivery Jobs, a test).
