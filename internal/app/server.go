@@ -123,48 +123,35 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 	}
 	defer st.Close()
 	cfg = withoutClientThrottling(cfg)
+	// Dependency order: the store (above), the outbound client, the delivery metrics;
+	// server.New then builds the key source and the executor that shares them.
+	client := activitypub.NewClient(activitypub.ClientConfig{
+		Version: version.Version, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
+	})
+	var deliveryOpts *server.DeliveryOptions
+	if !o.NoInProcessDelivery {
+		reg := prometheus.WrapRegistererWith(prometheus.Labels{"server": o.Server}, crmetrics.Registry)
+		metrics, err := delivery.NewMetrics(reg, st)
+		if err != nil {
+			// A second server of the same name in one process (tests) cannot share the
+			// endpoint's registry; it keeps its metrics to itself.
+			logf.FromContext(ctx).Info("delivery metrics not exported", "reason", err.Error())
+			if metrics, err = delivery.NewMetrics(prometheus.NewRegistry(), st); err != nil {
+				return err
+			}
+		}
+		deliveryOpts = &server.DeliveryOptions{Metrics: metrics, Log: logf.FromContext(ctx).WithName("delivery")}
+	}
 	srv, err := server.New(server.Options{
 		Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: o.Listen, Config: cfg, Scheme: Scheme(),
-		Store: st, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
+		Store: st, Client: client, Delivery: deliveryOpts, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
 		LeaderElection: o.LeaderElection, MetricsAddr: o.MetricsAddr, FeedTick: o.FeedTick,
 		InternalListen: o.InternalListen, InternalHandler: internalHandler(st, o.DeliveryToken), StatusInterval: o.StatusInterval,
 	})
 	if err != nil {
 		return err
 	}
-	reg := prometheus.WrapRegistererWith(prometheus.Labels{"server": o.Server}, crmetrics.Registry)
-	metrics, err := delivery.NewMetrics(reg, st)
-	if err != nil {
-		// A second server of the same name in one process (tests) cannot share the
-		// endpoint's registry; it keeps its metrics to itself.
-		logf.FromContext(ctx).Info("delivery metrics not exported", "reason", err.Error())
-		if metrics, err = delivery.NewMetrics(prometheus.NewRegistry(), st); err != nil {
-			return err
-		}
-	}
-	exec, err := delivery.NewExecutor(delivery.Config{
-		Queue: st, Client: srv.Client(), Keys: srv, OnGone: srv.OnGone, Metrics: metrics,
-		Log: logf.FromContext(ctx).WithName("delivery"),
-	})
-	if err != nil {
-		return err
-	}
-	srv.SetHeardFrom(exec.HeardFrom)
-	if o.NoInProcessDelivery {
-		srv.SetPublisher(delivery.NewPublisher(st, nil))
-		return srv.Run(ctx, nil)
-	}
-	srv.SetPublisher(delivery.NewPublisher(st, exec))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- exec.Run(ctx) }()
-	err = srv.Run(ctx, nil)
-	cancel()
-	if xerr := <-errc; err == nil && xerr != nil && ctx.Err() == nil {
-		err = xerr
-	}
-	return err
+	return srv.Run(ctx, nil)
 }
 
 // withoutClientThrottling leaves flow control to the API server (priority and fairness),

@@ -38,7 +38,7 @@ const asContext = "https://www.w3.org/ns/activitystreams"
 
 // collectionActor resolves {username} of a collection route, answering 404 or 503 itself.
 func (f *federation) collectionActor(w http.ResponseWriter, r *http.Request) (*localActor, bool) {
-	la, err := f.localActorByName(r.Context(), r.PathValue("username"))
+	la, err := f.actors.byName(r.Context(), r.PathValue("username"))
 	switch {
 	case errors.Is(err, errNotLocal):
 		notFound(w, true)
@@ -167,7 +167,7 @@ func (f *federation) relations(dir fedv1.Direction) http.HandlerFunc {
 // relationIDs returns the sorted remote actor IDs of an actor's accepted Subscriptions in
 // one direction, from the informer cache.
 func (f *federation) relationIDs(ctx context.Context, la *localActor, dir fedv1.Direction) ([]string, error) {
-	subs, err := f.subscriptions(ctx, indexSubActor, la.obj.Name)
+	subs, err := f.subs.list(ctx, indexSubActor, la.obj.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -136,7 +136,7 @@ func (f *federation) receive(r *http.Request) error {
 	}
 	var recipient *localActor
 	if name := r.PathValue("username"); name != "" {
-		if recipient, err = f.localActorByName(ctx, name); errors.Is(err, errNotLocal) {
+		if recipient, err = f.actors.byName(ctx, name); errors.Is(err, errNotLocal) {
 			return refuse(http.StatusNotFound, nil, "no actor %q here", name)
 		} else if err != nil {
 			return err
@@ -202,8 +202,11 @@ func (f *federation) process(ctx context.Context, act *activitypub.Object, v ver
 	}
 	recorded := false
 	defer func() { claim.finish(recorded) }()
-	handle := f.stateHandler(act.Type[0])
-	if handle != nil {
+	vb, ok := verbs[act.Type[0]]
+	if !ok {
+		vb = otherVerb
+	}
+	if vb.changesState {
 		if _, err := f.store.GetReceived(ctx, act.ID); err == nil {
 			recorded = true
 			return nil // a replay: ignored
@@ -211,12 +214,7 @@ func (f *federation) process(ctx context.Context, act *activitypub.Object, v ver
 			return err
 		}
 	}
-	var recipients []string
-	if handle != nil {
-		recipients, err = handle(ctx, act, v)
-	} else {
-		recipients, err = f.onOther(ctx, act, recipient)
-	}
+	recipients, err := vb.handle(f, ctx, &inbound{act: act, verdict: v, recipient: recipient})
 	if err != nil {
 		return err
 	}
@@ -241,88 +239,45 @@ func (f *federation) knowsRemote(ctx context.Context, actorID string) (bool, err
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return false, err
 	}
-	subs, err := f.subscriptionsOfRemote(ctx, actorID)
+	subs, err := f.subs.ofRemote(ctx, actorID)
 	return len(subs) > 0, err
 }
 
-// stateHandler returns the handler of an activity type whose processing changes
-// state (Subscriptions, the remote actor cache, answers we publish), or nil for every
-// other type, which onOther only files for the local actors it concerns. Handlers
-// return those local actors, for the received log.
-func (f *federation) stateHandler(typ string) func(context.Context, *activitypub.Object, verdict) ([]string, error) {
-	plain := func(h func(context.Context, *activitypub.Object) ([]string, error)) func(context.Context, *activitypub.Object, verdict) ([]string, error) {
-		return func(ctx context.Context, act *activitypub.Object, _ verdict) ([]string, error) { return h(ctx, act) }
-	}
-	switch typ {
-	case "Follow":
-		return f.onFollow
-	case "Undo":
-		return plain(f.onUndo)
-	case "Accept", "Reject":
-		return plain(f.onAnswer)
-	case "Delete":
-		return plain(f.onDelete)
-	case "Update":
-		return plain(f.onUpdate)
-	case "Move":
-		return plain(f.onMove)
-	}
-	return nil
+// inbound is one verified activity as the inbox hands it to its verb's handler.
+type inbound struct {
+	act *activitypub.Object
+	// verdict is what the attached policies say about the sender's host.
+	verdict verdict
+	// recipient is the owner of the personal inbox it was posted to; nil for the
+	// shared inbox.
+	recipient *localActor
 }
 
-// onOther keeps activities of actors that local actors follow, or addressed to a local
-// actor; anything else is acknowledged and dropped.
-func (f *federation) onOther(ctx context.Context, act *activitypub.Object, recipient *localActor) ([]string, error) {
-	seen := map[string]bool{}
-	var out []string
-	add := func(id string) {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	if recipient != nil {
-		add(recipient.urls.ID)
-	}
-	subs, err := f.subscriptionsOfRemote(ctx, act.Actor.ID())
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range subs {
-		if !expectsPosts(&s) {
-			continue
-		}
-		if la, err := f.localActorByObject(ctx, s.Spec.ActorRef.Name); err == nil {
-			add(la.urls.ID)
-		}
-	}
-	// Addressees that are local actors. Only IRIs under our actors' prefix can be
-	// (the public collection and remote followers collections, the usual to and cc,
-	// are not), so the prefix is read once and nothing else is looked up.
-	prefix := ""
-	for _, refs := range []activitypub.Refs{act.To, act.Cc, act.Audience} {
-		for _, ref := range refs {
-			id := ref.ID()
-			if id == "" || activitypub.IsPublicIRI(id) {
-				continue
-			}
-			if prefix == "" {
-				base, _, err := f.baseURL(ctx)
-				if err != nil {
-					return out, nil // as localActorByIRI: no local addressee found
-				}
-				prefix = strings.TrimRight(base, "/") + "/actors/"
-			}
-			if !strings.HasPrefix(id, prefix) {
-				continue
-			}
-			if la, err := f.localActorByIRI(ctx, id); err == nil {
-				add(la.urls.ID)
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
+// verb is one row of the inbox's verb table.
+type verb struct {
+	// handle processes the activity and returns the local actors it concerns, for the
+	// received log.
+	handle func(f *federation, ctx context.Context, in *inbound) ([]string, error)
+	// changesState marks verbs whose handling changes state (Subscriptions, the remote
+	// actor cache, answers we publish): a copy is looked up in the store before acting.
+	// For the others the received log's insert-if-absent is the replay check.
+	changesState bool
 }
+
+// verbs is the inbox's verb table: one handler per activity type, each in its own file
+// (follow.go, undo.go, ...). A type not listed is filed like a Create for the local
+// actors it concerns (addressees.go).
+var verbs = map[string]verb{
+	"Follow":   {handle: (*federation).onFollow, changesState: true},
+	"Undo":     {handle: (*federation).onUndo, changesState: true},
+	"Accept":   {handle: (*federation).onAccept, changesState: true},
+	"Reject":   {handle: (*federation).onAccept, changesState: true},
+	"Delete":   {handle: (*federation).onDelete, changesState: true},
+	"Update":   {handle: (*federation).onUpdate, changesState: true},
+	"Move":     {handle: (*federation).onMove, changesState: true},
+	"Create":   {handle: (*federation).onCreate},
+	"Announce": {handle: (*federation).onAnnounce},
+}
+
+// otherVerb handles every type the table does not list.
+var otherVerb = verb{handle: (*federation).onCreate}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -45,7 +44,7 @@ func (c *secretCache) get(ctx context.Context, namespace string, ref fedv1.Secre
 	c.mu.Unlock()
 	if !ok || now.Sub(e.at) > secretTTL {
 		var s corev1.Secret
-		if err := c.f.api.Get(ctx, key, &s); err != nil {
+		if err := c.f.subs.api.Get(ctx, key, &s); err != nil {
 			return nil, fmt.Errorf("reading Secret %s: %w", key, err)
 		}
 		e = cachedSecret{data: s.Data, at: now}
@@ -83,7 +82,7 @@ func (f *federation) publishToFollowers(ctx context.Context, actor *fedv1.Federa
 }
 
 func (f *federation) publishActivities(ctx context.Context, actor *fedv1.FederatedActor, acts []store.Activity) error {
-	base, _, err := f.baseURL(ctx)
+	base, _, err := f.actors.baseURL(ctx)
 	if err != nil {
 		return err
 	}
@@ -105,7 +104,7 @@ func (f *federation) publishActivities(ctx context.Context, actor *fedv1.Federat
 
 // lookupSource implements sources.LookupFunc.
 func (f *federation) lookupSource(ctx context.Context, username, source string) (*fedv1.FederatedActor, *fedv1.EventSource, error) {
-	la, err := f.localActorByName(ctx, username)
+	la, err := f.actors.byName(ctx, username)
 	if errors.Is(err, errNotLocal) {
 		return nil, nil, nil
 	} else if err != nil {
@@ -121,8 +120,7 @@ func (f *federation) lookupSource(ctx context.Context, username, source string) 
 
 // feedSources lists the Feed sources of this server's actors, from the cache.
 func (f *federation) feedSources(ctx context.Context) ([]sources.FeedTarget, error) {
-	h := &handler{reader: f.reader, server: f.srv}
-	all, err := h.actors(ctx, indexActorServer, f.srv.Name)
+	all, err := f.actors.list(ctx, indexActorServer, f.srv.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +136,7 @@ func (f *federation) feedSources(ctx context.Context) ([]sources.FeedTarget, err
 }
 
 func (f *federation) base(ctx context.Context) (string, error) {
-	b, _, err := f.baseURL(ctx)
+	b, _, err := f.actors.baseURL(ctx)
 	return b, err
 }
 
@@ -156,7 +154,7 @@ func (s *Server) setupSources(reg prometheus.Registerer) error {
 	}
 	ob, err := sources.NewOutboxHandler(sources.OutboxConfig{
 		Lookup: func(ctx context.Context, username string) (*fedv1.FederatedActor, error) {
-			la, err := f.localActorByName(ctx, username)
+			la, err := f.actors.byName(ctx, username)
 			if errors.Is(err, errNotLocal) {
 				return nil, nil
 			} else if err != nil {
@@ -181,11 +179,4 @@ func (s *Server) setupSources(reg prometheus.Registerer) error {
 	}
 	s.webhooks, s.c2s, s.inboxRead = wh, ob, f.inboxCollection(secrets)
 	return s.mgr.Add(manager.RunnableFunc(poller.Run))
-}
-
-// routeSources mounts the webhook and outbox POST routes.
-func (s *Server) routeSources(mux *http.ServeMux) {
-	mux.Handle("POST /hooks/{username}/{source}", s.webhooks)
-	mux.Handle("POST /actors/{username}/outbox", s.c2s)
-	mux.Handle("GET /actors/{username}/inbox", s.inboxRead)
 }
