@@ -40,10 +40,10 @@ func (f *federation) onAccept(ctx context.Context, in *inbound) ([]string, error
 			c := metav1.Condition{Type: fedv1.ConditionAccepted, ObservedGeneration: s.Generation}
 			if accepted {
 				s.Status.Phase, s.Status.AcceptedAt = fedv1.PhaseAccepted, &now
-				c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonAccepted, "the remote actor accepted the follow"
+				c.Status, c.Reason, c.Message = metav1.ConditionTrue, fedv1.ReasonAccepted, "the remote actor accepted the follow"
 			} else {
 				s.Status.Phase, s.Status.AcceptedAt = fedv1.PhaseRejected, nil
-				c.Status, c.Reason, c.Message = metav1.ConditionFalse, ReasonRejected, "the remote actor rejected the follow"
+				c.Status, c.Reason, c.Message = metav1.ConditionFalse, fedv1.ReasonRejected, "the remote actor rejected the follow"
 			}
 			meta.SetStatusCondition(&s.Status.Conditions, c)
 		}); err != nil {

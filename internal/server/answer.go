@@ -29,14 +29,14 @@ func (f *federation) answerFollow(ctx context.Context, la *localActor, s *fedv1.
 	if followID == "" {
 		return ctrl.Result{}, f.subs.patchStatus(ctx, key, func(s *fedv1.Subscription) {
 			if s.Status.FollowActivityID == "" {
-				setAccepted(s, fedv1.PhasePending, metav1.ConditionFalse, "NoFollow", "no Follow activity was received for this Subscription; Inbound Subscriptions are created by the server")
+				setAccepted(s, fedv1.PhasePending, metav1.ConditionFalse, fedv1.ReasonNoFollow, "no Follow activity was received for this Subscription; Inbound Subscriptions are created by the server")
 			}
 		})
 	}
 	ra, err := f.resolveRemote(ctx, la, s, s.Spec.RemoteActor)
 	if err != nil {
 		_ = f.subs.patchStatus(ctx, key, func(s *fedv1.Subscription) {
-			setAccepted(s, s.Status.Phase, metav1.ConditionFalse, ReasonResolveFailed, truncate(err.Error(), 1000))
+			setAccepted(s, s.Status.Phase, metav1.ConditionFalse, fedv1.ReasonResolveFailed, truncate(err.Error(), 1000))
 		})
 		return ctrl.Result{}, fmt.Errorf("resolving follower %s: %w", s.Spec.RemoteActor, err)
 	}
@@ -47,13 +47,13 @@ func (f *federation) answerFollow(ctx context.Context, la *localActor, s *fedv1.
 	switch {
 	case s.Spec.Approved != nil && !*s.Spec.Approved:
 		kind = "Reject"
-		phase, cond, reason, msg = fedv1.PhaseRejected, metav1.ConditionFalse, ReasonRejected, "the follow was refused (spec.approved is false)"
+		phase, cond, reason, msg = fedv1.PhaseRejected, metav1.ConditionFalse, fedv1.ReasonRejected, "the follow was refused (spec.approved is false)"
 	case la.obj.Spec.ManuallyApprovesFollowers && s.Spec.Approved == nil:
-		phase, cond, reason, msg = fedv1.PhaseAwaitingApproval, metav1.ConditionFalse, ReasonAwaitingApproval,
+		phase, cond, reason, msg = fedv1.PhaseAwaitingApproval, metav1.ConditionFalse, fedv1.ReasonAwaitingApproval,
 			"the actor approves followers manually: set spec.approved to true or false"
 	default:
 		kind = "Accept"
-		phase, cond, reason, msg = fedv1.PhaseAccepted, metav1.ConditionTrue, ReasonAccepted, "Accept sent to "+ra.Inbox
+		phase, cond, reason, msg = fedv1.PhaseAccepted, metav1.ConditionTrue, fedv1.ReasonAccepted, "Accept sent to "+ra.Inbox
 	}
 	// The status is written before the answer is sent, and an Accept waits until this
 	// server's cache has the follower: a follower that holds our Accept is in every

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/store"
 )
@@ -178,7 +179,7 @@ func (f *federation) receive(r *http.Request) error {
 	}
 	if !v.allowed { // a Follow from a refused host: answer it with a Reject
 		f.refused.add(refusedFollow, f.now(), v.by...)
-		return f.rejectFollow(ctx, act, "PolicyDenied")
+		return f.rejectFollow(ctx, act, fedv1.ReasonPolicyDenied)
 	}
 	return f.process(ctx, act, v, recipient, body)
 }

@@ -107,10 +107,10 @@ func (s *Server) markReachability(ctx context.Context) error {
 			continue
 		}
 		if err := s.fed.subs.patchStatus(ctx, client.ObjectKeyFromObject(sub), func(x *fedv1.Subscription) {
-			cond := metav1.Condition{Type: fedv1.ConditionReachable, Status: metav1.ConditionTrue, Reason: "HostAvailable",
+			cond := metav1.Condition{Type: fedv1.ConditionReachable, Status: metav1.ConditionTrue, Reason: fedv1.ReasonHostAvailable,
 				Message: host + " answers deliveries again", ObservedGeneration: x.Generation}
 			if unavailable {
-				cond.Status, cond.Reason = metav1.ConditionFalse, "HostUnavailable"
+				cond.Status, cond.Reason = metav1.ConditionFalse, fedv1.ReasonHostUnavailable
 				cond.Message = "deliveries to " + host + " failed on 7 distinct days; they resume when it is heard from"
 			}
 			meta.SetStatusCondition(&x.Status.Conditions, cond)

@@ -95,7 +95,7 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 	fail := func(reason string, err error, retry time.Duration) (ctrl.Result, error) {
 		perr := f.subs.patchStatus(ctx, key, func(s *fedv1.Subscription) {
 			phase := fedv1.PhasePending
-			if reason == ReasonPolicyDenied {
+			if reason == fedv1.ReasonPolicyDenied {
 				phase = fedv1.PhaseRejected
 			}
 			setAccepted(s, phase, metav1.ConditionFalse, reason, truncate(err.Error(), 1000))
@@ -113,7 +113,7 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 		return ctrl.Result{}, err
 	} else if !v.allowed {
 		f.refused.add(refusedDelivery, f.now(), v.by...)
-		return fail(ReasonPolicyDenied, fmt.Errorf("a FederationPolicy refuses %s", host), 0)
+		return fail(fedv1.ReasonPolicyDenied, fmt.Errorf("a FederationPolicy refuses %s", host), 0)
 	}
 	remoteID := s.Status.RemoteActorID
 	if remoteID == "" {
@@ -121,10 +121,10 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 		if strings.HasPrefix(remoteID, "acct:") {
 			jrd, err := f.client.WebFinger(ctx, remoteID)
 			if err != nil {
-				return fail(ReasonResolveFailed, fmt.Errorf("WebFinger %s: %w", remoteID, err), time.Minute)
+				return fail(fedv1.ReasonResolveFailed, fmt.Errorf("WebFinger %s: %w", remoteID, err), time.Minute)
 			}
 			if remoteID = jrd.SelfLink(); remoteID == "" {
-				return fail(ReasonResolveFailed, fmt.Errorf("WebFinger %s has no ActivityPub self link", s.Spec.RemoteActor), 10*time.Minute)
+				return fail(fedv1.ReasonResolveFailed, fmt.Errorf("WebFinger %s has no ActivityPub self link", s.Spec.RemoteActor), 10*time.Minute)
 			}
 		}
 	}
@@ -132,11 +132,11 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 		return ctrl.Result{}, err
 	} else if !v.allowed {
 		f.refused.add(refusedDelivery, f.now(), v.by...)
-		return fail(ReasonPolicyDenied, fmt.Errorf("a FederationPolicy refuses %s", delivery.HostOf(remoteID)), 0)
+		return fail(fedv1.ReasonPolicyDenied, fmt.Errorf("a FederationPolicy refuses %s", delivery.HostOf(remoteID)), 0)
 	}
 	ra, err := f.resolveRemote(ctx, la, s, remoteID)
 	if err != nil {
-		return fail(ReasonResolveFailed, fmt.Errorf("fetching %s: %w", remoteID, err), time.Minute)
+		return fail(fedv1.ReasonResolveFailed, fmt.Errorf("fetching %s: %w", remoteID, err), time.Minute)
 	}
 	followID := s.Status.FollowActivityID
 	if followID == "" {
@@ -157,7 +157,7 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 		s.Status.RemoteActorID, s.Status.RemoteHost = ra.ID, delivery.HostOf(ra.ID)
 		s.Status.RemoteInbox, s.Status.RemoteSharedInbox = ra.Inbox, ra.SharedInbox
 		if s.Status.Phase != fedv1.PhaseAccepted && s.Status.Phase != fedv1.PhaseRejected {
-			setAccepted(s, fedv1.PhasePending, metav1.ConditionFalse, ReasonFollowSent, "Follow sent to "+ra.Inbox+"; waiting for Accept")
+			setAccepted(s, fedv1.PhasePending, metav1.ConditionFalse, fedv1.ReasonFollowSent, "Follow sent to "+ra.Inbox+"; waiting for Accept")
 		}
 	})
 }

@@ -139,16 +139,6 @@ func (sc *subscriptions) patchStatus(ctx context.Context, key types.NamespacedNa
 	})
 }
 
-// Reasons of the Accepted condition, set by the server.
-const (
-	ReasonAccepted         = "Accepted"
-	ReasonRejected         = "Rejected"
-	ReasonAwaitingApproval = "AwaitingApproval"
-	ReasonPolicyDenied     = "PolicyDenied"
-	ReasonResolveFailed    = "ResolveFailed"
-	ReasonFollowSent       = "FollowSent"
-)
-
 // onGone removes the Subscriptions whose personal inbox answered 410 Gone: the remote
 // actor no longer exists. A shared inbox that is gone says nothing about one actor. The
 // delivery executor calls it.
