@@ -2,11 +2,13 @@ package sources
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/fedforge/fedforge/internal/forge"
 	"net/url"
 	"sort"
 	"strings"
@@ -394,7 +396,7 @@ func feedEntries(feed *gofeed.Feed) []feedEntry {
 // entryID is the stable id of a feed item: the Atom id or RSS guid, else its link, else
 // a hash of its title and date.
 func entryID(it *gofeed.Item) string {
-	id := strings.TrimSpace(firstNonEmpty(it.GUID, it.Link))
+	id := strings.TrimSpace(cmp.Or(it.GUID, it.Link))
 	if id == "" {
 		id = "sha256:" + hashKey(it.Title+"|"+it.Published+"|"+it.Updated)
 	}
@@ -407,17 +409,17 @@ func entryID(it *gofeed.Item) string {
 // feedEvent makes the Release event of one feed entry. The project is read from the
 // feed's link (github.com/o/r/releases, gitlab/-/tags, gitea/releases...), falling back
 // to the feed's title.
-func feedEvent(feed *gofeed.Feed, e feedEntry, src *fedv1.EventSource) *Event {
+func feedEvent(feed *gofeed.Feed, e feedEntry, src *fedv1.EventSource) *forge.Event {
 	it := e.item
-	ev := &Event{
-		Forge: fedv1.SourceFeed, Kind: KindRelease, Action: ActionPublished,
+	ev := &forge.Event{
+		Forge: fedv1.SourceFeed, Kind: forge.KindRelease, Action: forge.ActionPublished,
 		Repository: feedRepository(feed), Title: strings.TrimSpace(it.Title), Version: strings.TrimSpace(it.Title),
-		Body: firstNonEmpty(it.Content, it.Description), BodyFormat: FormatHTML, Time: e.date,
-		Identity: identity("feed", src.Feed.URL, e.id),
+		Body: cmp.Or(it.Content, it.Description), BodyFormat: forge.FormatHTML, Time: e.date,
+		Identity: forge.Identity("feed", src.Feed.URL, e.id),
 	}
 	ev.URL = cleanURL(it.Link)
 	if len(it.Authors) > 0 && it.Authors[0] != nil {
-		ev.Actor = Person{Name: it.Authors[0].Name}
+		ev.Actor = forge.Person{Name: it.Authors[0].Name}
 	}
 	return ev
 }
@@ -426,8 +428,8 @@ func feedEvent(feed *gofeed.Feed, e feedEntry, src *fedv1.EventSource) *Event {
 // feed's link to find the project.
 var feedLinkSuffixes = []string{"/-/releases", "/-/tags", "/releases", "/tags", ".atom", ".rss", ".xml"}
 
-func feedRepository(feed *gofeed.Feed) Repository {
-	r := Repository{Name: strings.TrimSpace(feed.Title)}
+func feedRepository(feed *gofeed.Feed) forge.Repository {
+	r := forge.Repository{Name: strings.TrimSpace(feed.Title)}
 	u, err := url.Parse(feed.Link)
 	if err != nil || u.Host == "" || !isHTTPURL(feed.Link) {
 		return r
@@ -445,5 +447,5 @@ func feedRepository(feed *gofeed.Feed) Repository {
 	if path == "" {
 		return r
 	}
-	return Repository{Name: lastSegment(path), FullName: path, WebURL: u.Scheme + "://" + u.Host + "/" + path}
+	return forge.Repository{Name: forge.LastSegment(path), FullName: path, WebURL: u.Scheme + "://" + u.Host + "/" + path}
 }

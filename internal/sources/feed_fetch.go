@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -168,8 +169,8 @@ func (f *HTTPFeedFetcher) FetchFeed(ctx context.Context, rawURL string, v Valida
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotModified {
-		return &FeedResponse{NotModified: true, ETag: firstNonEmpty(resp.Header.Get("ETag"), v.ETag),
-			LastModified: firstNonEmpty(resp.Header.Get("Last-Modified"), v.LastModified)}, nil
+		return &FeedResponse{NotModified: true, ETag: cmp.Or(resp.Header.Get("ETag"), v.ETag),
+			LastModified: cmp.Or(resp.Header.Get("Last-Modified"), v.LastModified)}, nil
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, fmt.Errorf("sources: feed %s answered %d", u.Redacted(), resp.StatusCode)

@@ -3,6 +3,7 @@ package sources
 import (
 	"encoding/json"
 	"errors"
+	"github.com/fedforge/fedforge/internal/forge"
 	"strings"
 	"testing"
 
@@ -21,20 +22,20 @@ import (
 
 // fuzzWebhook checks what every accepted webhook must satisfy: an identity and a known
 // kind, a rendering without error, JSON that decodes, and content the sanitiser keeps.
-func fuzzWebhook(t *testing.T, forge fedv1.SourceType, event string, body []byte) {
-	ev, err := ParseWebhook(forge, signedHeaders(forge, event, body, testSecret), body, testSecret)
+func fuzzWebhook(t *testing.T, srcType fedv1.SourceType, event string, body []byte) {
+	ev, err := ParseWebhook(srcType, signedHeaders(srcType, event, body, testSecret), body, testSecret)
 	if err != nil {
-		if !errors.Is(err, ErrIgnoredEvent) && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) {
+		if !errors.Is(err, forge.ErrIgnoredEvent) && !errors.Is(err, forge.ErrMalformed) && !errors.Is(err, forge.ErrTooLarge) {
 			t.Fatalf("unexpected error class: %v", err)
 		}
 		return
 	}
 	switch ev.Kind {
-	case KindRelease, KindTag, KindPush, KindMergeRequest, KindIssue:
+	case forge.KindRelease, forge.KindTag, forge.KindPush, forge.KindMergeRequest, forge.KindIssue:
 	default:
 		t.Fatalf("unknown kind %q", ev.Kind)
 	}
-	if ev.Identity == "" || ev.Forge != forge {
+	if ev.Identity == "" || ev.Forge != srcType {
 		t.Fatalf("event without identity or forge: %+v", ev)
 	}
 	acts, err := Render(ev, Target{ActorID: testActorID, PushNote: true, Now: testNow})
@@ -55,9 +56,9 @@ func fuzzWebhook(t *testing.T, forge fedv1.SourceType, event string, body []byte
 	}
 }
 
-func addSeeds(f *testing.F, forge fedv1.SourceType) {
+func addSeeds(f *testing.F, srcType fedv1.SourceType) {
 	for _, tc := range payloads {
-		if tc.forge == forge || (forge == fedv1.SourceForgejo && tc.forge == fedv1.SourceGitea) {
+		if tc.forge == srcType || (srcType == fedv1.SourceForgejo && tc.forge == fedv1.SourceGitea) {
 			f.Add(tc.event, readTestdata(f, tc.file))
 		}
 	}
@@ -94,10 +95,10 @@ func FuzzWebhookSignature(f *testing.F) {
 	f.Add(uint8(3), "sha256= "+hmacHex(body, testSecret))
 	f.Fuzz(func(t *testing.T, which uint8, value string) {
 		forges := []fedv1.SourceType{fedv1.SourceGitLab, fedv1.SourceGitea, fedv1.SourceForgejo, fedv1.SourceGitHub}
-		forge := forges[int(which)%len(forges)]
-		h := signedHeaders(forge, "release", body, testSecret)
+		srcType := forges[int(which)%len(forges)]
+		h := signedHeaders(srcType, "release", body, testSecret)
 		var header, valid string
-		switch forge {
+		switch srcType {
 		case fedv1.SourceGitLab:
 			h.Set(headerGitLabEvent, "Release Hook")
 			header, valid = headerGitLabToken, string(testSecret)
@@ -110,13 +111,13 @@ func FuzzWebhookSignature(f *testing.F) {
 			header, valid = headerGitHubSignature, "sha256="+hmacHex(body, testSecret)
 		}
 		h.Set(header, value)
-		_, err := ParseWebhook(forge, h, body, testSecret)
-		accepted := !errors.Is(err, ErrUnauthorized)
+		_, err := ParseWebhook(srcType, h, body, testSecret)
+		accepted := !errors.Is(err, forge.ErrUnauthorized)
 		// What each forge's check must accept: GitLab the exact token; Gitea and Forgejo
 		// the hex HMAC in any case, surrounding space ignored; GitHub the same after the
 		// literal "sha256=" prefix.
 		var want bool
-		switch forge {
+		switch srcType {
 		case fedv1.SourceGitLab:
 			want = value == valid
 		case fedv1.SourceGitea, fedv1.SourceForgejo:
@@ -126,7 +127,7 @@ func FuzzWebhookSignature(f *testing.F) {
 			want = ok && strings.EqualFold(strings.TrimSpace(rest), strings.TrimPrefix(valid, "sha256="))
 		}
 		if accepted != want {
-			t.Fatalf("%s %s %q: accepted=%t, want %t (%v)", forge, header, value, accepted, want, err)
+			t.Fatalf("%s %s %q: accepted=%t, want %t (%v)", srcType, header, value, accepted, want, err)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package sources
 
 import (
 	"fmt"
+	"github.com/fedforge/fedforge/internal/forge"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -25,8 +26,8 @@ type glProject struct {
 	GitHTTPURL        string `json:"git_http_url"`
 }
 
-func (p glProject) repo() Repository {
-	return Repository{Name: p.Name, FullName: p.PathWithNamespace, WebURL: p.WebURL, CloneURL: p.GitHTTPURL}
+func (p glProject) repo() forge.Repository {
+	return forge.Repository{Name: p.Name, FullName: p.PathWithNamespace, WebURL: p.WebURL, CloneURL: p.GitHTTPURL}
 }
 
 type glCommit struct {
@@ -39,8 +40,8 @@ type glCommit struct {
 	} `json:"author"`
 }
 
-func (c glCommit) commit() Commit {
-	return Commit{ID: c.ID, Message: c.Message, URL: c.URL, Author: Person{Name: c.Author.Name}, Time: parseTime(c.Timestamp)}
+func (c glCommit) commit() forge.Commit {
+	return forge.Commit{ID: c.ID, Message: c.Message, URL: c.URL, Author: forge.Person{Name: c.Author.Name}, Time: parseTime(c.Timestamp)}
 }
 
 type glUser struct {
@@ -98,9 +99,9 @@ type glObjectHook struct {
 
 // ParseGitLab verifies a GitLab webhook (X-Gitlab-Token, compared in constant time with
 // the secret) and parses Release, Tag Push, Push, Merge Request and Issue hooks.
-func ParseGitLab(h http.Header, body, secret []byte) (*Event, error) {
+func ParseGitLab(h http.Header, body, secret []byte) (*forge.Event, error) {
 	if !verifyToken(h.Get(headerGitLabToken), secret) {
-		return nil, fmt.Errorf("%w: %s", ErrUnauthorized, headerGitLabToken)
+		return nil, fmt.Errorf("%w: %s", forge.ErrUnauthorized, headerGitLabToken)
 	}
 	ev, err := parseGitLabEvent(h.Get(headerGitLabEvent), body)
 	if err != nil {
@@ -111,7 +112,7 @@ func ParseGitLab(h http.Header, body, secret []byte) (*Event, error) {
 	return ev, nil
 }
 
-func parseGitLabEvent(event string, body []byte) (*Event, error) {
+func parseGitLabEvent(event string, body []byte) (*forge.Event, error) {
 	switch event {
 	case "Release Hook":
 		var p glRelease
@@ -119,19 +120,19 @@ func parseGitLabEvent(event string, body []byte) (*Event, error) {
 			return nil, err
 		}
 		if p.Action != "create" {
-			return nil, fmt.Errorf("%w: release %s", ErrIgnoredEvent, p.Action)
+			return nil, fmt.Errorf("%w: release %s", forge.ErrIgnoredEvent, p.Action)
 		}
 		if p.Tag == "" || p.Project.PathWithNamespace == "" {
-			return nil, fmt.Errorf("%w: release without tag or project", ErrMalformed)
+			return nil, fmt.Errorf("%w: release without tag or project", forge.ErrMalformed)
 		}
-		ev := &Event{
-			Kind: KindRelease, Action: ActionPublished, Repository: p.Project.repo(),
-			Title: p.Name, Version: p.Tag, URL: p.URL, Body: p.Description, BodyFormat: FormatMarkdown,
+		ev := &forge.Event{
+			Kind: forge.KindRelease, Action: forge.ActionPublished, Repository: p.Project.repo(),
+			Title: p.Name, Version: p.Tag, URL: p.URL, Body: p.Description, BodyFormat: forge.FormatMarkdown,
 			Ref: "refs/tags/" + p.Tag, After: p.Commit.ID, Time: firstTime(p.ReleasedAt, p.CreatedAt),
-			Identity: identity("release", p.Project.PathWithNamespace, p.Tag),
+			Identity: forge.Identity("release", p.Project.PathWithNamespace, p.Tag),
 		}
 		if p.Commit.ID != "" {
-			ev.Commits = []Commit{p.Commit.commit()}
+			ev.Commits = []forge.Commit{p.Commit.commit()}
 		}
 		return ev, nil
 	case "Tag Push Hook", "Push Hook":
@@ -140,27 +141,27 @@ func parseGitLabEvent(event string, body []byte) (*Event, error) {
 			return nil, err
 		}
 		if p.Ref == "" || p.Project.PathWithNamespace == "" {
-			return nil, fmt.Errorf("%w: push without ref or project", ErrMalformed)
+			return nil, fmt.Errorf("%w: push without ref or project", forge.ErrMalformed)
 		}
-		if zeroSHA(p.After) {
-			return nil, fmt.Errorf("%w: %s deleted", ErrIgnoredEvent, p.Ref)
+		if forge.ZeroSHA(p.After) {
+			return nil, fmt.Errorf("%w: %s deleted", forge.ErrIgnoredEvent, p.Ref)
 		}
-		ev := &Event{
-			Repository: p.Project.repo(), Actor: Person{Name: p.UserName, Username: p.UserUsername},
+		ev := &forge.Event{
+			Repository: p.Project.repo(), Actor: forge.Person{Name: p.UserName, Username: p.UserUsername},
 			Ref: p.Ref, Before: p.Before, After: p.After, TotalCommits: p.TotalCommits,
 		}
 		for _, c := range p.Commits {
 			ev.Commits = append(ev.Commits, c.commit())
 		}
-		sortCommits(ev.Commits)
+		forge.SortCommits(ev.Commits)
 		if event == "Tag Push Hook" || strings.HasPrefix(p.Ref, "refs/tags/") {
-			ev.Kind, ev.Action, ev.Version = KindTag, ActionCreated, shortRef(p.Ref)
+			ev.Kind, ev.Action, ev.Version = forge.KindTag, forge.ActionCreated, forge.ShortRef(p.Ref)
 			ev.URL = joinURL(p.Project.WebURL, "/-/tags/", ev.Version)
-			ev.Identity = identity("tag", p.Project.PathWithNamespace, ev.Version)
+			ev.Identity = forge.Identity("tag", p.Project.PathWithNamespace, ev.Version)
 			return ev, nil
 		}
-		ev.Kind, ev.Action, ev.Branch = KindPush, ActionPushed, shortRef(p.Ref)
-		if zeroSHA(p.Before) || p.Before == "" {
+		ev.Kind, ev.Action, ev.Branch = forge.KindPush, forge.ActionPushed, forge.ShortRef(p.Ref)
+		if forge.ZeroSHA(p.Before) || p.Before == "" {
 			ev.URL = joinURL(p.Project.WebURL, "/-/commits/", ev.Branch)
 		} else {
 			ev.URL = joinURL(p.Project.WebURL, "/-/compare/", p.Before+"..."+p.After)
@@ -168,7 +169,7 @@ func parseGitLabEvent(event string, body []byte) (*Event, error) {
 		if n := len(ev.Commits); n > 0 {
 			ev.Time = ev.Commits[n-1].Time
 		}
-		ev.Identity = identity("push", p.Project.PathWithNamespace, p.Ref, p.After)
+		ev.Identity = forge.Identity("push", p.Project.PathWithNamespace, p.Ref, p.After)
 		return ev, nil
 	case "Merge Request Hook", "Issue Hook":
 		var p glObjectHook
@@ -177,11 +178,11 @@ func parseGitLabEvent(event string, body []byte) (*Event, error) {
 		}
 		a := p.ObjectAttributes
 		if a.IID == 0 || p.Project.PathWithNamespace == "" {
-			return nil, fmt.Errorf("%w: %s without iid or project", ErrMalformed, event)
+			return nil, fmt.Errorf("%w: %s without iid or project", forge.ErrMalformed, event)
 		}
-		ev := &Event{
-			Repository: p.Project.repo(), Actor: Person{Name: p.User.Name, Username: p.User.Username},
-			Title: a.Title, URL: a.URL, Body: a.Description, BodyFormat: FormatMarkdown, Number: a.IID,
+		ev := &forge.Event{
+			Repository: p.Project.repo(), Actor: forge.Person{Name: p.User.Name, Username: p.User.Username},
+			Title: a.Title, URL: a.URL, Body: a.Description, BodyFormat: forge.FormatMarkdown, Number: a.IID,
 			Branch: a.TargetBranch, SourceBranch: a.SourceBranch,
 		}
 		for _, l := range a.Labels {
@@ -192,25 +193,25 @@ func parseGitLabEvent(event string, body []byte) (*Event, error) {
 			// Confidential issues arrive as "Confidential Issue Hook"; the flag is checked
 			// too, so a secret issue never reaches the Fediverse.
 			if p.ObjectKind != "issue" || a.Confidential || a.Action != "open" {
-				return nil, fmt.Errorf("%w: issue %s", ErrIgnoredEvent, a.Action)
+				return nil, fmt.Errorf("%w: issue %s", forge.ErrIgnoredEvent, a.Action)
 			}
-			ev.Kind, ev.Action, ev.Time = KindIssue, ActionOpened, parseTime(a.CreatedAt)
-			ev.Identity = identity("issue", p.Project.PathWithNamespace, num, ActionOpened)
+			ev.Kind, ev.Action, ev.Time = forge.KindIssue, forge.ActionOpened, parseTime(a.CreatedAt)
+			ev.Identity = forge.Identity("issue", p.Project.PathWithNamespace, num, forge.ActionOpened)
 			return ev, nil
 		}
 		switch a.Action {
 		case "open":
-			ev.Action, ev.Time = ActionOpened, parseTime(a.CreatedAt)
+			ev.Action, ev.Time = forge.ActionOpened, parseTime(a.CreatedAt)
 		case "merge":
-			ev.Action, ev.Time = ActionMerged, parseTime(a.UpdatedAt)
+			ev.Action, ev.Time = forge.ActionMerged, parseTime(a.UpdatedAt)
 		default:
-			return nil, fmt.Errorf("%w: merge request %s", ErrIgnoredEvent, a.Action)
+			return nil, fmt.Errorf("%w: merge request %s", forge.ErrIgnoredEvent, a.Action)
 		}
-		ev.Kind = KindMergeRequest
-		ev.Identity = identity("mr", p.Project.PathWithNamespace, num, ev.Action)
+		ev.Kind = forge.KindMergeRequest
+		ev.Identity = forge.Identity("mr", p.Project.PathWithNamespace, num, ev.Action)
 		return ev, nil
 	}
-	return nil, fmt.Errorf("%w: GitLab %q", ErrIgnoredEvent, event)
+	return nil, fmt.Errorf("%w: GitLab %q", forge.ErrIgnoredEvent, event)
 }
 
 // timeLayouts are the date forms forges put in payloads: RFC 3339 (GitHub, Gitea,

@@ -36,10 +36,10 @@ func hmacHex(body, secret []byte) string {
 
 // signedHeaders returns the headers a forge sends for event with body, signed with
 // secret the way that forge signs.
-func signedHeaders(forge fedv1.SourceType, event string, body, secret []byte) http.Header {
+func signedHeaders(srcType fedv1.SourceType, event string, body, secret []byte) http.Header {
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
-	switch forge {
+	switch srcType {
 	case fedv1.SourceGitLab:
 		h.Set(headerGitLabEvent, event)
 		h.Set(headerGitLabToken, string(secret))

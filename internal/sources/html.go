@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"github.com/fedforge/fedforge/internal/forge"
 	"html"
 	"net/url"
 	"regexp"
@@ -99,19 +100,19 @@ var (
 // markdown are escaped (markdown is not rendered: headings lose their #, bullets become
 // "•", everything else is shown as written); HTML is sanitised, and when it is too long
 // it is reduced to text first so that truncation cannot cut a tag in half.
-func excerptHTML(body string, format Format, limit int) string {
+func excerptHTML(body string, format forge.Format, limit int) string {
 	body = strings.TrimSpace(strings.ReplaceAll(body, "\r\n", "\n"))
 	if body == "" {
 		return ""
 	}
-	if format == FormatHTML {
+	if format == forge.FormatHTML {
 		clean := strings.TrimSpace(SanitizeHTML(body))
 		if utf8.RuneCountInString(htmlText(clean)) <= limit {
 			return collapseSpace(clean)
 		}
 		return textToHTML(htmlText(body), limit)
 	}
-	if format == FormatMarkdown {
+	if format == forge.FormatMarkdown {
 		lines := strings.Split(body, "\n")
 		for i, l := range lines {
 			l = markdownHeading.ReplaceAllString(l, "")

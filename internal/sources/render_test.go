@@ -3,6 +3,7 @@ package sources
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/fedforge/fedforge/internal/forge"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ const testActorID = "https://fed.example/actors/releases-demo"
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func parseCase(t *testing.T, tc payloadCase) *Event {
+func parseCase(t *testing.T, tc payloadCase) *forge.Event {
 	t.Helper()
 	body := readTestdata(t, tc.file)
 	ev, err := ParseWebhook(tc.forge, signedHeaders(tc.forge, tc.event, body, testSecret), body, testSecret)
@@ -202,7 +203,7 @@ func TestRenderAddressing(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			for _, ev := range []*Event{release, push} {
+			for _, ev := range []*forge.Event{release, push} {
 				acts, err := Render(ev, Target{ActorID: testActorID, Visibility: tc.vis, PushNote: true, Now: testNow})
 				if err != nil {
 					t.Fatal(err)
@@ -323,12 +324,12 @@ func TestRenderPushNote(t *testing.T) {
 // TestRenderHostileContent: notes and titles from a forge are text; markup in them is
 // shown escaped, and HTML bodies (feeds) lose everything Mastodon would strip.
 func TestRenderHostileContent(t *testing.T) {
-	ev := &Event{
-		Forge: fedv1.SourceGitHub, Kind: KindRelease, Action: ActionPublished, Version: `v1"><script>alert(1)</script>`,
+	ev := &forge.Event{
+		Forge: fedv1.SourceGitHub, Kind: forge.KindRelease, Action: forge.ActionPublished, Version: `v1"><script>alert(1)</script>`,
 		Title: `<img src=x onerror=alert(1)>`, URL: `javascript:alert(1)`,
-		Repository: Repository{Name: "evil<b>", FullName: "a/evil", WebURL: "https://forge.example/a/evil"},
+		Repository: forge.Repository{Name: "evil<b>", FullName: "a/evil", WebURL: "https://forge.example/a/evil"},
 		Body:       "<script>alert(1)</script>\n\n## Changes\n- fix https://forge.example/x?a=1&b=2.",
-		BodyFormat: FormatMarkdown, Identity: "release|a/evil|v1",
+		BodyFormat: forge.FormatMarkdown, Identity: "release|a/evil|v1",
 	}
 	acts, err := Render(ev, Target{ActorID: testActorID, Now: testNow})
 	if err != nil {
@@ -350,8 +351,8 @@ func TestRenderHostileContent(t *testing.T) {
 	}
 	checkMastodonShows(t, acts[0].Raw, fedv1.VisibilityPublic)
 
-	html := &Event{Forge: fedv1.SourceFeed, Kind: KindRelease, Version: "1.0", Identity: "feed|x",
-		Repository: Repository{Name: "proj"}, BodyFormat: FormatHTML,
+	html := &forge.Event{Forge: fedv1.SourceFeed, Kind: forge.KindRelease, Version: "1.0", Identity: "feed|x",
+		Repository: forge.Repository{Name: "proj"}, BodyFormat: forge.FormatHTML,
 		Body: `<p onclick="x()">Fixed <b>bugs</b><iframe src="https://e.example"></iframe></p><style>p{}</style><a href="javascript:x">y</a>`}
 	acts, err = Render(html, Target{ActorID: testActorID, Now: testNow})
 	if err != nil {
@@ -372,11 +373,11 @@ func TestExcerptTruncates(t *testing.T) {
 	long := strings.Repeat("word ", 200)
 	tests := map[string]struct {
 		body   string
-		format Format
+		format forge.Format
 	}{
-		"plain":    {long, FormatPlain},
-		"markdown": {"# Title\n\n" + long, FormatMarkdown},
-		"html":     {"<p>" + long + "</p><p>second</p>", FormatHTML},
+		"plain":    {long, forge.FormatPlain},
+		"markdown": {"# Title\n\n" + long, forge.FormatMarkdown},
+		"html":     {"<p>" + long + "</p><p>second</p>", forge.FormatHTML},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/forge"
 	"net/http"
-	"sort"
 	"strings"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
@@ -28,16 +28,16 @@ const maxJSONDepth = 32
 // the shared secret from the source's Secret; surrounding whitespace is ignored because
 // Secrets made with `kubectl create secret --from-file` often end in a newline, which
 // the forge's settings page never contains.
-func ParseWebhook(forge fedv1.SourceType, h http.Header, body, secret []byte) (*Event, error) {
+func ParseWebhook(srcType fedv1.SourceType, h http.Header, body, secret []byte) (*forge.Event, error) {
 	secret = bytes.TrimSpace(secret)
 	if len(secret) == 0 {
 		// Fail closed: a source without a secret must not accept anyone's events.
-		return nil, fmt.Errorf("%w: %s source has no secret configured", ErrUnauthorized, forge)
+		return nil, fmt.Errorf("%w: %s source has no secret configured", forge.ErrUnauthorized, srcType)
 	}
 	if len(body) > MaxBodyBytes {
-		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(body))
+		return nil, fmt.Errorf("%w: %d bytes", forge.ErrTooLarge, len(body))
 	}
-	switch forge {
+	switch srcType {
 	case fedv1.SourceGitLab:
 		return ParseGitLab(h, body, secret)
 	case fedv1.SourceGitea:
@@ -47,7 +47,7 @@ func ParseWebhook(forge fedv1.SourceType, h http.Header, body, secret []byte) (*
 	case fedv1.SourceGitHub:
 		return ParseGitHub(h, body, secret)
 	}
-	return nil, fmt.Errorf("%w: source type %q does not receive webhooks", ErrIgnoredEvent, forge)
+	return nil, fmt.Errorf("%w: source type %q does not receive webhooks", forge.ErrIgnoredEvent, srcType)
 }
 
 // verifyToken compares a token sent in clear (GitLab's X-Gitlab-Token, a bearer token)
@@ -83,60 +83,13 @@ func verifyHMAC(sigHex string, body, secret []byte) bool {
 func decodePayload(body []byte, v any) error {
 	b := bytes.TrimSpace(body)
 	if len(b) == 0 || b[0] != '{' {
-		return fmt.Errorf("%w: body is not a JSON object", ErrMalformed)
+		return fmt.Errorf("%w: body is not a JSON object", forge.ErrMalformed)
 	}
 	if d := activitypub.JSONDepth(b); d > maxJSONDepth {
-		return fmt.Errorf("%w: JSON nested %d levels deep", ErrMalformed, d)
+		return fmt.Errorf("%w: JSON nested %d levels deep", forge.ErrMalformed, d)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: %v", forge.ErrMalformed, err)
 	}
 	return nil
-}
-
-// zeroSHA reports a git object id of all zeros, which forges send as the "after" of a
-// deleted ref and the "before" of a created one.
-func zeroSHA(s string) bool {
-	return s != "" && strings.Trim(s, "0") == ""
-}
-
-// shortRef strips refs/heads/ or refs/tags/ from a ref.
-func shortRef(ref string) string {
-	for _, p := range []string{"refs/heads/", "refs/tags/"} {
-		if strings.HasPrefix(ref, p) {
-			return ref[len(p):]
-		}
-	}
-	return ref
-}
-
-// lastSegment returns the part of a slash-separated path after the last slash.
-func lastSegment(p string) string {
-	p = strings.TrimRight(p, "/")
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[i+1:]
-	}
-	return p
-}
-
-// identity joins the parts of an event identity with a separator no part contains
-// after escaping, so that ("a|b", "c") and ("a", "b|c") differ.
-func identity(parts ...string) string {
-	esc := make([]string, len(parts))
-	for i, p := range parts {
-		esc[i] = strings.NewReplacer(`\`, `\\`, `|`, `\|`).Replace(p)
-	}
-	return strings.Join(esc, "|")
-}
-
-// sortCommits orders a push's commits oldest first by time, whatever order the forge
-// listed them in (forges differ, and none documents it). When a commit has no time the
-// forge's order is kept, because a partial order cannot be sorted reliably.
-func sortCommits(cs []Commit) {
-	for _, c := range cs {
-		if c.Time.IsZero() {
-			return
-		}
-	}
-	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Time.Before(cs[j].Time) })
 }

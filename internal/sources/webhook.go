@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fedforge/fedforge/internal/forge"
 	"io"
 	"net/http"
 	"time"
@@ -144,26 +145,26 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading body failed", http.StatusBadRequest)
 		return
 	}
-	forge := string(src.Type)
-	log = log.WithValues("actor", actor.Namespace+"/"+actor.Name, "forge", forge)
+	srcType := string(src.Type)
+	log = log.WithValues("actor", actor.Namespace+"/"+actor.Name, "forge", srcType)
 	var secret []byte
 	if src.SecretRef != nil {
 		secret, err = h.cfg.Secret(ctx, actor.Namespace, *src.SecretRef)
 		if err != nil {
 			log.Error(err, "reading webhook secret failed", "secret", src.SecretRef.Name)
-			h.count(forge, resultError)
+			h.count(srcType, resultError)
 			http.Error(w, "webhook secret unavailable", http.StatusInternalServerError)
 			return
 		}
 	}
 	ev, err := ParseWebhook(src.Type, r.Header, body, secret)
 	if err != nil {
-		h.fail(w, log, forge, err)
+		h.fail(w, log, srcType, err)
 		return
 	}
 	log = log.WithValues("kind", ev.Kind, "action", ev.Action, "delivery", ev.DeliveryID)
 	if !Selected(src, ev.Kind) {
-		h.count(forge, resultNotSelected)
+		h.count(srcType, resultNotSelected)
 		log.V(1).Info("webhook event not selected by the source")
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = io.WriteString(w, "ignored: event not selected by this source\n")
@@ -172,22 +173,22 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	base, err := h.cfg.Base(ctx)
 	if err != nil {
 		log.Error(err, "server base URL unavailable")
-		h.count(forge, resultError)
+		h.count(srcType, resultError)
 		http.Error(w, "server not configured", http.StatusServiceUnavailable)
 		return
 	}
 	acts, err := Render(ev, TargetFor(base, actor, src, h.cfg.Now()))
 	if err != nil {
-		h.fail(w, log, forge, err)
+		h.fail(w, log, srcType, err)
 		return
 	}
 	if err := h.cfg.Publish(ctx, actor, src, acts); err != nil {
 		log.Error(err, "publishing webhook event failed")
-		h.count(forge, resultError)
+		h.count(srcType, resultError)
 		http.Error(w, "publishing failed", http.StatusInternalServerError)
 		return
 	}
-	h.count(forge, resultPublished)
+	h.count(srcType, resultPublished)
 	log.Info("webhook event published", "activities", len(acts), "id", acts[0].ID)
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = io.WriteString(w, "published\n")
@@ -196,32 +197,32 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fail answers a parse or render error with its status. Authentication failures are
 // logged with the remote address (never the header values), so that an admin can find
 // a misconfigured forge or a prober.
-func (h *WebhookHandler) fail(w http.ResponseWriter, log logr.Logger, forge string, err error) {
-	status := StatusOf(err)
+func (h *WebhookHandler) fail(w http.ResponseWriter, log logr.Logger, srcType string, err error) {
+	status := forge.StatusOf(err)
 	switch status {
 	case http.StatusAccepted:
-		h.count(forge, resultIgnored)
+		h.count(srcType, resultIgnored)
 		log.V(1).Info("webhook event ignored", "reason", err.Error())
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = io.WriteString(w, "ignored: unsupported event\n")
 		return
 	case http.StatusUnauthorized:
-		h.count(forge, resultUnauthorized)
+		h.count(srcType, resultUnauthorized)
 		log.Info("webhook authentication failed", "reason", err.Error())
 		http.Error(w, "invalid or missing webhook signature", status)
 		return
 	case http.StatusBadRequest:
-		h.count(forge, resultMalformed)
+		h.count(srcType, resultMalformed)
 		log.Info("malformed webhook payload", "reason", err.Error())
 	case http.StatusRequestEntityTooLarge:
-		h.count(forge, resultTooLarge)
+		h.count(srcType, resultTooLarge)
 	default:
-		h.count(forge, resultError)
+		h.count(srcType, resultError)
 		log.Error(err, "webhook processing failed")
 	}
 	http.Error(w, http.StatusText(status), status)
 }
 
-func (h *WebhookHandler) count(forge, result string) {
-	h.events.WithLabelValues(forge, result).Inc()
+func (h *WebhookHandler) count(srcType, result string) {
+	h.events.WithLabelValues(srcType, result).Inc()
 }
