@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fedforge/fedforge/internal/forge"
+	"github.com/fedforge/fedforge/internal/render"
 	"net/url"
 	"sort"
 	"strings"
@@ -319,9 +320,9 @@ func (p *Poller) Poll(ctx context.Context, ft FeedTarget) (PollResult, error) {
 			p.polls.WithLabelValues(pollError).Inc()
 			return res, err
 		}
-		target := TargetFor(base, ft.Actor, src, now)
+		target := render.TargetFor(base, ft.Actor, src, now)
 		for _, e := range fresh {
-			acts, err := Render(feedEvent(feed, e, src), target)
+			acts, err := render.Render(feedEvent(feed, e, src), target)
 			if err != nil {
 				p.polls.WithLabelValues(pollError).Inc()
 				return res, err
@@ -398,10 +399,10 @@ func feedEntries(feed *gofeed.Feed) []feedEntry {
 func entryID(it *gofeed.Item) string {
 	id := strings.TrimSpace(cmp.Or(it.GUID, it.Link))
 	if id == "" {
-		id = "sha256:" + hashKey(it.Title+"|"+it.Published+"|"+it.Updated)
+		id = "sha256:" + render.HashKey(it.Title+"|"+it.Published+"|"+it.Updated)
 	}
 	if len(id) > maxEntryID {
-		id = "sha256:" + hashKey(id)
+		id = "sha256:" + render.HashKey(id)
 	}
 	return id
 }
@@ -417,7 +418,7 @@ func feedEvent(feed *gofeed.Feed, e feedEntry, src *fedv1.EventSource) *forge.Ev
 		Body: cmp.Or(it.Content, it.Description), BodyFormat: forge.FormatHTML, Time: e.date,
 		Identity: forge.Identity("feed", src.Feed.URL, e.id),
 	}
-	ev.URL = cleanURL(it.Link)
+	ev.URL = render.CleanURL(it.Link)
 	if len(it.Authors) > 0 && it.Authors[0] != nil {
 		ev.Actor = forge.Person{Name: it.Authors[0].Name}
 	}
@@ -431,7 +432,7 @@ var feedLinkSuffixes = []string{"/-/releases", "/-/tags", "/releases", "/tags", 
 func feedRepository(feed *gofeed.Feed) forge.Repository {
 	r := forge.Repository{Name: strings.TrimSpace(feed.Title)}
 	u, err := url.Parse(feed.Link)
-	if err != nil || u.Host == "" || !isHTTPURL(feed.Link) {
+	if err != nil || u.Host == "" || !render.IsHTTPURL(feed.Link) {
 		return r
 	}
 	path := strings.TrimRight(u.Path, "/")

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fedforge/fedforge/internal/forge"
+	"github.com/fedforge/fedforge/internal/forge/registry"
+	"github.com/fedforge/fedforge/internal/forge/webhook"
+	"github.com/fedforge/fedforge/internal/render"
 	"io"
 	"net/http"
 	"time"
@@ -134,7 +137,7 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such webhook", http.StatusNotFound)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -157,13 +160,13 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ev, err := ParseWebhook(src.Type, r.Header, body, secret)
+	ev, err := registry.ParseWebhook(src.Type, r.Header, body, secret)
 	if err != nil {
 		h.fail(w, log, srcType, err)
 		return
 	}
 	log = log.WithValues("kind", ev.Kind, "action", ev.Action, "delivery", ev.DeliveryID)
-	if !Selected(src, ev.Kind) {
+	if !render.Selected(src, ev.Kind) {
 		h.count(srcType, resultNotSelected)
 		log.V(1).Info("webhook event not selected by the source")
 		w.WriteHeader(http.StatusAccepted)
@@ -177,7 +180,7 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server not configured", http.StatusServiceUnavailable)
 		return
 	}
-	acts, err := Render(ev, TargetFor(base, actor, src, h.cfg.Now()))
+	acts, err := render.Render(ev, render.TargetFor(base, actor, src, h.cfg.Now()))
 	if err != nil {
 		h.fail(w, log, srcType, err)
 		return

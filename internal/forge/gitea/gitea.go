@@ -1,9 +1,14 @@
-package sources
+// Package gitea is Fedforge's adapter for Gitea and Forgejo, which share their webhook
+// payloads (Forgejo is a Gitea fork and still sends Gitea's headers beside its own): it
+// verifies the HMAC signature and reads the payloads into forge.Events. Phase 2 adds the
+// write side (forge.Writer) here, for both forges.
+package gitea
 
 import (
 	"cmp"
 	"fmt"
 	"github.com/fedforge/fedforge/internal/forge"
+	"github.com/fedforge/fedforge/internal/forge/webhook"
 	"net/http"
 	"strconv"
 	"strings"
@@ -118,10 +123,29 @@ type gtPayload struct {
 	Sender     gtUser `json:"sender"`
 }
 
-// ParseGitea verifies a Gitea webhook (hex HMAC-SHA256 of the body in
+// Gitea reads Gitea; Forgejo reads Forgejo. They are two adapters because the two
+// forges sign and name their headers differently; the payloads they share are read by
+// one parser. Neither holds state, so the zero values are ready.
+type (
+	Gitea   struct{}
+	Forgejo struct{}
+)
+
+var (
+	_ forge.Reader = Gitea{}
+	_ forge.Reader = Forgejo{}
+)
+
+// Type implements forge.Reader.
+func (Gitea) Type() fedv1.SourceType { return fedv1.SourceGitea }
+
+// Type implements forge.Reader.
+func (Forgejo) Type() fedv1.SourceType { return fedv1.SourceForgejo }
+
+// ParseWebhook verifies a Gitea webhook (hex HMAC-SHA256 of the body in
 // X-Gitea-Signature) and parses release, create (tag), push, pull_request and issues.
-func ParseGitea(h http.Header, body, secret []byte) (*forge.Event, error) {
-	if !verifyHMAC(h.Get(headerGiteaSignature), body, secret) {
+func (Gitea) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, error) {
+	if !webhook.VerifyHMAC(h.Get(headerGiteaSignature), body, secret) {
 		return nil, fmt.Errorf("%w: %s", forge.ErrUnauthorized, headerGiteaSignature)
 	}
 	ev, err := parseGiteaEvent(h.Get(headerGiteaEvent), body)
@@ -133,15 +157,15 @@ func ParseGitea(h http.Header, body, secret []byte) (*forge.Event, error) {
 	return ev, nil
 }
 
-// ParseForgejo verifies a Forgejo webhook. Forgejo signs in X-Forgejo-Signature and, for
+// ParseWebhook verifies a Forgejo webhook. Forgejo signs in X-Forgejo-Signature and, for
 // compatibility, also in X-Gitea-Signature; either is accepted (the same HMAC of the
 // same body), and the event type is read from X-Forgejo-Event or X-Gitea-Event.
-func ParseForgejo(h http.Header, body, secret []byte) (*forge.Event, error) {
+func (Forgejo) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, error) {
 	sig := h.Get(headerForgejoSignature)
 	if sig == "" {
 		sig = h.Get(headerGiteaSignature)
 	}
-	if !verifyHMAC(sig, body, secret) {
+	if !webhook.VerifyHMAC(sig, body, secret) {
 		return nil, fmt.Errorf("%w: %s", forge.ErrUnauthorized, headerForgejoSignature)
 	}
 	event := h.Get(headerForgejoEvent)
@@ -168,7 +192,7 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 		return nil, fmt.Errorf("%w: Gitea/Forgejo %q", forge.ErrIgnoredEvent, event)
 	}
 	var p gtPayload
-	if err := decodePayload(body, &p); err != nil {
+	if err := webhook.DecodePayload(body, &p); err != nil {
 		return nil, err
 	}
 	repo := p.Repository.repo()
@@ -187,12 +211,12 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 		}
 		ev.Kind, ev.Action = forge.KindRelease, forge.ActionPublished
 		ev.Title, ev.Version, ev.URL, ev.Body, ev.BodyFormat = r.Name, r.TagName, r.HTMLURL, r.Body, forge.FormatMarkdown
-		ev.Ref, ev.Prerelease, ev.Time = "refs/tags/"+r.TagName, r.Prerelease, firstTime(r.PublishedAt, r.CreatedAt)
+		ev.Ref, ev.Prerelease, ev.Time = "refs/tags/"+r.TagName, r.Prerelease, webhook.FirstTime(r.PublishedAt, r.CreatedAt)
 		if r.Author.Login != "" || r.Author.Username != "" {
 			ev.Actor = r.Author.person()
 		}
 		if ev.URL == "" {
-			ev.URL = joinURL(repo.WebURL, "/releases/tag/", r.TagName)
+			ev.URL = webhook.JoinURL(repo.WebURL, "/releases/tag/", r.TagName)
 		}
 		ev.Identity = forge.Identity("release", repo.FullName, r.TagName)
 		return ev, nil
@@ -218,7 +242,7 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 		ev.Before, ev.After, ev.TotalCommits = p.Before, p.After, p.TotalCommits
 		for _, c := range p.Commits {
 			ev.Commits = append(ev.Commits, forge.Commit{ID: c.ID, Message: c.Message, URL: c.URL,
-				Author: forge.Person{Name: c.Author.FullName, Username: c.Author.Username}, Time: parseTime(c.Timestamp)})
+				Author: forge.Person{Name: c.Author.FullName, Username: c.Author.Username}, Time: webhook.ParseTime(c.Timestamp)})
 		}
 		if ev.TotalCommits < len(ev.Commits) {
 			ev.TotalCommits = len(ev.Commits)
@@ -229,7 +253,7 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 		}
 		ev.URL = p.CompareURL
 		if ev.URL == "" || forge.ZeroSHA(p.Before) {
-			ev.URL = joinURL(repo.WebURL, "/src/branch/", ev.Branch)
+			ev.URL = webhook.JoinURL(repo.WebURL, "/src/branch/", ev.Branch)
 		}
 		ev.Identity = forge.Identity("push", repo.FullName, p.Ref, p.After)
 		return ev, nil
@@ -240,10 +264,10 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 		}
 		switch {
 		case p.Action == "opened":
-			ev.Action, ev.Time = forge.ActionOpened, parseTime(pr.CreatedAt)
+			ev.Action, ev.Time = forge.ActionOpened, webhook.ParseTime(pr.CreatedAt)
 			ev.Actor = pr.User.person()
 		case p.Action == "closed" && pr.Merged:
-			ev.Action, ev.Time = forge.ActionMerged, parseTime(pr.MergedAt)
+			ev.Action, ev.Time = forge.ActionMerged, webhook.ParseTime(pr.MergedAt)
 			if pr.MergedBy != nil {
 				ev.Actor = pr.MergedBy.person()
 			}
@@ -268,8 +292,8 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 		}
 		num := strconv.FormatInt(is.Number, 10)
 		ev.Kind, ev.Action, ev.Number, ev.Title = forge.KindIssue, forge.ActionOpened, is.Number, is.Title
-		ev.Body, ev.BodyFormat, ev.Time, ev.Actor = is.Body, forge.FormatMarkdown, parseTime(is.CreatedAt), is.User.person()
-		ev.URL = cmp.Or(is.HTMLURL, joinURL(repo.WebURL, "/issues/", num))
+		ev.Body, ev.BodyFormat, ev.Time, ev.Actor = is.Body, forge.FormatMarkdown, webhook.ParseTime(is.CreatedAt), is.User.person()
+		ev.URL = cmp.Or(is.HTMLURL, webhook.JoinURL(repo.WebURL, "/issues/", num))
 		for _, l := range is.Labels {
 			ev.Labels = append(ev.Labels, l.Name)
 		}
@@ -285,7 +309,7 @@ func giteaTag(ev *forge.Event, tag, sha string) (*forge.Event, error) {
 		return nil, fmt.Errorf("%w: tag without name", forge.ErrMalformed)
 	}
 	ev.Kind, ev.Action, ev.Version, ev.Ref, ev.After = forge.KindTag, forge.ActionCreated, tag, "refs/tags/"+tag, sha
-	ev.URL = joinURL(ev.Repository.WebURL, "/src/tag/", tag)
+	ev.URL = webhook.JoinURL(ev.Repository.WebURL, "/src/tag/", tag)
 	ev.Identity = forge.Identity("tag", ev.Repository.FullName, tag)
 	return ev, nil
 }

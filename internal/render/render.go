@@ -1,4 +1,9 @@
-package sources
+// Package render turns a forge.Event into the store.Activity values the server
+// publishes: a Create of a Note that Mastodon shows, a ForgeFed Push, and their
+// addressing for the source's visibility. It is the outbound ActivityPub side of a
+// forge event, not any forge's dialect; every id is derived from the event's Identity,
+// so that a forge's retry, or a restart of the poller, can never post twice.
+package render
 
 import (
 	"cmp"
@@ -57,12 +62,14 @@ func Selected(src *fedv1.EventSource, k forge.Kind) bool {
 // of its object. Both live under the actor, so that the server can route them and
 // peers see them on the actor's host; the hash makes them stable for the same key and
 // opaque (a tag name may contain characters an IRI path should not).
-func ActivityID(actorID, key string) string { return actorID + "/activities/" + hashKey(key) }
+func ActivityID(actorID, key string) string { return actorID + "/activities/" + HashKey(key) }
 
 // ObjectID is the IRI of the object published with ActivityID(actorID, key).
-func ObjectID(actorID, key string) string { return actorID + "/objects/" + hashKey(key) }
+func ObjectID(actorID, key string) string { return actorID + "/objects/" + HashKey(key) }
 
-func hashKey(key string) string {
+// HashKey is the digest ids are made of: 128 bits of SHA-256 in hex. The feed poller
+// stores entry ids made with it, so it must not change.
+func HashKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:16])
 }
@@ -73,10 +80,10 @@ func hashKey(key string) string {
 // (a forge retry) yields the same ids and Publish does not post twice.
 func Render(ev *forge.Event, t Target) ([]store.Activity, error) {
 	if ev == nil || ev.Identity == "" {
-		return nil, errors.New("sources: render: event without identity")
+		return nil, errors.New("render: event without identity")
 	}
 	if t.ActorID == "" {
-		return nil, errors.New("sources: render: no actor")
+		return nil, errors.New("render: no actor")
 	}
 	r := newRenderer(ev, t)
 	switch ev.Kind {
@@ -158,7 +165,7 @@ func (r *renderer) create(key, content string, attachments activitypub.Refs) (st
 		Tag:          r.hashtags(),
 		Attachment:   attachments,
 	}
-	if u := cleanURL(r.ev.URL); u != "" {
+	if u := CleanURL(r.ev.URL); u != "" {
 		note.URL = activitypub.IRIRefs(u)
 	}
 	if r.ev.Body != "" && r.ev.Kind != forge.KindPush {
@@ -169,11 +176,11 @@ func (r *renderer) create(key, content string, attachments activitypub.Refs) (st
 	act.Published = note.Published
 	rawAct, err := json.Marshal(act)
 	if err != nil {
-		return store.Activity{}, fmt.Errorf("sources: encode create: %w", err)
+		return store.Activity{}, fmt.Errorf("render: encode create: %w", err)
 	}
 	rawNote, err := json.Marshal(note)
 	if err != nil {
-		return store.Activity{}, fmt.Errorf("sources: encode note: %w", err)
+		return store.Activity{}, fmt.Errorf("render: encode note: %w", err)
 	}
 	return store.Activity{
 		ID: act.ID, ActorID: r.t.ActorID, Type: activitypub.TypeCreate, ObjectID: note.ID,
@@ -244,7 +251,7 @@ func (r *renderer) noteContent() string {
 		}
 		b.WriteString("</p>")
 		b.WriteString(excerptHTML(ev.Body, ev.BodyFormat, excerptLimit))
-		if isHTTPURL(ev.URL) {
+		if IsHTTPURL(ev.URL) {
 			b.WriteString("<p>" + link(ev.URL, ev.URL) + "</p>")
 		}
 	case forge.KindTag:
@@ -253,7 +260,7 @@ func (r *renderer) noteContent() string {
 			b.WriteString(", pushed by " + esc(who))
 		}
 		b.WriteString("</p>")
-		if isHTTPURL(ev.URL) {
+		if IsHTTPURL(ev.URL) {
 			b.WriteString("<p>" + link(ev.URL, ev.URL) + "</p>")
 		}
 	case forge.KindMergeRequest, forge.KindIssue:
@@ -366,7 +373,7 @@ func (r *renderer) push() (store.Activity, error) {
 		if !c.Time.IsZero() {
 			co.Committed = activitypub.Time{Time: c.Time}
 		}
-		if u := cleanURL(c.URL); u != "" {
+		if u := CleanURL(c.URL); u != "" {
 			co.URL = activitypub.IRIRefs(u)
 		}
 		if name := c.Author.Display(); name != "" {
@@ -385,12 +392,12 @@ func (r *renderer) push() (store.Activity, error) {
 	act.HashBefore, act.HashAfter = ev.Before, ev.After
 	act.Summary = r.pushNoteContent()
 	act.Published = activitypub.Time{Time: r.published}
-	if u := cleanURL(ev.URL); u != "" {
+	if u := CleanURL(ev.URL); u != "" {
 		act.URL = activitypub.IRIRefs(u)
 	}
 	raw, err := json.Marshal(act)
 	if err != nil {
-		return store.Activity{}, fmt.Errorf("sources: encode push: %w", err)
+		return store.Activity{}, fmt.Errorf("render: encode push: %w", err)
 	}
 	return store.Activity{ID: id, ActorID: r.t.ActorID, Type: activitypub.TypePush, Visibility: r.storeVis,
 		Published: r.published, Raw: raw}, nil

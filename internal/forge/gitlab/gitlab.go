@@ -1,13 +1,15 @@
-package sources
+// Package gitlab is Fedforge's GitLab adapter: it verifies GitLab webhooks
+// (X-Gitlab-Token) and reads their payloads into forge.Events. Phase 2 adds the write
+// side (forge.Writer) here.
+package gitlab
 
 import (
 	"fmt"
 	"github.com/fedforge/fedforge/internal/forge"
+	"github.com/fedforge/fedforge/internal/forge/webhook"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 )
@@ -41,7 +43,7 @@ type glCommit struct {
 }
 
 func (c glCommit) commit() forge.Commit {
-	return forge.Commit{ID: c.ID, Message: c.Message, URL: c.URL, Author: forge.Person{Name: c.Author.Name}, Time: parseTime(c.Timestamp)}
+	return forge.Commit{ID: c.ID, Message: c.Message, URL: c.URL, Author: forge.Person{Name: c.Author.Name}, Time: webhook.ParseTime(c.Timestamp)}
 }
 
 type glUser struct {
@@ -97,10 +99,18 @@ type glObjectHook struct {
 	} `json:"object_attributes"`
 }
 
-// ParseGitLab verifies a GitLab webhook (X-Gitlab-Token, compared in constant time with
+// Adapter reads GitLab; it holds no state, so the zero value is ready.
+type Adapter struct{}
+
+var _ forge.Reader = Adapter{}
+
+// Type implements forge.Reader.
+func (Adapter) Type() fedv1.SourceType { return fedv1.SourceGitLab }
+
+// ParseWebhook verifies a GitLab webhook (X-Gitlab-Token, compared in constant time with
 // the secret) and parses Release, Tag Push, Push, Merge Request and Issue hooks.
-func ParseGitLab(h http.Header, body, secret []byte) (*forge.Event, error) {
-	if !verifyToken(h.Get(headerGitLabToken), secret) {
+func (Adapter) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, error) {
+	if !webhook.VerifyToken(h.Get(headerGitLabToken), secret) {
 		return nil, fmt.Errorf("%w: %s", forge.ErrUnauthorized, headerGitLabToken)
 	}
 	ev, err := parseGitLabEvent(h.Get(headerGitLabEvent), body)
@@ -116,7 +126,7 @@ func parseGitLabEvent(event string, body []byte) (*forge.Event, error) {
 	switch event {
 	case "Release Hook":
 		var p glRelease
-		if err := decodePayload(body, &p); err != nil {
+		if err := webhook.DecodePayload(body, &p); err != nil {
 			return nil, err
 		}
 		if p.Action != "create" {
@@ -128,7 +138,7 @@ func parseGitLabEvent(event string, body []byte) (*forge.Event, error) {
 		ev := &forge.Event{
 			Kind: forge.KindRelease, Action: forge.ActionPublished, Repository: p.Project.repo(),
 			Title: p.Name, Version: p.Tag, URL: p.URL, Body: p.Description, BodyFormat: forge.FormatMarkdown,
-			Ref: "refs/tags/" + p.Tag, After: p.Commit.ID, Time: firstTime(p.ReleasedAt, p.CreatedAt),
+			Ref: "refs/tags/" + p.Tag, After: p.Commit.ID, Time: webhook.FirstTime(p.ReleasedAt, p.CreatedAt),
 			Identity: forge.Identity("release", p.Project.PathWithNamespace, p.Tag),
 		}
 		if p.Commit.ID != "" {
@@ -137,7 +147,7 @@ func parseGitLabEvent(event string, body []byte) (*forge.Event, error) {
 		return ev, nil
 	case "Tag Push Hook", "Push Hook":
 		var p glPush
-		if err := decodePayload(body, &p); err != nil {
+		if err := webhook.DecodePayload(body, &p); err != nil {
 			return nil, err
 		}
 		if p.Ref == "" || p.Project.PathWithNamespace == "" {
@@ -156,15 +166,15 @@ func parseGitLabEvent(event string, body []byte) (*forge.Event, error) {
 		forge.SortCommits(ev.Commits)
 		if event == "Tag Push Hook" || strings.HasPrefix(p.Ref, "refs/tags/") {
 			ev.Kind, ev.Action, ev.Version = forge.KindTag, forge.ActionCreated, forge.ShortRef(p.Ref)
-			ev.URL = joinURL(p.Project.WebURL, "/-/tags/", ev.Version)
+			ev.URL = webhook.JoinURL(p.Project.WebURL, "/-/tags/", ev.Version)
 			ev.Identity = forge.Identity("tag", p.Project.PathWithNamespace, ev.Version)
 			return ev, nil
 		}
 		ev.Kind, ev.Action, ev.Branch = forge.KindPush, forge.ActionPushed, forge.ShortRef(p.Ref)
 		if forge.ZeroSHA(p.Before) || p.Before == "" {
-			ev.URL = joinURL(p.Project.WebURL, "/-/commits/", ev.Branch)
+			ev.URL = webhook.JoinURL(p.Project.WebURL, "/-/commits/", ev.Branch)
 		} else {
-			ev.URL = joinURL(p.Project.WebURL, "/-/compare/", p.Before+"..."+p.After)
+			ev.URL = webhook.JoinURL(p.Project.WebURL, "/-/compare/", p.Before+"..."+p.After)
 		}
 		if n := len(ev.Commits); n > 0 {
 			ev.Time = ev.Commits[n-1].Time
@@ -173,7 +183,7 @@ func parseGitLabEvent(event string, body []byte) (*forge.Event, error) {
 		return ev, nil
 	case "Merge Request Hook", "Issue Hook":
 		var p glObjectHook
-		if err := decodePayload(body, &p); err != nil {
+		if err := webhook.DecodePayload(body, &p); err != nil {
 			return nil, err
 		}
 		a := p.ObjectAttributes
@@ -195,15 +205,15 @@ func parseGitLabEvent(event string, body []byte) (*forge.Event, error) {
 			if p.ObjectKind != "issue" || a.Confidential || a.Action != "open" {
 				return nil, fmt.Errorf("%w: issue %s", forge.ErrIgnoredEvent, a.Action)
 			}
-			ev.Kind, ev.Action, ev.Time = forge.KindIssue, forge.ActionOpened, parseTime(a.CreatedAt)
+			ev.Kind, ev.Action, ev.Time = forge.KindIssue, forge.ActionOpened, webhook.ParseTime(a.CreatedAt)
 			ev.Identity = forge.Identity("issue", p.Project.PathWithNamespace, num, forge.ActionOpened)
 			return ev, nil
 		}
 		switch a.Action {
 		case "open":
-			ev.Action, ev.Time = forge.ActionOpened, parseTime(a.CreatedAt)
+			ev.Action, ev.Time = forge.ActionOpened, webhook.ParseTime(a.CreatedAt)
 		case "merge":
-			ev.Action, ev.Time = forge.ActionMerged, parseTime(a.UpdatedAt)
+			ev.Action, ev.Time = forge.ActionMerged, webhook.ParseTime(a.UpdatedAt)
 		default:
 			return nil, fmt.Errorf("%w: merge request %s", forge.ErrIgnoredEvent, a.Action)
 		}
@@ -212,48 +222,4 @@ func parseGitLabEvent(event string, body []byte) (*forge.Event, error) {
 		return ev, nil
 	}
 	return nil, fmt.Errorf("%w: GitLab %q", forge.ErrIgnoredEvent, event)
-}
-
-// timeLayouts are the date forms forges put in payloads: RFC 3339 (GitHub, Gitea,
-// GitLab objects) and GitLab's "2020-11-02 12:55:12 UTC".
-var timeLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05 MST", "2006-01-02 15:04:05 -0700", "2006-01-02T15:04:05"}
-
-// parseTime reads a forge timestamp in UTC, zero when absent or unreadable: a wrong
-// date must not cost the event.
-func parseTime(s string) time.Time {
-	for _, l := range timeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC()
-		}
-	}
-	return time.Time{}
-}
-
-// firstTime returns the first of the timestamps that parses.
-func firstTime(ss ...string) time.Time {
-	for _, s := range ss {
-		if t := parseTime(s); !t.IsZero() {
-			return t
-		}
-	}
-	return time.Time{}
-}
-
-// joinURL appends a path and an escaped final segment to a project URL; it returns ""
-// without a base, so that rendering leaves the link out rather than pointing nowhere.
-func joinURL(base, path, segment string) string {
-	if base == "" {
-		return ""
-	}
-	return strings.TrimRight(base, "/") + path + escapeSegment(segment)
-}
-
-// escapeSegment escapes a ref for a URL path while keeping "/" (branch names such as
-// feature/x appear unescaped in forge URLs).
-func escapeSegment(s string) string {
-	parts := strings.Split(s, "/")
-	for i, p := range parts {
-		parts[i] = url.PathEscape(p)
-	}
-	return strings.Join(parts, "/")
 }

@@ -1,9 +1,13 @@
-package sources
+// Package github is Fedforge's GitHub adapter: it verifies GitHub webhooks
+// (X-Hub-Signature-256) and reads their payloads into forge.Events. Phase 2 adds the
+// write side (forge.Writer) here.
+package github
 
 import (
 	"cmp"
 	"fmt"
 	"github.com/fedforge/fedforge/internal/forge"
+	"github.com/fedforge/fedforge/internal/forge/webhook"
 	"net/http"
 	"strconv"
 	"strings"
@@ -101,12 +105,20 @@ type ghPayload struct {
 	Sender     ghUser `json:"sender"`
 }
 
-// ParseGitHub verifies a GitHub webhook (X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of
+// Adapter reads GitHub; it holds no state, so the zero value is ready.
+type Adapter struct{}
+
+var _ forge.Reader = Adapter{}
+
+// Type implements forge.Reader.
+func (Adapter) Type() fedv1.SourceType { return fedv1.SourceGitHub }
+
+// ParseWebhook verifies a GitHub webhook (X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of
 // the body>) and parses release, push, create (tag), pull_request and issues events. The
 // SHA-1 X-Hub-Signature header is not accepted.
-func ParseGitHub(h http.Header, body, secret []byte) (*forge.Event, error) {
+func (Adapter) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, error) {
 	sig, ok := strings.CutPrefix(h.Get(headerGitHubSignature), "sha256=")
-	if !ok || !verifyHMAC(sig, body, secret) {
+	if !ok || !webhook.VerifyHMAC(sig, body, secret) {
 		return nil, fmt.Errorf("%w: %s", forge.ErrUnauthorized, headerGitHubSignature)
 	}
 	ev, err := parseGitHubEvent(h.Get(headerGitHubEvent), body)
@@ -126,7 +138,7 @@ func parseGitHubEvent(event string, body []byte) (*forge.Event, error) {
 		return nil, fmt.Errorf("%w: GitHub %q", forge.ErrIgnoredEvent, event)
 	}
 	var p ghPayload
-	if err := decodePayload(body, &p); err != nil {
+	if err := webhook.DecodePayload(body, &p); err != nil {
 		return nil, err
 	}
 	r := p.Repository
@@ -146,7 +158,7 @@ func parseGitHubEvent(event string, body []byte) (*forge.Event, error) {
 		}
 		ev.Kind, ev.Action, ev.Actor = forge.KindRelease, forge.ActionPublished, rel.Author.person()
 		ev.Title, ev.Version, ev.URL, ev.Body, ev.BodyFormat = rel.Name, rel.TagName, rel.HTMLURL, rel.Body, forge.FormatMarkdown
-		ev.Ref, ev.Prerelease, ev.Time = "refs/tags/"+rel.TagName, rel.Prerelease, firstTime(rel.PublishedAt, rel.CreatedAt)
+		ev.Ref, ev.Prerelease, ev.Time = "refs/tags/"+rel.TagName, rel.Prerelease, webhook.FirstTime(rel.PublishedAt, rel.CreatedAt)
 		ev.Identity = forge.Identity("release", repo.FullName, rel.TagName)
 		return ev, nil
 	case "create":
@@ -168,7 +180,7 @@ func parseGitHubEvent(event string, body []byte) (*forge.Event, error) {
 		ev.Before, ev.After, ev.URL = p.Before, p.After, p.Compare
 		for _, c := range p.Commits {
 			ev.Commits = append(ev.Commits, forge.Commit{ID: c.ID, Message: c.Message, URL: c.URL,
-				Author: forge.Person{Name: c.Author.Name, Username: c.Author.Username}, Time: parseTime(c.Timestamp)})
+				Author: forge.Person{Name: c.Author.Name, Username: c.Author.Username}, Time: webhook.ParseTime(c.Timestamp)})
 		}
 		forge.SortCommits(ev.Commits)
 		ev.TotalCommits = len(ev.Commits)
@@ -184,9 +196,9 @@ func parseGitHubEvent(event string, body []byte) (*forge.Event, error) {
 		}
 		switch {
 		case p.Action == "opened":
-			ev.Action, ev.Time, ev.Actor = forge.ActionOpened, parseTime(pr.CreatedAt), pr.User.person()
+			ev.Action, ev.Time, ev.Actor = forge.ActionOpened, webhook.ParseTime(pr.CreatedAt), pr.User.person()
 		case p.Action == "closed" && pr.Merged:
-			ev.Action, ev.Time = forge.ActionMerged, parseTime(pr.MergedAt)
+			ev.Action, ev.Time = forge.ActionMerged, webhook.ParseTime(pr.MergedAt)
 			if pr.MergedBy != nil {
 				ev.Actor = pr.MergedBy.person()
 			}
@@ -210,8 +222,8 @@ func parseGitHubEvent(event string, body []byte) (*forge.Event, error) {
 		}
 		num := strconv.FormatInt(is.Number, 10)
 		ev.Kind, ev.Action, ev.Number, ev.Title, ev.Actor = forge.KindIssue, forge.ActionOpened, is.Number, is.Title, is.User.person()
-		ev.Body, ev.BodyFormat, ev.Time = is.Body, forge.FormatMarkdown, parseTime(is.CreatedAt)
-		ev.URL = cmp.Or(is.HTMLURL, joinURL(repo.WebURL, "/issues/", num))
+		ev.Body, ev.BodyFormat, ev.Time = is.Body, forge.FormatMarkdown, webhook.ParseTime(is.CreatedAt)
+		ev.URL = cmp.Or(is.HTMLURL, webhook.JoinURL(repo.WebURL, "/issues/", num))
 		for _, l := range is.Labels {
 			ev.Labels = append(ev.Labels, l.Name)
 		}
@@ -224,7 +236,7 @@ func parseGitHubEvent(event string, body []byte) (*forge.Event, error) {
 // a repository that sends both hooks posts once.
 func githubTag(ev *forge.Event, tag, sha string) (*forge.Event, error) {
 	ev.Kind, ev.Action, ev.Version, ev.Ref, ev.After = forge.KindTag, forge.ActionCreated, tag, "refs/tags/"+tag, sha
-	ev.URL = joinURL(ev.Repository.WebURL, "/releases/tag/", tag)
+	ev.URL = webhook.JoinURL(ev.Repository.WebURL, "/releases/tag/", tag)
 	ev.Identity = forge.Identity("tag", ev.Repository.FullName, tag)
 	return ev, nil
 }

@@ -1,0 +1,30 @@
+package gitea_test
+
+import (
+	"testing"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+	"github.com/fedforge/fedforge/internal/forge/forgetest"
+	"github.com/fedforge/fedforge/internal/render/rendertest"
+)
+
+// Bodies are signed with the right secret inside the target, so the fuzzer explores the
+// payload parser rather than bouncing off authentication (registry's
+// FuzzWebhookSignature attacks authentication itself). Seeds are the real payloads in
+// internal/forge/testdata. Run one with, for example,
+//
+//	go test ./internal/forge/gitea/ -run '^$' -fuzz '^FuzzGiteaWebhook$' -fuzztime 60s
+
+func FuzzGiteaWebhook(f *testing.F) {
+	forgetest.AddSeeds(f, fedv1.SourceGitea)
+	f.Fuzz(func(t *testing.T, event string, body []byte) {
+		rendertest.CheckWebhook(t, fedv1.SourceGitea, event, body)
+	})
+}
+
+func FuzzForgejoWebhook(f *testing.F) {
+	forgetest.AddSeeds(f, fedv1.SourceForgejo)
+	f.Fuzz(func(t *testing.T, event string, body []byte) {
+		rendertest.CheckWebhook(t, fedv1.SourceForgejo, event, body)
+	})
+}
