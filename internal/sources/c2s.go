@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fedforge/fedforge/internal/forge/webhook"
+	"github.com/fedforge/fedforge/internal/metrics"
 	"github.com/fedforge/fedforge/internal/render"
 	"io"
 	"mime"
@@ -48,8 +49,8 @@ type OutboxConfig struct {
 	// TokenRef says where an actor's token lives; false disables the outbox for that
 	// actor. Defaults to DefaultOutboxTokenRef until the API declares the reference.
 	TokenRef func(actor *fedv1.FederatedActor) (fedv1.SecretKeyReference, bool)
-	Publish  PublishFunc
-	Base     BaseFunc
+	Publish  render.PublishFunc
+	Base     render.BaseFunc
 	Now      func() time.Time
 	// NewID returns a fresh random identity for a post without an Idempotency-Key.
 	NewID   func() string
@@ -83,7 +84,7 @@ func NewOutboxHandler(cfg OutboxConfig) (*OutboxHandler, error) {
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
 	}
-	posts, err := registerCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	posts, err := metrics.RegisterCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fedforge_outbox_posts_total",
 		Help: "Client-to-server outbox posts by result (published, unauthorized, refused, not_found, error).",
 	}, []string{"result"}))

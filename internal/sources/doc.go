@@ -1,6 +1,7 @@
-// Package sources turns what forges tell Fedforge into activities: webhooks from GitLab,
-// Gitea, Forgejo and GitHub (each verified with the forge's own authentication), polled
-// Atom/RSS feeds, and client-to-server outbox POSTs. Every source first produces one
-// forge-neutral forge.Event; Render turns an Event into the store.Activity values that
-// the server publishes.
+// Package sources holds the two HTTP handlers through which something outside the
+// Fediverse hands Fedforge an activity to publish: WebhookHandler, for forge webhooks
+// (parsed by the adapter the forge registry names for the source's type, then rendered
+// by internal/render), and OutboxHandler, for client-to-server outbox POSTs. Both are
+// routes of the server and are to move into internal/server; the forges themselves are
+// internal/forge and its adapter packages.
 package sources

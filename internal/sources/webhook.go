@@ -3,10 +3,10 @@ package sources
 import (
 	"context"
 	"errors"
-	"fmt"
 	"github.com/fedforge/fedforge/internal/forge"
 	"github.com/fedforge/fedforge/internal/forge/registry"
 	"github.com/fedforge/fedforge/internal/forge/webhook"
+	"github.com/fedforge/fedforge/internal/metrics"
 	"github.com/fedforge/fedforge/internal/render"
 	"io"
 	"net/http"
@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
-	"github.com/fedforge/fedforge/internal/store"
 )
 
 // WebhookPattern is the route the server mounts NewWebhookHandler at; the handler reads
@@ -32,23 +31,14 @@ type LookupFunc func(ctx context.Context, username, source string) (*fedv1.Feder
 // forge retries once the Secret exists).
 type SecretFunc func(ctx context.Context, namespace string, ref fedv1.SecretKeyReference) ([]byte, error)
 
-// PublishFunc appends rendered activities to the actor's outbox and enqueues their
-// deliveries. It must be idempotent by activity id: forges retry, pollers restart, and
-// the same ids come back. src is nil for client-to-server posts.
-type PublishFunc func(ctx context.Context, actor *fedv1.FederatedActor, src *fedv1.EventSource, acts []store.Activity) error
-
-// BaseFunc returns the public base URL (scheme://host) of the server, from which actor
-// ids are made.
-type BaseFunc func(ctx context.Context) (string, error)
-
 // WebhookConfig wires the webhook handler to the server. Lookup, Secret, Publish and
 // Base are required; Now defaults to time.Now, Log to a discarding logger and Metrics
 // to no registration.
 type WebhookConfig struct {
 	Lookup  LookupFunc
 	Secret  SecretFunc
-	Publish PublishFunc
-	Base    BaseFunc
+	Publish render.PublishFunc
+	Base    render.BaseFunc
 	Now     func() time.Time
 	Log     logr.Logger
 	Metrics prometheus.Registerer
@@ -84,7 +74,7 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
 	}
-	events, err := registerCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	events, err := metrics.RegisterCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fedforge_webhook_requests_total",
 		Help: "Webhook deliveries by forge and result (published, ignored, not_selected, unauthorized, malformed, too_large, not_found, error).",
 	}, []string{"forge", "result"}))
@@ -92,24 +82,6 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 		return nil, err
 	}
 	return &WebhookHandler{cfg: cfg, events: events}, nil
-}
-
-// registerCounter registers c, or returns the collector already registered under the
-// same name, so that building a second handler (tests, restarts of a component) works.
-func registerCounter(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
-		return nil, fmt.Errorf("sources: registering metrics: %w", err)
-	}
-	return c, nil
 }
 
 // ServeHTTP answers 202 once the event is published or deliberately ignored, 401 for a

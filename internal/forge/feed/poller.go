@@ -1,4 +1,10 @@
-package sources
+// Package feed is the forge adapter for sources that are polled rather than delivered:
+// Atom, RSS and JSON feeds (a GitLab tags feed, a Gitea or GitHub releases feed). The
+// poller fetches each Feed source on its interval through the outbound guard, turns new
+// entries into forge.Events and publishes their renderings; it remembers validators and
+// seen entries in the store, so a restart neither re-posts nor misses an entry. Feeds
+// have no write side.
+package feed
 
 import (
 	"bytes"
@@ -9,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fedforge/fedforge/internal/forge"
+	"github.com/fedforge/fedforge/internal/metrics"
 	"github.com/fedforge/fedforge/internal/render"
 	"net/url"
 	"sort"
@@ -61,8 +68,8 @@ type PollerConfig struct {
 	Sources func(ctx context.Context) ([]FeedTarget, error)
 	Store   FeedStore
 	Fetcher FeedFetcher
-	Publish PublishFunc
-	Base    BaseFunc
+	Publish render.PublishFunc
+	Base    render.BaseFunc
 	// Clock defaults to RealClock.
 	Clock Clock
 	Log   logr.Logger
@@ -105,7 +112,7 @@ const (
 // NewPoller checks cfg, applies defaults and registers metrics.
 func NewPoller(cfg PollerConfig) (*Poller, error) {
 	if cfg.Sources == nil || cfg.Store == nil || cfg.Fetcher == nil || cfg.Publish == nil || cfg.Base == nil {
-		return nil, errors.New("sources: poller needs Sources, Store, Fetcher, Publish and Base")
+		return nil, errors.New("feed: poller needs Sources, Store, Fetcher, Publish and Base")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = RealClock()
@@ -122,14 +129,14 @@ func NewPoller(cfg PollerConfig) (*Poller, error) {
 	if cfg.MaxPublishPerPoll <= 0 {
 		cfg.MaxPublishPerPoll = 5
 	}
-	polls, err := registerCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	polls, err := metrics.RegisterCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fedforge_feed_polls_total",
 		Help: "Feed polls by result (published, not_modified, unchanged, error).",
 	}, []string{"result"}))
 	if err != nil {
 		return nil, err
 	}
-	entries, err := registerCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	entries, err := metrics.RegisterCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fedforge_feed_entries_total",
 		Help: "New feed entries by result: published, or skipped (backlog of a new source, or over the per-poll cap).",
 	}, []string{"result"}))
@@ -257,7 +264,7 @@ func (p *Poller) Poll(ctx context.Context, ft FeedTarget) (PollResult, error) {
 	var res PollResult
 	src := ft.Source
 	if src == nil || src.Feed == nil || ft.Actor == nil {
-		return res, errors.New("sources: poll of a source without a feed")
+		return res, errors.New("feed: poll of a source without a feed")
 	}
 	id := FeedSourceID(ft.Actor, src)
 	st, err := p.cfg.Store.GetFeedState(ctx, id)
@@ -281,7 +288,7 @@ func (p *Poller) Poll(ctx context.Context, ft FeedTarget) (PollResult, error) {
 	feed, err := gofeed.NewParser().Parse(bytes.NewReader(resp.Body))
 	if err != nil {
 		p.polls.WithLabelValues(pollError).Inc()
-		return res, fmt.Errorf("sources: parsing feed %s: %w", src.Feed.URL, err)
+		return res, fmt.Errorf("feed: parsing feed %s: %w", src.Feed.URL, err)
 	}
 	entries := feedEntries(feed)
 	ids := make([]string, len(entries))
@@ -329,7 +336,7 @@ func (p *Poller) Poll(ctx context.Context, ft FeedTarget) (PollResult, error) {
 			}
 			if err := p.cfg.Publish(ctx, ft.Actor, src, acts); err != nil {
 				p.polls.WithLabelValues(pollError).Inc()
-				return res, fmt.Errorf("sources: publishing feed entry %s: %w", e.id, err)
+				return res, fmt.Errorf("feed: publishing feed entry %s: %w", e.id, err)
 			}
 			if _, err := p.cfg.Store.MarkFeedEntriesSeen(ctx, id, []string{e.id}, now); err != nil {
 				p.polls.WithLabelValues(pollError).Inc()
