@@ -1,6 +1,7 @@
 package forge
 
 import (
+	"context"
 	"net/http"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
@@ -22,4 +23,27 @@ type Reader interface {
 	// Callers go through registry.ParseWebhook, which also refuses an empty secret and
 	// an oversized body before any adapter runs.
 	ParseWebhook(h http.Header, body, secret []byte) (*Event, error)
+}
+
+// Writer is the outbound half of a forge adapter, declared now so that phase 2 (issues,
+// comments and merge requests from the Fediverse) adds implementations, not a shape.
+// No adapter implements it yet. A Writer is built per forge access (API base URL, a
+// least-privilege token from a Secret, the project path), through the outbound network
+// guard; each adapter's writer uses the forge's own SDK where one is served.
+//
+// Every method is idempotent by the key in its argument (see IdempotencyKey), returns
+// errors wrapped with %w carrying the forge's host and never the token, and takes the
+// project by its Repository.FullName, the path every forge's API addresses it by.
+type Writer interface {
+	// Type is the source type this writer writes to.
+	Type() fedv1.SourceType
+	// CreateIssue opens t as an issue in repo.
+	CreateIssue(ctx context.Context, repo Repository, t Ticket) (Ref, error)
+	// Comment adds c to issue or merge request number of repo.
+	Comment(ctx context.Context, repo Repository, number int64, c Comment) (Ref, error)
+	// CloseIssue closes issue number of repo (a ForgeFed Resolve); closing a closed
+	// issue succeeds.
+	CloseIssue(ctx context.Context, repo Repository, number int64, key IdempotencyKey) error
+	// OpenMergeRequest opens mr in repo from a branch already pushed.
+	OpenMergeRequest(ctx context.Context, repo Repository, mr MergeRequest) (Ref, error)
 }
