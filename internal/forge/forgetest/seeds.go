@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+	"github.com/fedforge/fedforge/internal/forge"
 )
 
 // AddSeeds adds every payload of srcType (Gitea's for Forgejo too, which sends the
@@ -14,4 +15,15 @@ func AddSeeds(f *testing.F, srcType fedv1.SourceType) {
 			f.Add(tc.Event, Read(f, tc.File))
 		}
 	}
+}
+
+// Parse signs body as r's forge would send event and parses it with r, failing the test
+// on any error.
+func Parse(t testing.TB, r forge.Reader, event string, body []byte) *forge.Event {
+	t.Helper()
+	ev, err := r.ParseWebhook(SignedHeaders(r.Type(), event, body, Secret), body, Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
 }

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
-	"github.com/fedforge/fedforge/internal/forge/forgetest"
 	"github.com/fedforge/fedforge/internal/render/rendertest"
 )
 
@@ -15,16 +14,6 @@ import (
 //
 //	go test ./internal/forge/gitea/ -run '^$' -fuzz '^FuzzGiteaWebhook$' -fuzztime 60s
 
-func FuzzGiteaWebhook(f *testing.F) {
-	forgetest.AddSeeds(f, fedv1.SourceGitea)
-	f.Fuzz(func(t *testing.T, event string, body []byte) {
-		rendertest.CheckWebhook(t, fedv1.SourceGitea, event, body)
-	})
-}
+func FuzzGiteaWebhook(f *testing.F) { rendertest.FuzzWebhooks(f, fedv1.SourceGitea) }
 
-func FuzzForgejoWebhook(f *testing.F) {
-	forgetest.AddSeeds(f, fedv1.SourceForgejo)
-	f.Fuzz(func(t *testing.T, event string, body []byte) {
-		rendertest.CheckWebhook(t, fedv1.SourceForgejo, event, body)
-	})
-}
+func FuzzForgejoWebhook(f *testing.F) { rendertest.FuzzWebhooks(f, fedv1.SourceForgejo) }

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
-	"github.com/fedforge/fedforge/internal/forge/forgetest"
 	"github.com/fedforge/fedforge/internal/render/rendertest"
 )
 
@@ -15,9 +14,4 @@ import (
 //
 //	go test ./internal/forge/github/ -run '^$' -fuzz Fuzz -fuzztime 60s
 
-func FuzzGitHubWebhook(f *testing.F) {
-	forgetest.AddSeeds(f, fedv1.SourceGitHub)
-	f.Fuzz(func(t *testing.T, event string, body []byte) {
-		rendertest.CheckWebhook(t, fedv1.SourceGitHub, event, body)
-	})
-}
+func FuzzGitHubWebhook(f *testing.F) { rendertest.FuzzWebhooks(f, fedv1.SourceGitHub) }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"testing"
 
-	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/forge"
 	"github.com/fedforge/fedforge/internal/forge/forgetest"
 	"github.com/fedforge/fedforge/internal/forge/github"
@@ -14,10 +13,7 @@ import (
 // push); both must map to the same identity so that the second posts nothing new.
 func TestTagIdentitiesAgree(t *testing.T) {
 	create := forgetest.Read(t, "github/create_tag.json")
-	ev1, err := github.Adapter{}.ParseWebhook(forgetest.SignedHeaders(fedv1.SourceGitHub, "create", create, forgetest.Secret), create, forgetest.Secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev1 := forgetest.Parse(t, github.Adapter{}, "create", create)
 	var push map[string]any
 	if err := json.Unmarshal(forgetest.Read(t, "github/push_tag_deleted.json"), &push); err != nil {
 		t.Fatal(err)
@@ -26,10 +22,7 @@ func TestTagIdentitiesAgree(t *testing.T) {
 	push["deleted"], push["created"] = false, true
 	push["before"], push["after"] = "0000000000000000000000000000000000000000", "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 	body, _ := json.Marshal(push)
-	ev2, err := github.Adapter{}.ParseWebhook(forgetest.SignedHeaders(fedv1.SourceGitHub, "push", body, forgetest.Secret), body, forgetest.Secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev2 := forgetest.Parse(t, github.Adapter{}, "push", body)
 	if ev1.Kind != forge.KindTag || ev2.Kind != forge.KindTag || ev1.Identity != ev2.Identity {
 		t.Fatalf("create %q/%q and push %q/%q disagree", ev1.Kind, ev1.Identity, ev2.Kind, ev2.Identity)
 	}

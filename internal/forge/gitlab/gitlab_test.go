@@ -3,17 +3,13 @@ package gitlab_test
 import (
 	"testing"
 
-	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/forge/forgetest"
 	"github.com/fedforge/fedforge/internal/forge/gitlab"
 )
 
 func TestParseWebhookCommits(t *testing.T) {
 	body := forgetest.Read(t, "gitlab/push.json")
-	ev, err := gitlab.Adapter{}.ParseWebhook(forgetest.SignedHeaders(fedv1.SourceGitLab, "Push Hook", body, forgetest.Secret), body, forgetest.Secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := forgetest.Parse(t, gitlab.Adapter{}, "Push Hook", body)
 	if len(ev.Commits) != 2 {
 		t.Fatalf("got %d commits, want 2", len(ev.Commits))
 	}

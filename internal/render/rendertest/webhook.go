@@ -50,3 +50,10 @@ func CheckWebhook(t *testing.T, srcType fedv1.SourceType, event string, body []b
 		}
 	}
 }
+
+// FuzzWebhooks runs a webhook fuzz target for srcType: the real payloads of that forge
+// as seeds, CheckWebhook as the body.
+func FuzzWebhooks(f *testing.F, srcType fedv1.SourceType) {
+	forgetest.AddSeeds(f, srcType)
+	f.Fuzz(func(t *testing.T, event string, body []byte) { CheckWebhook(t, srcType, event, body) })
+}
