@@ -27,10 +27,10 @@ import (
 	"github.com/fedforge/fedforge/internal/store"
 )
 
-// sourcePayload reads a real forge payload kept by internal/sources (its README says
+// sourcePayload reads a real forge payload kept in internal/forge/testdata (its README says
 // where each came from).
 func sourcePayload(t *testing.T, path string) []byte {
-	b, err := os.ReadFile(filepath.Join("..", "sources", "testdata", path))
+	b, err := os.ReadFile(filepath.Join("..", "forge", "testdata", path))
 	must(t, err)
 	return b
 }
@@ -69,7 +69,7 @@ func received(t *testing.T, dsn, localActor, contains string) store.Received {
 // release feed, each into a real instance, reach a follower on another instance as a
 // signed Create{Note} (the follower's inbox verified it, or it would not be stored).
 func TestForgeEventsReachFollowers(t *testing.T) {
-	// A feed on loopback: the GitHub releases Atom feed kept by internal/sources.
+	// A feed on loopback: the GitHub releases Atom feed kept in internal/forge/testdata.
 	atom := sourcePayload(t, "feeds/github_releases.atom")
 	ln, err := net.Listen("tcp", "127.0.0.6:0")
 	must(t, err)

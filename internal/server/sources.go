@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+	"github.com/fedforge/fedforge/internal/forge/feed"
 	"github.com/fedforge/fedforge/internal/sources"
 	"github.com/fedforge/fedforge/internal/store"
 )
@@ -66,7 +67,7 @@ func (c *secretCache) get(ctx context.Context, namespace string, ref fedv1.Secre
 	return v, nil
 }
 
-// publishToFollowers implements sources.PublishFunc: each rendered activity goes to the
+// publishToFollowers implements render.PublishFunc: each rendered activity goes to the
 // actor's outbox and, through the durable queue, to its followers' (shared) inboxes. It
 // writes nothing to the API server, whatever the number of followers.
 func (f *federation) publishToFollowers(ctx context.Context, actor *fedv1.FederatedActor, src *fedv1.EventSource, acts []store.Activity) error {
@@ -119,16 +120,16 @@ func (f *federation) lookupSource(ctx context.Context, username, source string) 
 }
 
 // feedSources lists the Feed sources of this server's actors, from the cache.
-func (f *federation) feedSources(ctx context.Context) ([]sources.FeedTarget, error) {
+func (f *federation) feedSources(ctx context.Context) ([]feed.FeedTarget, error) {
 	all, err := f.actors.list(ctx, indexActorServer, f.srv.Name)
 	if err != nil {
 		return nil, err
 	}
-	var out []sources.FeedTarget
+	var out []feed.FeedTarget
 	for i := range all {
 		for j := range all[i].Spec.Sources {
 			if s := &all[i].Spec.Sources[j]; s.Type == fedv1.SourceFeed && s.Feed != nil {
-				out = append(out, sources.FeedTarget{Actor: all[i].DeepCopy(), Source: s.DeepCopy()})
+				out = append(out, feed.FeedTarget{Actor: all[i].DeepCopy(), Source: s.DeepCopy()})
 			}
 		}
 	}
@@ -168,9 +169,9 @@ func (s *Server) setupSources(reg prometheus.Registerer) error {
 	if err != nil {
 		return err
 	}
-	poller, err := sources.NewPoller(sources.PollerConfig{
+	poller, err := feed.NewPoller(feed.PollerConfig{
 		Sources: f.feedSources, Store: f.store,
-		Fetcher: sources.NewFeedFetcher(f.client, sources.FeedFetcherConfig{AllowHTTP: s.opts.AllowHTTP}),
+		Fetcher: feed.NewFeedFetcher(f.client, feed.FeedFetcherConfig{AllowHTTP: s.opts.AllowHTTP}),
 		Publish: f.publishToFollowers, Base: f.base, Log: f.log.WithName("feeds"), Metrics: reg,
 		Tick: s.opts.FeedTick,
 	})

@@ -3,10 +3,10 @@ package sources
 import (
 	"bytes"
 	"context"
+	"github.com/fedforge/fedforge/internal/forge/forgetest"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,44 +19,6 @@ import (
 //
 //	go test ./internal/sources/ -run '^$' -bench . -benchtime 1s -count 1
 
-// BenchmarkParseWebhook: authentication and parsing of one real delivery per forge.
-func BenchmarkParseWebhook(b *testing.B) {
-	for _, name := range []string{"gitlab release", "gitea release published", "github release published", "gitlab push", "github pull request opened"} {
-		tc := payloads[name]
-		body := readTestdata(b, tc.file)
-		h := signedHeaders(tc.forge, tc.event, body, testSecret)
-		b.Run(name, func(b *testing.B) {
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := ParseWebhook(tc.forge, h, body, testSecret); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkRender: an event to its activities (HTML, sanitising, JSON encoding).
-func BenchmarkRender(b *testing.B) {
-	for _, name := range []string{"gitlab release", "gitlab push", "github issue opened"} {
-		tc := payloads[name]
-		body := readTestdata(b, tc.file)
-		ev, err := ParseWebhook(tc.forge, signedHeaders(tc.forge, tc.event, body, testSecret), body, testSecret)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Render(ev, Target{ActorID: testActorID, PushNote: true, Now: testNow}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
 // BenchmarkWebhookHandler: one GitLab release delivery through the HTTP handler,
 // lookup to 202, with a Publish that accepts without storing.
 func BenchmarkWebhookHandler(b *testing.B) {
@@ -66,7 +28,7 @@ func BenchmarkWebhookHandler(b *testing.B) {
 		Lookup: func(context.Context, string, string) (*fedv1.FederatedActor, *fedv1.EventSource, error) {
 			return actor, src, nil
 		},
-		Secret:  func(context.Context, string, fedv1.SecretKeyReference) ([]byte, error) { return testSecret, nil },
+		Secret:  func(context.Context, string, fedv1.SecretKeyReference) ([]byte, error) { return forgetest.Secret, nil },
 		Publish: func(context.Context, *fedv1.FederatedActor, *fedv1.EventSource, []store.Activity) error { return nil },
 		Base:    func(context.Context) (string, error) { return "https://fed.example", nil },
 		Metrics: prometheus.NewRegistry(),
@@ -76,8 +38,8 @@ func BenchmarkWebhookHandler(b *testing.B) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(WebhookPattern, h)
-	body := readTestdata(b, "gitlab/release.json")
-	hdr := signedHeaders(fedv1.SourceGitLab, "Release Hook", body, testSecret)
+	body := forgetest.Read(b, "gitlab/release.json")
+	hdr := forgetest.SignedHeaders(fedv1.SourceGitLab, "Release Hook", body, forgetest.Secret)
 	b.ReportAllocs()
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodPost, "/hooks/releases-demo/gitlab", bytes.NewReader(body))
@@ -87,70 +49,5 @@ func BenchmarkWebhookHandler(b *testing.B) {
 		if rec.Code != http.StatusAccepted {
 			b.Fatal(rec.Code)
 		}
-	}
-}
-
-// memFeedStore is an in-memory FeedStore, so that the poll benchmarks measure the
-// poller and not SQLite.
-type memFeedStore struct {
-	state store.FeedState
-	seen  map[string]bool
-}
-
-func (m *memFeedStore) GetFeedState(context.Context, string) (store.FeedState, error) {
-	return m.state, nil
-}
-func (m *memFeedStore) PutFeedState(_ context.Context, s store.FeedState) error {
-	m.state = s
-	return nil
-}
-func (m *memFeedStore) FilterUnseenFeedEntries(_ context.Context, _ string, ids []string) ([]string, error) {
-	var out []string
-	for _, id := range ids {
-		if !m.seen[id] {
-			out = append(out, id)
-		}
-	}
-	return out, nil
-}
-func (m *memFeedStore) MarkFeedEntriesSeen(_ context.Context, _ string, ids []string, _ time.Time) ([]string, error) {
-	for _, id := range ids {
-		m.seen[id] = true
-	}
-	return ids, nil
-}
-
-// BenchmarkPoll: one poll of the real GitHub releases feed over loopback HTTP, when the
-// server answers 304 and when it sends the feed again with nothing new (the common cases).
-func BenchmarkPoll(b *testing.B) {
-	for _, tc := range []struct {
-		name   string
-		honour bool
-	}{{"not modified", true}, {"unchanged 200", false}} {
-		b.Run(tc.name, func(b *testing.B) {
-			srv := newFeedServer(b, string(readTestdata(b, "feeds/github_releases.atom")))
-			srv.honour = tc.honour
-			_, targets := feedActor(srv.URL + "/releases.atom")
-			st := &memFeedStore{seen: map[string]bool{}}
-			p, err := NewPoller(PollerConfig{
-				Sources: func(context.Context) ([]FeedTarget, error) { return targets, nil },
-				Store:   st, Fetcher: loopbackFetcher(),
-				Publish: func(context.Context, *fedv1.FederatedActor, *fedv1.EventSource, []store.Activity) error { return nil },
-				Base:    func(context.Context) (string, error) { return "https://fed.example", nil },
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := p.Poll(context.Background(), targets[0]); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				res, err := p.Poll(context.Background(), targets[0])
-				if err != nil || len(res.Published) != 0 || res.NotModified != tc.honour {
-					b.Fatalf("%+v %v", res, err)
-				}
-			}
-		})
 	}
 }

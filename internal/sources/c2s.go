@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fedforge/fedforge/internal/forge/webhook"
+	"github.com/fedforge/fedforge/internal/metrics"
+	"github.com/fedforge/fedforge/internal/render"
 	"io"
 	"mime"
 	"net/http"
@@ -46,8 +49,8 @@ type OutboxConfig struct {
 	// TokenRef says where an actor's token lives; false disables the outbox for that
 	// actor. Defaults to DefaultOutboxTokenRef until the API declares the reference.
 	TokenRef func(actor *fedv1.FederatedActor) (fedv1.SecretKeyReference, bool)
-	Publish  PublishFunc
-	Base     BaseFunc
+	Publish  render.PublishFunc
+	Base     render.BaseFunc
 	Now      func() time.Time
 	// NewID returns a fresh random identity for a post without an Idempotency-Key.
 	NewID   func() string
@@ -81,7 +84,7 @@ func NewOutboxHandler(cfg OutboxConfig) (*OutboxHandler, error) {
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
 	}
-	posts, err := registerCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	posts, err := metrics.RegisterCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fedforge_outbox_posts_total",
 		Help: "Client-to-server outbox posts by result (published, unauthorized, refused, not_found, error).",
 	}, []string{"result"}))
@@ -134,7 +137,7 @@ func (h *OutboxHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "send application/activity+json", http.StatusUnsupportedMediaType)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxBodyBytes))
 	if err != nil {
 		h.posts.WithLabelValues("refused").Inc()
 		var mbe *http.MaxBytesError
@@ -197,7 +200,7 @@ func (h *OutboxHandler) authorized(ctx context.Context, log logr.Logger, actor *
 	if len(secret) == 0 {
 		return false
 	}
-	if !verifyToken(strings.TrimSpace(token), secret) {
+	if !webhook.VerifyToken(strings.TrimSpace(token), secret) {
 		log.Info("outbox bearer token rejected")
 		return false
 	}
@@ -228,7 +231,7 @@ func BuildOutboxActivity(body []byte, actorID, key string, now time.Time) (store
 		}
 		return buildCreate(obj, in, actorID, followers, key, now)
 	case in.Type.Has(activitypub.TypeAnnounce):
-		target := cleanURL(in.Object.ID())
+		target := render.CleanURL(in.Object.ID())
 		if target == "" {
 			return store.Activity{}, refuse("Announce needs the IRI of the object it shares")
 		}
@@ -237,7 +240,7 @@ func BuildOutboxActivity(body []byte, actorID, key string, now time.Time) (store
 			return store.Activity{}, err
 		}
 		to, cc := activitypub.Address(vis, followers)
-		act := activitypub.NewActivity(activitypub.TypeAnnounce, ActivityID(actorID, key), actorID, activitypub.IRIRef(target), to, cc)
+		act := activitypub.NewActivity(activitypub.TypeAnnounce, render.ActivityID(actorID, key), actorID, activitypub.IRIRef(target), to, cc)
 		act.Published = activitypub.Time{Time: now}
 		raw, err := json.Marshal(act)
 		if err != nil {
@@ -261,7 +264,7 @@ func buildCreate(obj, wrapper *activitypub.Object, actorID, followers, key strin
 		return store.Activity{}, err
 	}
 	to, cc := activitypub.Address(vis, followers)
-	content := strings.TrimSpace(SanitizeHTML(obj.Content))
+	content := strings.TrimSpace(render.SanitizeHTML(obj.Content))
 	if content == "" {
 		return store.Activity{}, refuse("%v without content", []string(obj.Type))
 	}
@@ -270,27 +273,27 @@ func buildCreate(obj, wrapper *activitypub.Object, actorID, followers, key strin
 		typ = activitypub.TypeArticle
 	}
 	note := &activitypub.Object{
-		Context: activitypub.ActivityContext(), ID: ObjectID(actorID, key), Type: activitypub.Types{typ},
+		Context: activitypub.ActivityContext(), ID: render.ObjectID(actorID, key), Type: activitypub.Types{typ},
 		AttributedTo: activitypub.IRIRefs(actorID), Content: content, Published: activitypub.Time{Time: now},
-		Name: strings.TrimSpace(obj.Name), Summary: strings.TrimSpace(SanitizeHTML(obj.Summary)),
+		Name: strings.TrimSpace(obj.Name), Summary: strings.TrimSpace(render.SanitizeHTML(obj.Summary)),
 		Sensitive: obj.Sensitive, To: to, Cc: cc,
 	}
-	if reply := cleanURL(obj.InReplyTo.ID()); reply != "" {
+	if reply := render.CleanURL(obj.InReplyTo.ID()); reply != "" {
 		note.InReplyTo = activitypub.IRIRef(reply)
 	}
 	for _, u := range obj.URL.IDs() {
-		if u = cleanURL(u); u != "" {
+		if u = render.CleanURL(u); u != "" {
 			note.URL = append(note.URL, activitypub.IRIRef(u))
 		}
 	}
 	for _, t := range obj.Tag {
 		if o := t.Object; o != nil && o.Type.Has(activitypub.TypeHashtag) && strings.HasPrefix(o.Name, "#") && len(o.Name) > 1 {
 			tag := &activitypub.Object{Type: activitypub.Types{activitypub.TypeHashtag}, Name: o.Name}
-			tag.Href = cleanURL(o.Href)
+			tag.Href = render.CleanURL(o.Href)
 			note.Tag = append(note.Tag, activitypub.ObjectRef(tag))
 		}
 	}
-	act := activitypub.NewActivity(activitypub.TypeCreate, ActivityID(actorID, key), actorID, activitypub.Embed(note), to, cc)
+	act := activitypub.NewActivity(activitypub.TypeCreate, render.ActivityID(actorID, key), actorID, activitypub.Embed(note), to, cc)
 	act.Published = note.Published
 	rawAct, err := json.Marshal(act)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/fedforge/fedforge/internal/forge/webhook"
+	"github.com/fedforge/fedforge/internal/render/rendertest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,14 +24,14 @@ const outboxToken = "c2s-token-0123456789"
 
 type outboxFixture struct {
 	mux  *http.ServeMux
-	pub  *storePublisher
+	pub  *rendertest.StorePublisher
 	logs *logSink
 	ids  int
 }
 
 func newOutboxFixture(t *testing.T, withToken bool) *outboxFixture {
 	t.Helper()
-	f := &outboxFixture{pub: &storePublisher{st: openStore(t)}, logs: &logSink{}}
+	f := &outboxFixture{pub: &rendertest.StorePublisher{St: rendertest.OpenStore(t)}, logs: &logSink{}}
 	actor := &fedv1.FederatedActor{ObjectMeta: metav1.ObjectMeta{Namespace: "forge", Name: "demo"},
 		Spec: fedv1.FederatedActorSpec{PreferredUsername: "releases-demo"}}
 	h, err := NewOutboxHandler(OutboxConfig{
@@ -45,9 +47,9 @@ func newOutboxFixture(t *testing.T, withToken bool) *outboxFixture {
 			}
 			return nil, errors.New("secret not found")
 		},
-		Publish: f.pub.publish,
+		Publish: f.pub.Publish,
 		Base:    func(context.Context) (string, error) { return "https://fed.example", nil },
-		Now:     func() time.Time { return testNow },
+		Now:     func() time.Time { return rendertest.Now },
 		NewID:   func() string { f.ids++; return "id-" + string(rune('a'+f.ids)) },
 		Log:     f.logs.logger(),
 		Metrics: prometheus.NewRegistry(),
@@ -108,10 +110,10 @@ func TestOutboxAccepts(t *testing.T) {
 			if rec.Code != http.StatusCreated {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
-			if f.pub.created != 1 {
-				t.Fatalf("%d activities stored", f.pub.created)
+			if f.pub.Created != 1 {
+				t.Fatalf("%d activities stored", f.pub.Created)
 			}
-			a := f.pub.acts[0]
+			a := f.pub.Acts[0]
 			if rec.Header().Get("Location") != a.ID || !bytes.Equal(rec.Body.Bytes(), a.Raw) {
 				t.Errorf("Location %q, want %q", rec.Header().Get("Location"), a.ID)
 			}
@@ -122,10 +124,10 @@ func TestOutboxAccepts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if doc.Actor.ID() != testActorID || strings.Contains(string(a.Raw), "evil.example") {
+			if doc.Actor.ID() != rendertest.ActorID || strings.Contains(string(a.Raw), "evil.example") {
 				t.Errorf("client-supplied actor or ids kept: %s", a.Raw)
 			}
-			if !strings.HasPrefix(doc.ID, testActorID+"/activities/") {
+			if !strings.HasPrefix(doc.ID, rendertest.ActorID+"/activities/") {
 				t.Errorf("server did not assign the id: %s", doc.ID)
 			}
 			if tc.objType == "" {
@@ -136,13 +138,13 @@ func TestOutboxAccepts(t *testing.T) {
 			}
 			vis := map[store.Visibility]fedv1.Visibility{store.Public: fedv1.VisibilityPublic, store.Unlisted: fedv1.VisibilityUnlisted, store.Followers: fedv1.VisibilityFollowers}[tc.vis]
 			if tc.objType == "Note" {
-				checkMastodonShows(t, a.Raw, vis)
+				rendertest.MastodonShows(t, a.Raw, vis)
 			}
 			obj := doc.Object.Object
-			if !obj.Type.Has(tc.objType) || obj.Content != tc.content || obj.AttributedTo.IDs()[0] != testActorID {
+			if !obj.Type.Has(tc.objType) || obj.Content != tc.content || obj.AttributedTo.IDs()[0] != rendertest.ActorID {
 				t.Errorf("object %v content %q attributedTo %v", obj.Type, obj.Content, obj.AttributedTo.IDs())
 			}
-			if !obj.Published.Equal(testNow) {
+			if !obj.Published.Equal(rendertest.Now) {
 				t.Errorf("published %v, want the server's clock", obj.Published)
 			}
 		})
@@ -173,7 +175,7 @@ func TestOutboxRefuses(t *testing.T) {
 		"empty content":      {c2sAuth, c2sType, `{"type":"Note","content":"<script>x</script>",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
 		"announce no object": {c2sAuth, c2sType, `{"type":"Announce",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
 		"not json":           {c2sAuth, c2sType, `type=Note`, true, c2sPath, http.StatusBadRequest},
-		"too large":          {c2sAuth, c2sType, `{"type":"Note","content":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, true, c2sPath, http.StatusRequestEntityTooLarge},
+		"too large":          {c2sAuth, c2sType, `{"type":"Note","content":"` + strings.Repeat("x", webhook.MaxBodyBytes) + `"}`, true, c2sPath, http.StatusRequestEntityTooLarge},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -182,7 +184,7 @@ func TestOutboxRefuses(t *testing.T) {
 			if rec.Code != tc.status {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
 			}
-			if f.pub.calls != 0 {
+			if f.pub.Calls != 0 {
 				t.Fatal("a refused post was published")
 			}
 			if tc.status == http.StatusUnauthorized && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
@@ -210,7 +212,7 @@ func TestOutboxIdempotencyKey(t *testing.T) {
 	if c.Header().Get("Location") == d.Header().Get("Location") {
 		t.Fatal("posts without a key share an id")
 	}
-	if f.pub.created != 3 {
-		t.Fatalf("%d activities stored, want 3", f.pub.created)
+	if f.pub.Created != 3 {
+		t.Fatalf("%d activities stored, want 3", f.pub.Created)
 	}
 }

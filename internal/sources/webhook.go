@@ -3,7 +3,11 @@ package sources
 import (
 	"context"
 	"errors"
-	"fmt"
+	"github.com/fedforge/fedforge/internal/forge"
+	"github.com/fedforge/fedforge/internal/forge/registry"
+	"github.com/fedforge/fedforge/internal/forge/webhook"
+	"github.com/fedforge/fedforge/internal/metrics"
+	"github.com/fedforge/fedforge/internal/render"
 	"io"
 	"net/http"
 	"time"
@@ -12,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
-	"github.com/fedforge/fedforge/internal/store"
 )
 
 // WebhookPattern is the route the server mounts NewWebhookHandler at; the handler reads
@@ -28,23 +31,14 @@ type LookupFunc func(ctx context.Context, username, source string) (*fedv1.Feder
 // forge retries once the Secret exists).
 type SecretFunc func(ctx context.Context, namespace string, ref fedv1.SecretKeyReference) ([]byte, error)
 
-// PublishFunc appends rendered activities to the actor's outbox and enqueues their
-// deliveries. It must be idempotent by activity id: forges retry, pollers restart, and
-// the same ids come back. src is nil for client-to-server posts.
-type PublishFunc func(ctx context.Context, actor *fedv1.FederatedActor, src *fedv1.EventSource, acts []store.Activity) error
-
-// BaseFunc returns the public base URL (scheme://host) of the server, from which actor
-// ids are made.
-type BaseFunc func(ctx context.Context) (string, error)
-
 // WebhookConfig wires the webhook handler to the server. Lookup, Secret, Publish and
 // Base are required; Now defaults to time.Now, Log to a discarding logger and Metrics
 // to no registration.
 type WebhookConfig struct {
 	Lookup  LookupFunc
 	Secret  SecretFunc
-	Publish PublishFunc
-	Base    BaseFunc
+	Publish render.PublishFunc
+	Base    render.BaseFunc
 	Now     func() time.Time
 	Log     logr.Logger
 	Metrics prometheus.Registerer
@@ -80,7 +74,7 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
 	}
-	events, err := registerCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	events, err := metrics.RegisterCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fedforge_webhook_requests_total",
 		Help: "Webhook deliveries by forge and result (published, ignored, not_selected, unauthorized, malformed, too_large, not_found, error).",
 	}, []string{"forge", "result"}))
@@ -88,24 +82,6 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 		return nil, err
 	}
 	return &WebhookHandler{cfg: cfg, events: events}, nil
-}
-
-// registerCounter registers c, or returns the collector already registered under the
-// same name, so that building a second handler (tests, restarts of a component) works.
-func registerCounter(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
-		return nil, fmt.Errorf("sources: registering metrics: %w", err)
-	}
-	return c, nil
 }
 
 // ServeHTTP answers 202 once the event is published or deliberately ignored, 401 for a
@@ -133,7 +109,7 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such webhook", http.StatusNotFound)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -144,26 +120,26 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading body failed", http.StatusBadRequest)
 		return
 	}
-	forge := string(src.Type)
-	log = log.WithValues("actor", actor.Namespace+"/"+actor.Name, "forge", forge)
+	srcType := string(src.Type)
+	log = log.WithValues("actor", actor.Namespace+"/"+actor.Name, "forge", srcType)
 	var secret []byte
 	if src.SecretRef != nil {
 		secret, err = h.cfg.Secret(ctx, actor.Namespace, *src.SecretRef)
 		if err != nil {
 			log.Error(err, "reading webhook secret failed", "secret", src.SecretRef.Name)
-			h.count(forge, resultError)
+			h.count(srcType, resultError)
 			http.Error(w, "webhook secret unavailable", http.StatusInternalServerError)
 			return
 		}
 	}
-	ev, err := ParseWebhook(src.Type, r.Header, body, secret)
+	ev, err := registry.ParseWebhook(src.Type, r.Header, body, secret)
 	if err != nil {
-		h.fail(w, log, forge, err)
+		h.fail(w, log, srcType, err)
 		return
 	}
 	log = log.WithValues("kind", ev.Kind, "action", ev.Action, "delivery", ev.DeliveryID)
-	if !Selected(src, ev.Kind) {
-		h.count(forge, resultNotSelected)
+	if !render.Selected(src, ev.Kind) {
+		h.count(srcType, resultNotSelected)
 		log.V(1).Info("webhook event not selected by the source")
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = io.WriteString(w, "ignored: event not selected by this source\n")
@@ -172,22 +148,22 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	base, err := h.cfg.Base(ctx)
 	if err != nil {
 		log.Error(err, "server base URL unavailable")
-		h.count(forge, resultError)
+		h.count(srcType, resultError)
 		http.Error(w, "server not configured", http.StatusServiceUnavailable)
 		return
 	}
-	acts, err := Render(ev, TargetFor(base, actor, src, h.cfg.Now()))
+	acts, err := render.Render(ev, render.TargetFor(base, actor, src, h.cfg.Now()))
 	if err != nil {
-		h.fail(w, log, forge, err)
+		h.fail(w, log, srcType, err)
 		return
 	}
 	if err := h.cfg.Publish(ctx, actor, src, acts); err != nil {
 		log.Error(err, "publishing webhook event failed")
-		h.count(forge, resultError)
+		h.count(srcType, resultError)
 		http.Error(w, "publishing failed", http.StatusInternalServerError)
 		return
 	}
-	h.count(forge, resultPublished)
+	h.count(srcType, resultPublished)
 	log.Info("webhook event published", "activities", len(acts), "id", acts[0].ID)
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = io.WriteString(w, "published\n")
@@ -196,32 +172,32 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fail answers a parse or render error with its status. Authentication failures are
 // logged with the remote address (never the header values), so that an admin can find
 // a misconfigured forge or a prober.
-func (h *WebhookHandler) fail(w http.ResponseWriter, log logr.Logger, forge string, err error) {
-	status := StatusOf(err)
+func (h *WebhookHandler) fail(w http.ResponseWriter, log logr.Logger, srcType string, err error) {
+	status := forge.StatusOf(err)
 	switch status {
 	case http.StatusAccepted:
-		h.count(forge, resultIgnored)
+		h.count(srcType, resultIgnored)
 		log.V(1).Info("webhook event ignored", "reason", err.Error())
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = io.WriteString(w, "ignored: unsupported event\n")
 		return
 	case http.StatusUnauthorized:
-		h.count(forge, resultUnauthorized)
+		h.count(srcType, resultUnauthorized)
 		log.Info("webhook authentication failed", "reason", err.Error())
 		http.Error(w, "invalid or missing webhook signature", status)
 		return
 	case http.StatusBadRequest:
-		h.count(forge, resultMalformed)
+		h.count(srcType, resultMalformed)
 		log.Info("malformed webhook payload", "reason", err.Error())
 	case http.StatusRequestEntityTooLarge:
-		h.count(forge, resultTooLarge)
+		h.count(srcType, resultTooLarge)
 	default:
-		h.count(forge, resultError)
+		h.count(srcType, resultError)
 		log.Error(err, "webhook processing failed")
 	}
 	http.Error(w, http.StatusText(status), status)
 }
 
-func (h *WebhookHandler) count(forge, result string) {
-	h.events.WithLabelValues(forge, result).Inc()
+func (h *WebhookHandler) count(srcType, result string) {
+	h.events.WithLabelValues(srcType, result).Inc()
 }

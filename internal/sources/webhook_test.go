@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fedforge/fedforge/internal/forge/forgetest"
+	"github.com/fedforge/fedforge/internal/forge/webhook"
+	"github.com/fedforge/fedforge/internal/render/rendertest"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,49 +23,6 @@ import (
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/store"
 )
-
-// openStore opens a fresh SQLite store, the default engine.
-func openStore(t *testing.T) store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "fedforge.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-// storePublisher publishes into a real store, the way the server does (without
-// deliveries), and remembers every call, so that tests see both what was asked and
-// what the store kept.
-type storePublisher struct {
-	st      store.Store
-	mu      sync.Mutex
-	calls   int
-	created int
-	acts    []store.Activity
-	fail    error
-}
-
-func (p *storePublisher) publish(ctx context.Context, _ *fedv1.FederatedActor, _ *fedv1.EventSource, acts []store.Activity) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.calls++
-	if p.fail != nil {
-		return p.fail
-	}
-	for _, a := range acts {
-		created, err := p.st.AppendActivity(ctx, a, nil)
-		if err != nil {
-			return err
-		}
-		if created {
-			p.created++
-			p.acts = append(p.acts, a)
-		}
-	}
-	return nil
-}
 
 // logSink collects log lines, to prove what is and is not logged.
 type logSink struct {
@@ -87,7 +46,7 @@ func (s *logSink) text() string {
 
 type webhookFixture struct {
 	mux     *http.ServeMux
-	pub     *storePublisher
+	pub     *rendertest.StorePublisher
 	reg     *prometheus.Registry
 	logs    *logSink
 	secrets map[string][]byte
@@ -110,8 +69,8 @@ func testActor() *fedv1.FederatedActor {
 func newWebhookFixture(t *testing.T) *webhookFixture {
 	t.Helper()
 	f := &webhookFixture{
-		pub: &storePublisher{st: openStore(t)}, reg: prometheus.NewRegistry(), logs: &logSink{},
-		secrets: map[string][]byte{"gitlab": testSecret, "gitea": testSecret, "forgejo": testSecret, "github": testSecret},
+		pub: &rendertest.StorePublisher{St: rendertest.OpenStore(t)}, reg: prometheus.NewRegistry(), logs: &logSink{},
+		secrets: map[string][]byte{"gitlab": forgetest.Secret, "gitea": forgetest.Secret, "forgejo": forgetest.Secret, "github": forgetest.Secret},
 	}
 	actor := testActor()
 	h, err := NewWebhookHandler(WebhookConfig{
@@ -139,9 +98,9 @@ func newWebhookFixture(t *testing.T) *webhookFixture {
 			}
 			return s, nil
 		},
-		Publish: f.pub.publish,
+		Publish: f.pub.Publish,
 		Base:    func(context.Context) (string, error) { return "https://fed.example", nil },
-		Now:     func() time.Time { return testNow },
+		Now:     func() time.Time { return rendertest.Now },
 		Log:     f.logs.logger(),
 		Metrics: f.reg,
 	})
@@ -191,36 +150,36 @@ func (f *webhookFixture) counter(forge, result string) float64 {
 func TestWebhookHandlerPublishes(t *testing.T) {
 	tests := map[string]struct {
 		source string
-		tc     payloadCase
+		tc     forgetest.Payload
 	}{
-		"gitlab release": {"gitlab", payloads["gitlab release"]},
-		"gitea release":  {"gitea", payloads["gitea release published"]},
-		"forgejo push":   {"forgejo", payloads["forgejo push"]},
-		"github release": {"github", payloads["github release published"]},
+		"gitlab release": {"gitlab", forgetest.Payloads["gitlab release"]},
+		"gitea release":  {"gitea", forgetest.Payloads["gitea release published"]},
+		"forgejo push":   {"forgejo", forgetest.Payloads["forgejo push"]},
+		"github release": {"github", forgetest.Payloads["github release published"]},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			f := newWebhookFixture(t)
-			body := readTestdata(t, tc.tc.file)
-			h := signedHeaders(tc.tc.forge, tc.tc.event, body, testSecret)
+			body := forgetest.Read(t, tc.tc.File)
+			h := forgetest.SignedHeaders(tc.tc.Forge, tc.tc.Event, body, forgetest.Secret)
 			for attempt := range 2 {
 				rec := f.post("/hooks/releases-demo/"+tc.source, h, body)
 				if rec.Code != http.StatusAccepted {
 					t.Fatalf("attempt %d: status %d: %s", attempt, rec.Code, rec.Body)
 				}
 			}
-			if f.pub.calls != 2 || f.pub.created != 1 {
-				t.Fatalf("publish calls %d, activities created %d; want 2 calls and 1 activity", f.pub.calls, f.pub.created)
+			if f.pub.Calls != 2 || f.pub.Created != 1 {
+				t.Fatalf("publish calls %d, activities created %d; want 2 calls and 1 activity", f.pub.Calls, f.pub.Created)
 			}
-			a := f.pub.acts[0]
+			a := f.pub.Acts[0]
 			if !strings.HasPrefix(a.ID, "https://fed.example/actors/releases-demo/activities/") {
 				t.Errorf("activity id %s", a.ID)
 			}
-			got, err := f.pub.st.GetActivity(context.Background(), a.ID)
+			got, err := f.pub.St.GetActivity(context.Background(), a.ID)
 			if err != nil || !bytes.Equal(got.Raw, a.Raw) {
 				t.Errorf("stored activity %v: %v", got.ID, err)
 			}
-			if n := f.counter(string(tc.tc.forge), resultPublished); n != 2 {
+			if n := f.counter(string(tc.tc.Forge), resultPublished); n != 2 {
 				t.Errorf("published counter %v, want 2", n)
 			}
 		})
@@ -228,9 +187,9 @@ func TestWebhookHandlerPublishes(t *testing.T) {
 }
 
 func TestWebhookHandlerAnswers(t *testing.T) {
-	release := readTestdata(t, "gitlab/release.json")
-	ghPush := readTestdata(t, "github/push_new_branch.json")
-	gitlabHeaders := signedHeaders(fedv1.SourceGitLab, "Release Hook", release, testSecret)
+	release := forgetest.Read(t, "gitlab/release.json")
+	ghPush := forgetest.Read(t, "github/push_new_branch.json")
+	gitlabHeaders := forgetest.SignedHeaders(fedv1.SourceGitLab, "Release Hook", release, forgetest.Secret)
 	tests := map[string]struct {
 		path    string
 		header  http.Header
@@ -240,7 +199,7 @@ func TestWebhookHandlerAnswers(t *testing.T) {
 		forge   string
 		result  string
 	}{
-		"bad token": {"/hooks/releases-demo/gitlab", signedHeaders(fedv1.SourceGitLab, "Release Hook", release, []byte("guess")), release, nil,
+		"bad token": {"/hooks/releases-demo/gitlab", forgetest.SignedHeaders(fedv1.SourceGitLab, "Release Hook", release, []byte("guess")), release, nil,
 			http.StatusUnauthorized, "GitLab", resultUnauthorized},
 		"no secret configured": {"/hooks/releases-demo/nosecret", gitlabHeaders, release, nil,
 			http.StatusUnauthorized, "GitLab", resultUnauthorized},
@@ -250,17 +209,17 @@ func TestWebhookHandlerAnswers(t *testing.T) {
 		"feed source": {"/hooks/releases-demo/feed", gitlabHeaders, release, nil, http.StatusNotFound, "unknown", resultNotFound},
 		"lookup fails": {"/hooks/lookup-fails/gitlab", gitlabHeaders, release, nil,
 			http.StatusInternalServerError, "unknown", resultError},
-		"ignored event": {"/hooks/releases-demo/gitlab", signedHeaders(fedv1.SourceGitLab, "Pipeline Hook", release, testSecret), release, nil,
+		"ignored event": {"/hooks/releases-demo/gitlab", forgetest.SignedHeaders(fedv1.SourceGitLab, "Pipeline Hook", release, forgetest.Secret), release, nil,
 			http.StatusAccepted, "GitLab", resultIgnored},
-		"event not selected": {"/hooks/releases-demo/github", signedHeaders(fedv1.SourceGitHub, "push", ghPush, testSecret), ghPush, nil,
+		"event not selected": {"/hooks/releases-demo/github", forgetest.SignedHeaders(fedv1.SourceGitHub, "push", ghPush, forgetest.Secret), ghPush, nil,
 			http.StatusAccepted, "GitHub", resultNotSelected},
-		"malformed": {"/hooks/releases-demo/gitlab", signedHeaders(fedv1.SourceGitLab, "Release Hook", []byte("{"), testSecret), []byte("{"), nil,
+		"malformed": {"/hooks/releases-demo/gitlab", forgetest.SignedHeaders(fedv1.SourceGitLab, "Release Hook", []byte("{"), forgetest.Secret), []byte("{"), nil,
 			http.StatusBadRequest, "GitLab", resultMalformed},
-		"too large": {"/hooks/releases-demo/gitlab", gitlabHeaders, append(bytes.Repeat([]byte(" "), MaxBodyBytes), release...), nil,
+		"too large": {"/hooks/releases-demo/gitlab", gitlabHeaders, append(bytes.Repeat([]byte(" "), webhook.MaxBodyBytes), release...), nil,
 			http.StatusRequestEntityTooLarge, "GitLab", resultTooLarge},
 		"secret unreadable": {"/hooks/releases-demo/gitlab", gitlabHeaders, release, func(f *webhookFixture) { delete(f.secrets, "gitlab") },
 			http.StatusInternalServerError, "GitLab", resultError},
-		"publish fails": {"/hooks/releases-demo/gitlab", gitlabHeaders, release, func(f *webhookFixture) { f.pub.fail = errors.New("store down") },
+		"publish fails": {"/hooks/releases-demo/gitlab", gitlabHeaders, release, func(f *webhookFixture) { f.pub.Fail = errors.New("store down") },
 			http.StatusInternalServerError, "GitLab", resultError},
 	}
 	for name, tc := range tests {
@@ -276,16 +235,16 @@ func TestWebhookHandlerAnswers(t *testing.T) {
 			if n := f.counter(tc.forge, tc.result); n != 1 {
 				t.Errorf("counter {%s,%s} = %v, want 1", tc.forge, tc.result, n)
 			}
-			if tc.status != http.StatusInternalServerError && tc.status != http.StatusAccepted && f.pub.calls != 0 {
+			if tc.status != http.StatusInternalServerError && tc.status != http.StatusAccepted && f.pub.Calls != 0 {
 				t.Errorf("published on a %d", tc.status)
 			}
 			if tc.result == resultIgnored || tc.result == resultNotSelected {
-				if f.pub.calls != 0 {
+				if f.pub.Calls != 0 {
 					t.Error("an ignored event was published")
 				}
 			}
 			logs := f.logs.text()
-			if strings.Contains(logs, string(testSecret)) || strings.Contains(logs, "guess") {
+			if strings.Contains(logs, string(forgetest.Secret)) || strings.Contains(logs, "guess") {
 				t.Errorf("a secret or token reached the logs:\n%s", logs)
 			}
 			if tc.status == http.StatusUnauthorized && !strings.Contains(logs, "203.0.113.9") {

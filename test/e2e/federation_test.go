@@ -237,12 +237,12 @@ func totalItems(ctx context.Context, g Gomega, i instance, path string) float64 
 	return n
 }
 
-// gitlabRelease is the real GitLab release payload kept by internal/sources, for the tag
+// gitlabRelease is the real GitLab release payload kept in internal/forge/testdata, for the tag
 // tag (v1.1 is the payload as captured); it returns the body and the release page URL
 // the published Note links to.
 func gitlabRelease(tag string) ([]byte, string) {
 	GinkgoHelper()
-	raw, err := os.ReadFile(filepath.Join(root, "internal", "sources", "testdata", "gitlab", "release.json"))
+	raw, err := os.ReadFile(filepath.Join(root, "internal", "forge", "testdata", "gitlab", "release.json"))
 	Expect(err).NotTo(HaveOccurred())
 	body := strings.ReplaceAll(string(raw), "v1.1", tag)
 	var p struct {

@@ -1,12 +1,22 @@
-package sources
+// Package feed is the forge adapter for sources that are polled rather than delivered:
+// Atom, RSS and JSON feeds (a GitLab tags feed, a Gitea or GitHub releases feed). The
+// poller fetches each Feed source on its interval through the outbound guard, turns new
+// entries into forge.Events and publishes their renderings; it remembers validators and
+// seen entries in the store, so a restart neither re-posts nor misses an entry. Feeds
+// have no write side.
+package feed
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/fedforge/fedforge/internal/forge"
+	"github.com/fedforge/fedforge/internal/metrics"
+	"github.com/fedforge/fedforge/internal/render"
 	"net/url"
 	"sort"
 	"strings"
@@ -58,8 +68,8 @@ type PollerConfig struct {
 	Sources func(ctx context.Context) ([]FeedTarget, error)
 	Store   FeedStore
 	Fetcher FeedFetcher
-	Publish PublishFunc
-	Base    BaseFunc
+	Publish render.PublishFunc
+	Base    render.BaseFunc
 	// Clock defaults to RealClock.
 	Clock Clock
 	Log   logr.Logger
@@ -102,7 +112,7 @@ const (
 // NewPoller checks cfg, applies defaults and registers metrics.
 func NewPoller(cfg PollerConfig) (*Poller, error) {
 	if cfg.Sources == nil || cfg.Store == nil || cfg.Fetcher == nil || cfg.Publish == nil || cfg.Base == nil {
-		return nil, errors.New("sources: poller needs Sources, Store, Fetcher, Publish and Base")
+		return nil, errors.New("feed: poller needs Sources, Store, Fetcher, Publish and Base")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = RealClock()
@@ -119,14 +129,14 @@ func NewPoller(cfg PollerConfig) (*Poller, error) {
 	if cfg.MaxPublishPerPoll <= 0 {
 		cfg.MaxPublishPerPoll = 5
 	}
-	polls, err := registerCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	polls, err := metrics.RegisterCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fedforge_feed_polls_total",
 		Help: "Feed polls by result (published, not_modified, unchanged, error).",
 	}, []string{"result"}))
 	if err != nil {
 		return nil, err
 	}
-	entries, err := registerCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+	entries, err := metrics.RegisterCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fedforge_feed_entries_total",
 		Help: "New feed entries by result: published, or skipped (backlog of a new source, or over the per-poll cap).",
 	}, []string{"result"}))
@@ -254,7 +264,7 @@ func (p *Poller) Poll(ctx context.Context, ft FeedTarget) (PollResult, error) {
 	var res PollResult
 	src := ft.Source
 	if src == nil || src.Feed == nil || ft.Actor == nil {
-		return res, errors.New("sources: poll of a source without a feed")
+		return res, errors.New("feed: poll of a source without a feed")
 	}
 	id := FeedSourceID(ft.Actor, src)
 	st, err := p.cfg.Store.GetFeedState(ctx, id)
@@ -278,7 +288,7 @@ func (p *Poller) Poll(ctx context.Context, ft FeedTarget) (PollResult, error) {
 	feed, err := gofeed.NewParser().Parse(bytes.NewReader(resp.Body))
 	if err != nil {
 		p.polls.WithLabelValues(pollError).Inc()
-		return res, fmt.Errorf("sources: parsing feed %s: %w", src.Feed.URL, err)
+		return res, fmt.Errorf("feed: parsing feed %s: %w", src.Feed.URL, err)
 	}
 	entries := feedEntries(feed)
 	ids := make([]string, len(entries))
@@ -317,16 +327,16 @@ func (p *Poller) Poll(ctx context.Context, ft FeedTarget) (PollResult, error) {
 			p.polls.WithLabelValues(pollError).Inc()
 			return res, err
 		}
-		target := TargetFor(base, ft.Actor, src, now)
+		target := render.TargetFor(base, ft.Actor, src, now)
 		for _, e := range fresh {
-			acts, err := Render(feedEvent(feed, e, src), target)
+			acts, err := render.Render(feedEvent(feed, e, src), target)
 			if err != nil {
 				p.polls.WithLabelValues(pollError).Inc()
 				return res, err
 			}
 			if err := p.cfg.Publish(ctx, ft.Actor, src, acts); err != nil {
 				p.polls.WithLabelValues(pollError).Inc()
-				return res, fmt.Errorf("sources: publishing feed entry %s: %w", e.id, err)
+				return res, fmt.Errorf("feed: publishing feed entry %s: %w", e.id, err)
 			}
 			if _, err := p.cfg.Store.MarkFeedEntriesSeen(ctx, id, []string{e.id}, now); err != nil {
 				p.polls.WithLabelValues(pollError).Inc()
@@ -394,12 +404,12 @@ func feedEntries(feed *gofeed.Feed) []feedEntry {
 // entryID is the stable id of a feed item: the Atom id or RSS guid, else its link, else
 // a hash of its title and date.
 func entryID(it *gofeed.Item) string {
-	id := strings.TrimSpace(firstNonEmpty(it.GUID, it.Link))
+	id := strings.TrimSpace(cmp.Or(it.GUID, it.Link))
 	if id == "" {
-		id = "sha256:" + hashKey(it.Title+"|"+it.Published+"|"+it.Updated)
+		id = "sha256:" + render.HashKey(it.Title+"|"+it.Published+"|"+it.Updated)
 	}
 	if len(id) > maxEntryID {
-		id = "sha256:" + hashKey(id)
+		id = "sha256:" + render.HashKey(id)
 	}
 	return id
 }
@@ -407,17 +417,17 @@ func entryID(it *gofeed.Item) string {
 // feedEvent makes the Release event of one feed entry. The project is read from the
 // feed's link (github.com/o/r/releases, gitlab/-/tags, gitea/releases...), falling back
 // to the feed's title.
-func feedEvent(feed *gofeed.Feed, e feedEntry, src *fedv1.EventSource) *Event {
+func feedEvent(feed *gofeed.Feed, e feedEntry, src *fedv1.EventSource) *forge.Event {
 	it := e.item
-	ev := &Event{
-		Forge: fedv1.SourceFeed, Kind: KindRelease, Action: ActionPublished,
+	ev := &forge.Event{
+		Forge: fedv1.SourceFeed, Kind: forge.KindRelease, Action: forge.ActionPublished,
 		Repository: feedRepository(feed), Title: strings.TrimSpace(it.Title), Version: strings.TrimSpace(it.Title),
-		Body: firstNonEmpty(it.Content, it.Description), BodyFormat: FormatHTML, Time: e.date,
-		Identity: identity("feed", src.Feed.URL, e.id),
+		Body: cmp.Or(it.Content, it.Description), BodyFormat: forge.FormatHTML, Time: e.date,
+		Identity: forge.Identity("feed", src.Feed.URL, e.id),
 	}
-	ev.URL = cleanURL(it.Link)
+	ev.URL = render.CleanURL(it.Link)
 	if len(it.Authors) > 0 && it.Authors[0] != nil {
-		ev.Actor = Person{Name: it.Authors[0].Name}
+		ev.Actor = forge.Person{Name: it.Authors[0].Name}
 	}
 	return ev
 }
@@ -426,10 +436,10 @@ func feedEvent(feed *gofeed.Feed, e feedEntry, src *fedv1.EventSource) *Event {
 // feed's link to find the project.
 var feedLinkSuffixes = []string{"/-/releases", "/-/tags", "/releases", "/tags", ".atom", ".rss", ".xml"}
 
-func feedRepository(feed *gofeed.Feed) Repository {
-	r := Repository{Name: strings.TrimSpace(feed.Title)}
+func feedRepository(feed *gofeed.Feed) forge.Repository {
+	r := forge.Repository{Name: strings.TrimSpace(feed.Title)}
 	u, err := url.Parse(feed.Link)
-	if err != nil || u.Host == "" || !isHTTPURL(feed.Link) {
+	if err != nil || u.Host == "" || !render.IsHTTPURL(feed.Link) {
 		return r
 	}
 	path := strings.TrimRight(u.Path, "/")
@@ -445,5 +455,5 @@ func feedRepository(feed *gofeed.Feed) Repository {
 	if path == "" {
 		return r
 	}
-	return Repository{Name: lastSegment(path), FullName: path, WebURL: u.Scheme + "://" + u.Host + "/" + path}
+	return forge.Repository{Name: forge.LastSegment(path), FullName: path, WebURL: u.Scheme + "://" + u.Host + "/" + path}
 }

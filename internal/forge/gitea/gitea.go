@@ -1,7 +1,14 @@
-package sources
+// Package gitea is Fedforge's adapter for Gitea and Forgejo, which share their webhook
+// payloads (Forgejo is a Gitea fork and still sends Gitea's headers beside its own): it
+// verifies the HMAC signature and reads the payloads into forge.Events. Phase 2 adds the
+// write side (forge.Writer) here, for both forges.
+package gitea
 
 import (
+	"cmp"
 	"fmt"
+	"github.com/fedforge/fedforge/internal/forge"
+	"github.com/fedforge/fedforge/internal/forge/webhook"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,12 +33,12 @@ type gtUser struct {
 	FullName string `json:"full_name"`
 }
 
-func (u gtUser) person() Person {
+func (u gtUser) person() forge.Person {
 	name := u.Login
 	if name == "" {
 		name = u.Username
 	}
-	return Person{Name: u.FullName, Username: name}
+	return forge.Person{Name: u.FullName, Username: name}
 }
 
 type gtRepo struct {
@@ -41,8 +48,8 @@ type gtRepo struct {
 	CloneURL string `json:"clone_url"`
 }
 
-func (r gtRepo) repo() Repository {
-	return Repository{Name: r.Name, FullName: r.FullName, WebURL: r.HTMLURL, CloneURL: r.CloneURL}
+func (r gtRepo) repo() forge.Repository {
+	return forge.Repository{Name: r.Name, FullName: r.FullName, WebURL: r.HTMLURL, CloneURL: r.CloneURL}
 }
 
 type gtCommit struct {
@@ -116,11 +123,30 @@ type gtPayload struct {
 	Sender     gtUser `json:"sender"`
 }
 
-// ParseGitea verifies a Gitea webhook (hex HMAC-SHA256 of the body in
+// Gitea reads Gitea; Forgejo reads Forgejo. They are two adapters because the two
+// forges sign and name their headers differently; the payloads they share are read by
+// one parser. Neither holds state, so the zero values are ready.
+type (
+	Gitea   struct{}
+	Forgejo struct{}
+)
+
+var (
+	_ forge.Reader = Gitea{}
+	_ forge.Reader = Forgejo{}
+)
+
+// Type implements forge.Reader.
+func (Gitea) Type() fedv1.SourceType { return fedv1.SourceGitea }
+
+// Type implements forge.Reader.
+func (Forgejo) Type() fedv1.SourceType { return fedv1.SourceForgejo }
+
+// ParseWebhook verifies a Gitea webhook (hex HMAC-SHA256 of the body in
 // X-Gitea-Signature) and parses release, create (tag), push, pull_request and issues.
-func ParseGitea(h http.Header, body, secret []byte) (*Event, error) {
-	if !verifyHMAC(h.Get(headerGiteaSignature), body, secret) {
-		return nil, fmt.Errorf("%w: %s", ErrUnauthorized, headerGiteaSignature)
+func (Gitea) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, error) {
+	if !webhook.VerifyHMAC(h.Get(headerGiteaSignature), body, secret) {
+		return nil, fmt.Errorf("%w: %s", forge.ErrUnauthorized, headerGiteaSignature)
 	}
 	ev, err := parseGiteaEvent(h.Get(headerGiteaEvent), body)
 	if err != nil {
@@ -131,16 +157,16 @@ func ParseGitea(h http.Header, body, secret []byte) (*Event, error) {
 	return ev, nil
 }
 
-// ParseForgejo verifies a Forgejo webhook. Forgejo signs in X-Forgejo-Signature and, for
+// ParseWebhook verifies a Forgejo webhook. Forgejo signs in X-Forgejo-Signature and, for
 // compatibility, also in X-Gitea-Signature; either is accepted (the same HMAC of the
 // same body), and the event type is read from X-Forgejo-Event or X-Gitea-Event.
-func ParseForgejo(h http.Header, body, secret []byte) (*Event, error) {
+func (Forgejo) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, error) {
 	sig := h.Get(headerForgejoSignature)
 	if sig == "" {
 		sig = h.Get(headerGiteaSignature)
 	}
-	if !verifyHMAC(sig, body, secret) {
-		return nil, fmt.Errorf("%w: %s", ErrUnauthorized, headerForgejoSignature)
+	if !webhook.VerifyHMAC(sig, body, secret) {
+		return nil, fmt.Errorf("%w: %s", forge.ErrUnauthorized, headerForgejoSignature)
 	}
 	event := h.Get(headerForgejoEvent)
 	if event == "" {
@@ -159,140 +185,131 @@ func ParseForgejo(h http.Header, body, secret []byte) (*Event, error) {
 }
 
 // parseGiteaEvent reads the payloads Gitea and Forgejo share (modules/structs/hook.go).
-func parseGiteaEvent(event string, body []byte) (*Event, error) {
+func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 	switch event {
 	case "release", "create", "push", "pull_request", "issues":
 	default:
-		return nil, fmt.Errorf("%w: Gitea/Forgejo %q", ErrIgnoredEvent, event)
+		return nil, fmt.Errorf("%w: Gitea/Forgejo %q", forge.ErrIgnoredEvent, event)
 	}
 	var p gtPayload
-	if err := decodePayload(body, &p); err != nil {
+	if err := webhook.DecodePayload(body, &p); err != nil {
 		return nil, err
 	}
 	repo := p.Repository.repo()
 	if repo.FullName == "" {
-		return nil, fmt.Errorf("%w: %s without repository", ErrMalformed, event)
+		return nil, fmt.Errorf("%w: %s without repository", forge.ErrMalformed, event)
 	}
-	ev := &Event{Repository: repo, Actor: p.Sender.person()}
+	ev := &forge.Event{Repository: repo, Actor: p.Sender.person()}
 	switch event {
 	case "release":
 		r := p.Release
 		if r == nil || r.TagName == "" {
-			return nil, fmt.Errorf("%w: release without tag", ErrMalformed)
+			return nil, fmt.Errorf("%w: release without tag", forge.ErrMalformed)
 		}
 		if p.Action != "published" || r.Draft {
-			return nil, fmt.Errorf("%w: release %s", ErrIgnoredEvent, p.Action)
+			return nil, fmt.Errorf("%w: release %s", forge.ErrIgnoredEvent, p.Action)
 		}
-		ev.Kind, ev.Action = KindRelease, ActionPublished
-		ev.Title, ev.Version, ev.URL, ev.Body, ev.BodyFormat = r.Name, r.TagName, r.HTMLURL, r.Body, FormatMarkdown
-		ev.Ref, ev.Prerelease, ev.Time = "refs/tags/"+r.TagName, r.Prerelease, firstTime(r.PublishedAt, r.CreatedAt)
+		ev.Kind, ev.Action = forge.KindRelease, forge.ActionPublished
+		ev.Title, ev.Version, ev.URL, ev.Body, ev.BodyFormat = r.Name, r.TagName, r.HTMLURL, r.Body, forge.FormatMarkdown
+		ev.Ref, ev.Prerelease, ev.Time = "refs/tags/"+r.TagName, r.Prerelease, webhook.FirstTime(r.PublishedAt, r.CreatedAt)
 		if r.Author.Login != "" || r.Author.Username != "" {
 			ev.Actor = r.Author.person()
 		}
 		if ev.URL == "" {
-			ev.URL = joinURL(repo.WebURL, "/releases/tag/", r.TagName)
+			ev.URL = webhook.JoinURL(repo.WebURL, "/releases/tag/", r.TagName)
 		}
-		ev.Identity = identity("release", repo.FullName, r.TagName)
+		ev.Identity = forge.Identity("release", repo.FullName, r.TagName)
 		return ev, nil
 	case "create":
 		if p.RefType != "tag" {
-			return nil, fmt.Errorf("%w: create %s", ErrIgnoredEvent, p.RefType)
+			return nil, fmt.Errorf("%w: create %s", forge.ErrIgnoredEvent, p.RefType)
 		}
-		return giteaTag(ev, shortRef(p.Ref), p.SHA)
+		return giteaTag(ev, forge.ShortRef(p.Ref), p.SHA)
 	case "push":
 		if p.Ref == "" {
-			return nil, fmt.Errorf("%w: push without ref", ErrMalformed)
+			return nil, fmt.Errorf("%w: push without ref", forge.ErrMalformed)
 		}
-		if zeroSHA(p.After) {
-			return nil, fmt.Errorf("%w: %s deleted", ErrIgnoredEvent, p.Ref)
+		if forge.ZeroSHA(p.After) {
+			return nil, fmt.Errorf("%w: %s deleted", forge.ErrIgnoredEvent, p.Ref)
 		}
 		if strings.HasPrefix(p.Ref, "refs/tags/") {
-			return giteaTag(ev, shortRef(p.Ref), p.After)
+			return giteaTag(ev, forge.ShortRef(p.Ref), p.After)
 		}
 		if p.Pusher.Login != "" || p.Pusher.Username != "" {
 			ev.Actor = p.Pusher.person()
 		}
-		ev.Kind, ev.Action, ev.Ref, ev.Branch = KindPush, ActionPushed, p.Ref, shortRef(p.Ref)
+		ev.Kind, ev.Action, ev.Ref, ev.Branch = forge.KindPush, forge.ActionPushed, p.Ref, forge.ShortRef(p.Ref)
 		ev.Before, ev.After, ev.TotalCommits = p.Before, p.After, p.TotalCommits
 		for _, c := range p.Commits {
-			ev.Commits = append(ev.Commits, Commit{ID: c.ID, Message: c.Message, URL: c.URL,
-				Author: Person{Name: c.Author.FullName, Username: c.Author.Username}, Time: parseTime(c.Timestamp)})
+			ev.Commits = append(ev.Commits, forge.Commit{ID: c.ID, Message: c.Message, URL: c.URL,
+				Author: forge.Person{Name: c.Author.FullName, Username: c.Author.Username}, Time: webhook.ParseTime(c.Timestamp)})
 		}
 		if ev.TotalCommits < len(ev.Commits) {
 			ev.TotalCommits = len(ev.Commits)
 		}
-		sortCommits(ev.Commits)
+		forge.SortCommits(ev.Commits)
 		if n := len(ev.Commits); n > 0 {
 			ev.Time = ev.Commits[n-1].Time
 		}
 		ev.URL = p.CompareURL
-		if ev.URL == "" || zeroSHA(p.Before) {
-			ev.URL = joinURL(repo.WebURL, "/src/branch/", ev.Branch)
+		if ev.URL == "" || forge.ZeroSHA(p.Before) {
+			ev.URL = webhook.JoinURL(repo.WebURL, "/src/branch/", ev.Branch)
 		}
-		ev.Identity = identity("push", repo.FullName, p.Ref, p.After)
+		ev.Identity = forge.Identity("push", repo.FullName, p.Ref, p.After)
 		return ev, nil
 	case "pull_request":
 		pr := p.PullRequest
 		if pr == nil || pr.Number == 0 {
-			return nil, fmt.Errorf("%w: pull_request without number", ErrMalformed)
+			return nil, fmt.Errorf("%w: pull_request without number", forge.ErrMalformed)
 		}
 		switch {
 		case p.Action == "opened":
-			ev.Action, ev.Time = ActionOpened, parseTime(pr.CreatedAt)
+			ev.Action, ev.Time = forge.ActionOpened, webhook.ParseTime(pr.CreatedAt)
 			ev.Actor = pr.User.person()
 		case p.Action == "closed" && pr.Merged:
-			ev.Action, ev.Time = ActionMerged, parseTime(pr.MergedAt)
+			ev.Action, ev.Time = forge.ActionMerged, webhook.ParseTime(pr.MergedAt)
 			if pr.MergedBy != nil {
 				ev.Actor = pr.MergedBy.person()
 			}
 		default:
-			return nil, fmt.Errorf("%w: pull_request %s", ErrIgnoredEvent, p.Action)
+			return nil, fmt.Errorf("%w: pull_request %s", forge.ErrIgnoredEvent, p.Action)
 		}
-		ev.Kind, ev.Number, ev.Title, ev.Body, ev.BodyFormat = KindMergeRequest, pr.Number, pr.Title, pr.Body, FormatMarkdown
+		ev.Kind, ev.Number, ev.Title, ev.Body, ev.BodyFormat = forge.KindMergeRequest, pr.Number, pr.Title, pr.Body, forge.FormatMarkdown
 		ev.URL = pr.HTMLURL
-		ev.Branch, ev.SourceBranch = firstNonEmpty(pr.Base.Ref, pr.BaseBranch), firstNonEmpty(pr.Head.Ref, pr.HeadBranch)
+		ev.Branch, ev.SourceBranch = cmp.Or(pr.Base.Ref, pr.BaseBranch), cmp.Or(pr.Head.Ref, pr.HeadBranch)
 		for _, l := range pr.Labels {
 			ev.Labels = append(ev.Labels, l.Name)
 		}
-		ev.Identity = identity("mr", repo.FullName, strconv.FormatInt(pr.Number, 10), ev.Action)
+		ev.Identity = forge.Identity("mr", repo.FullName, strconv.FormatInt(pr.Number, 10), ev.Action)
 		return ev, nil
 	default: // issues
 		is := p.Issue
 		if is == nil || is.Number == 0 {
-			return nil, fmt.Errorf("%w: issues without number", ErrMalformed)
+			return nil, fmt.Errorf("%w: issues without number", forge.ErrMalformed)
 		}
 		if p.Action != "opened" {
-			return nil, fmt.Errorf("%w: issue %s", ErrIgnoredEvent, p.Action)
+			return nil, fmt.Errorf("%w: issue %s", forge.ErrIgnoredEvent, p.Action)
 		}
 		num := strconv.FormatInt(is.Number, 10)
-		ev.Kind, ev.Action, ev.Number, ev.Title = KindIssue, ActionOpened, is.Number, is.Title
-		ev.Body, ev.BodyFormat, ev.Time, ev.Actor = is.Body, FormatMarkdown, parseTime(is.CreatedAt), is.User.person()
-		ev.URL = firstNonEmpty(is.HTMLURL, joinURL(repo.WebURL, "/issues/", num))
+		ev.Kind, ev.Action, ev.Number, ev.Title = forge.KindIssue, forge.ActionOpened, is.Number, is.Title
+		ev.Body, ev.BodyFormat, ev.Time, ev.Actor = is.Body, forge.FormatMarkdown, webhook.ParseTime(is.CreatedAt), is.User.person()
+		ev.URL = cmp.Or(is.HTMLURL, webhook.JoinURL(repo.WebURL, "/issues/", num))
 		for _, l := range is.Labels {
 			ev.Labels = append(ev.Labels, l.Name)
 		}
-		ev.Identity = identity("issue", repo.FullName, num, ActionOpened)
+		ev.Identity = forge.Identity("issue", repo.FullName, num, forge.ActionOpened)
 		return ev, nil
 	}
 }
 
 // giteaTag fills a Tag event; create and push both announce a new tag, and both map to
 // the same identity, so that receiving the two hooks posts once.
-func giteaTag(ev *Event, tag, sha string) (*Event, error) {
+func giteaTag(ev *forge.Event, tag, sha string) (*forge.Event, error) {
 	if tag == "" {
-		return nil, fmt.Errorf("%w: tag without name", ErrMalformed)
+		return nil, fmt.Errorf("%w: tag without name", forge.ErrMalformed)
 	}
-	ev.Kind, ev.Action, ev.Version, ev.Ref, ev.After = KindTag, ActionCreated, tag, "refs/tags/"+tag, sha
-	ev.URL = joinURL(ev.Repository.WebURL, "/src/tag/", tag)
-	ev.Identity = identity("tag", ev.Repository.FullName, tag)
+	ev.Kind, ev.Action, ev.Version, ev.Ref, ev.After = forge.KindTag, forge.ActionCreated, tag, "refs/tags/"+tag, sha
+	ev.URL = webhook.JoinURL(ev.Repository.WebURL, "/src/tag/", tag)
+	ev.Identity = forge.Identity("tag", ev.Repository.FullName, tag)
 	return ev, nil
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

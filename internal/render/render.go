@@ -1,11 +1,18 @@
-package sources
+// Package render turns a forge.Event into the store.Activity values the server
+// publishes: a Create of a Note that Mastodon shows, a ForgeFed Push, and their
+// addressing for the source's visibility. It is the outbound ActivityPub side of a
+// forge event, not any forge's dialect; every id is derived from the event's Identity,
+// so that a forge's retry, or a restart of the poller, can never post twice.
+package render
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fedforge/fedforge/internal/forge"
 	"net/url"
 	"slices"
 	"strconv"
@@ -40,14 +47,14 @@ func TargetFor(base string, actor *fedv1.FederatedActor, src *fedv1.EventSource,
 	t := Target{ActorID: urls.ForActor(base, actor.Spec.PreferredUsername).ID, Now: now}
 	if src != nil {
 		t.Visibility = src.Visibility
-		t.PushNote = actor.Spec.Type != fedv1.ActorRepository && slices.Contains(src.Events, string(KindPush))
+		t.PushNote = actor.Spec.Type != fedv1.ActorRepository && slices.Contains(src.Events, string(forge.KindPush))
 	}
 	return t
 }
 
 // Selected reports whether a source publishes events of kind k: all supported kinds
 // when spec.sources[].events is empty, only the listed ones otherwise.
-func Selected(src *fedv1.EventSource, k Kind) bool {
+func Selected(src *fedv1.EventSource, k forge.Kind) bool {
 	return src == nil || len(src.Events) == 0 || slices.Contains(src.Events, string(k))
 }
 
@@ -55,12 +62,14 @@ func Selected(src *fedv1.EventSource, k Kind) bool {
 // of its object. Both live under the actor, so that the server can route them and
 // peers see them on the actor's host; the hash makes them stable for the same key and
 // opaque (a tag name may contain characters an IRI path should not).
-func ActivityID(actorID, key string) string { return actorID + "/activities/" + hashKey(key) }
+func ActivityID(actorID, key string) string { return actorID + "/activities/" + HashKey(key) }
 
 // ObjectID is the IRI of the object published with ActivityID(actorID, key).
-func ObjectID(actorID, key string) string { return actorID + "/objects/" + hashKey(key) }
+func ObjectID(actorID, key string) string { return actorID + "/objects/" + HashKey(key) }
 
-func hashKey(key string) string {
+// HashKey is the digest ids are made of: 128 bits of SHA-256 in hex. The feed poller
+// stores entry ids made with it, so it must not change.
+func HashKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:16])
 }
@@ -69,22 +78,22 @@ func hashKey(key string) string {
 // merge requests and issues; a ForgeFed Push for pushes, followed by a Create{Note} when
 // t.PushNote is set. Ids derive from ev.Identity only, so rendering the same event again
 // (a forge retry) yields the same ids and Publish does not post twice.
-func Render(ev *Event, t Target) ([]store.Activity, error) {
+func Render(ev *forge.Event, t Target) ([]store.Activity, error) {
 	if ev == nil || ev.Identity == "" {
-		return nil, errors.New("sources: render: event without identity")
+		return nil, errors.New("render: event without identity")
 	}
 	if t.ActorID == "" {
-		return nil, errors.New("sources: render: no actor")
+		return nil, errors.New("render: no actor")
 	}
 	r := newRenderer(ev, t)
 	switch ev.Kind {
-	case KindRelease, KindTag, KindMergeRequest, KindIssue:
+	case forge.KindRelease, forge.KindTag, forge.KindMergeRequest, forge.KindIssue:
 		a, err := r.create(ev.Identity, r.noteContent(), r.attachments())
 		if err != nil {
 			return nil, err
 		}
 		return []store.Activity{a}, nil
-	case KindPush:
+	case forge.KindPush:
 		push, err := r.push()
 		if err != nil {
 			return nil, err
@@ -99,12 +108,12 @@ func Render(ev *Event, t Target) ([]store.Activity, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("%w: kind %q", ErrIgnoredEvent, ev.Kind)
+	return nil, fmt.Errorf("%w: kind %q", forge.ErrIgnoredEvent, ev.Kind)
 }
 
 // renderer holds what every rendering of one event shares.
 type renderer struct {
-	ev        *Event
+	ev        *forge.Event
 	t         Target
 	actor     urls.Actor
 	host      string // scheme://host of the actor, for hashtag links
@@ -113,7 +122,7 @@ type renderer struct {
 	storeVis  store.Visibility
 }
 
-func newRenderer(ev *Event, t Target) *renderer {
+func newRenderer(ev *forge.Event, t Target) *renderer {
 	r := &renderer{ev: ev, t: t, actor: urls.Actor{ID: t.ActorID}}
 	if u, err := url.Parse(t.ActorID); err == nil {
 		r.host = u.Scheme + "://" + u.Host
@@ -156,10 +165,10 @@ func (r *renderer) create(key, content string, attachments activitypub.Refs) (st
 		Tag:          r.hashtags(),
 		Attachment:   attachments,
 	}
-	if u := cleanURL(r.ev.URL); u != "" {
+	if u := CleanURL(r.ev.URL); u != "" {
 		note.URL = activitypub.IRIRefs(u)
 	}
-	if r.ev.Body != "" && r.ev.Kind != KindPush {
+	if r.ev.Body != "" && r.ev.Kind != forge.KindPush {
 		// The full notes ride along for peers that want them; Mastodon shows content.
 		note.Source = &activitypub.Content{Content: truncateText(r.ev.Body, 16<<10), MediaType: string(r.ev.BodyFormat)}
 	}
@@ -167,11 +176,11 @@ func (r *renderer) create(key, content string, attachments activitypub.Refs) (st
 	act.Published = note.Published
 	rawAct, err := json.Marshal(act)
 	if err != nil {
-		return store.Activity{}, fmt.Errorf("sources: encode create: %w", err)
+		return store.Activity{}, fmt.Errorf("render: encode create: %w", err)
 	}
 	rawNote, err := json.Marshal(note)
 	if err != nil {
-		return store.Activity{}, fmt.Errorf("sources: encode note: %w", err)
+		return store.Activity{}, fmt.Errorf("render: encode note: %w", err)
 	}
 	return store.Activity{
 		ID: act.ID, ActorID: r.t.ActorID, Type: activitypub.TypeCreate, ObjectID: note.ID,
@@ -195,7 +204,7 @@ func (r *renderer) hashtags() activitypub.Refs {
 
 func (r *renderer) tagNames() []string {
 	var names []string
-	if r.ev.Kind == KindRelease {
+	if r.ev.Kind == forge.KindRelease {
 		names = append(names, "release")
 	}
 	if n := hashtagName(r.ev.Repository.Name); n != "" && !strings.EqualFold(n, "release") {
@@ -222,7 +231,7 @@ func (r *renderer) hashtagParagraph() string {
 // repoLink links the project by its full path.
 func (r *renderer) repoLink() string {
 	repo := r.ev.Repository
-	return link(repo.WebURL, firstNonEmpty(repo.FullName, repo.Name))
+	return link(repo.WebURL, cmp.Or(repo.FullName, repo.Name))
 }
 
 // noteContent is the HTML of the Note of a release, tag, merge request or issue.
@@ -231,8 +240,8 @@ func (r *renderer) noteContent() string {
 	var b strings.Builder
 	who := ev.Actor.Display()
 	switch ev.Kind {
-	case KindRelease:
-		name := strings.TrimSpace(firstNonEmpty(ev.Repository.Name, ev.Repository.FullName) + " " + ev.Version)
+	case forge.KindRelease:
+		name := strings.TrimSpace(cmp.Or(ev.Repository.Name, ev.Repository.FullName) + " " + ev.Version)
 		b.WriteString("<p><strong>" + esc(name) + "</strong> released")
 		if ev.Prerelease {
 			b.WriteString(" (pre-release)")
@@ -242,21 +251,21 @@ func (r *renderer) noteContent() string {
 		}
 		b.WriteString("</p>")
 		b.WriteString(excerptHTML(ev.Body, ev.BodyFormat, excerptLimit))
-		if isHTTPURL(ev.URL) {
+		if IsHTTPURL(ev.URL) {
 			b.WriteString("<p>" + link(ev.URL, ev.URL) + "</p>")
 		}
-	case KindTag:
+	case forge.KindTag:
 		b.WriteString("<p>New tag <strong>" + esc(ev.Version) + "</strong> in " + r.repoLink())
 		if who != "" {
 			b.WriteString(", pushed by " + esc(who))
 		}
 		b.WriteString("</p>")
-		if isHTTPURL(ev.URL) {
+		if IsHTTPURL(ev.URL) {
 			b.WriteString("<p>" + link(ev.URL, ev.URL) + "</p>")
 		}
-	case KindMergeRequest, KindIssue:
+	case forge.KindMergeRequest, forge.KindIssue:
 		noun, ref := "issue", "#"+strconv.FormatInt(ev.Number, 10)
-		if ev.Kind == KindMergeRequest {
+		if ev.Kind == forge.KindMergeRequest {
 			noun = "pull request"
 			if ev.Forge == fedv1.SourceGitLab {
 				noun, ref = "merge request", "!"+strconv.FormatInt(ev.Number, 10)
@@ -269,11 +278,11 @@ func (r *renderer) noteContent() string {
 			b.WriteString(strings.ToUpper(noun[:1]) + noun[1:] + " " + ev.Action)
 		}
 		b.WriteString(" " + esc(ref) + " in " + r.repoLink() + ": " + link(ev.URL, ev.Title))
-		if ev.Kind == KindMergeRequest && ev.SourceBranch != "" && ev.Branch != "" {
+		if ev.Kind == forge.KindMergeRequest && ev.SourceBranch != "" && ev.Branch != "" {
 			b.WriteString(" (" + esc(ev.SourceBranch) + " → " + esc(ev.Branch) + ")")
 		}
 		b.WriteString("</p>")
-		if ev.Action == ActionOpened {
+		if ev.Action == forge.ActionOpened {
 			b.WriteString(excerptHTML(ev.Body, ev.BodyFormat, excerptLimit))
 		}
 	}
@@ -322,7 +331,7 @@ func (r *renderer) pushNoteContent() string {
 func (r *renderer) attachments() activitypub.Refs {
 	ev := r.ev
 	switch ev.Kind {
-	case KindRelease, KindTag:
+	case forge.KindRelease, forge.KindTag:
 		if ev.After == "" {
 			return nil
 		}
@@ -335,9 +344,9 @@ func (r *renderer) attachments() activitypub.Refs {
 			}
 		}
 		return activitypub.Refs{activitypub.ObjectRef(c)}
-	case KindMergeRequest, KindIssue:
+	case forge.KindMergeRequest, forge.KindIssue:
 		t := &activitypub.Object{Type: activitypub.Types{activitypub.TypeTicket}, Name: ev.Title}
-		resolved := ev.Action == ActionMerged
+		resolved := ev.Action == forge.ActionMerged
 		t.IsResolved = &resolved
 		if ev.Body != "" {
 			t.Source = &activitypub.Content{Content: truncateText(ev.Body, 16<<10), MediaType: string(ev.BodyFormat)}
@@ -359,12 +368,12 @@ func (r *renderer) push() (store.Activity, error) {
 		co := &activitypub.Object{Type: activitypub.Types{activitypub.TypeCommit}, Summary: commitTitle(c.Message)}
 		co.Hash = c.ID
 		if body := commitBody(c.Message); body != "" {
-			co.Description = &activitypub.Content{Content: body, MediaType: string(FormatPlain)}
+			co.Description = &activitypub.Content{Content: body, MediaType: string(forge.FormatPlain)}
 		}
 		if !c.Time.IsZero() {
 			co.Committed = activitypub.Time{Time: c.Time}
 		}
-		if u := cleanURL(c.URL); u != "" {
+		if u := CleanURL(c.URL); u != "" {
 			co.URL = activitypub.IRIRefs(u)
 		}
 		if name := c.Author.Display(); name != "" {
@@ -383,12 +392,12 @@ func (r *renderer) push() (store.Activity, error) {
 	act.HashBefore, act.HashAfter = ev.Before, ev.After
 	act.Summary = r.pushNoteContent()
 	act.Published = activitypub.Time{Time: r.published}
-	if u := cleanURL(ev.URL); u != "" {
+	if u := CleanURL(ev.URL); u != "" {
 		act.URL = activitypub.IRIRefs(u)
 	}
 	raw, err := json.Marshal(act)
 	if err != nil {
-		return store.Activity{}, fmt.Errorf("sources: encode push: %w", err)
+		return store.Activity{}, fmt.Errorf("render: encode push: %w", err)
 	}
 	return store.Activity{ID: id, ActorID: r.t.ActorID, Type: activitypub.TypePush, Visibility: r.storeVis,
 		Published: r.published, Raw: raw}, nil

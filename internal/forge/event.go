@@ -1,10 +1,13 @@
-// Package sources turns what forges tell Fedforge into activities: webhooks from GitLab,
-// Gitea, Forgejo and GitHub (each verified with the forge's own authentication), polled
-// Atom/RSS feeds, and client-to-server outbox POSTs. Every source first produces one
-// forge-neutral Event; Render turns an Event into the store.Activity values that the
-// server publishes, with ids derived from the forge's own identity of the event so
-// that a forge's retry, or a restart of the poller, can never post twice.
-package sources
+// Package forge is the forge-neutral model Fedforge speaks with every forge: the Event
+// a forge reports (a release, a tag, a push, a merge request, an issue), the tickets and
+// comments Fedforge will write into a forge, and the two small interfaces each forge
+// adapter implements, one per direction (Reader: webhooks in; Writer: issues, comments
+// and merge requests out). The adapters live in the packages below this one
+// (gitlab, gitea for Gitea and Forgejo, github, feed); internal/render turns an Event
+// into the activities the server publishes, with ids derived from the forge's own
+// identity of the event so that a forge's retry, or a restart of the poller, can never
+// post twice.
+package forge
 
 import (
 	"errors"
@@ -152,18 +155,18 @@ type Event struct {
 // for nothing Fedforge publishes (an unknown event type, a deleted branch, a closed but
 // not merged merge request, an event the source does not select). The HTTP layer
 // answers 202 so that the forge does not retry, and counts it.
-var ErrIgnoredEvent = errors.New("sources: unknown or unsupported event")
+var ErrIgnoredEvent = errors.New("forge: unknown or unsupported event")
 
 // ErrUnauthorized is returned when the request does not carry valid proof of the
 // shared secret (missing or wrong token or signature); the HTTP layer answers 401.
-var ErrUnauthorized = errors.New("sources: missing or invalid webhook authentication")
+var ErrUnauthorized = errors.New("forge: missing or invalid webhook authentication")
 
 // ErrMalformed is returned for a payload that cannot be parsed or lacks what its event
 // type requires; the HTTP layer answers 400.
-var ErrMalformed = errors.New("sources: malformed payload")
+var ErrMalformed = errors.New("forge: malformed payload")
 
 // ErrTooLarge is returned for a body over MaxBodyBytes; the HTTP layer answers 413.
-var ErrTooLarge = errors.New("sources: body too large")
+var ErrTooLarge = errors.New("forge: body too large")
 
 // StatusOf maps an error of this package to the HTTP status a handler answers with,
 // so that every caller answers the same way (500 for anything unknown, so forges retry).

@@ -1,6 +1,7 @@
-package sources
+package render
 
 import (
+	"github.com/fedforge/fedforge/internal/forge"
 	"html"
 	"net/url"
 	"regexp"
@@ -38,19 +39,19 @@ func esc(s string) string { return html.EscapeString(s) }
 
 // link writes an anchor, or only the escaped text when there is no URL to point at.
 func link(href, text string) string {
-	href = cleanURL(href)
+	href = CleanURL(href)
 	if href == "" {
 		return esc(text)
 	}
 	return `<a href="` + esc(href) + `">` + esc(text) + `</a>`
 }
 
-// cleanURL returns raw in the normal form the sanitiser (and Mastodon's) would give
+// CleanURL returns raw in the normal form the sanitiser (and Mastodon's) would give
 // it, or "" when it is not an absolute http(s) URL with a host: javascript: links,
 // "http://" alone, URLs with spaces or credentials never reach published documents.
 // The normal form matters: a URL the sanitiser would rewrite would make what Mastodon
 // shows differ from what we sent (found by FuzzGiteaWebhook and FuzzGitLabWebhook).
-func cleanURL(raw string) string {
+func CleanURL(raw string) string {
 	if raw == "" || strings.IndexFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 		return ""
 	}
@@ -65,8 +66,8 @@ func cleanURL(raw string) string {
 	return s
 }
 
-// isHTTPURL reports whether s is an absolute http(s) URL we may publish.
-func isHTTPURL(s string) bool { return cleanURL(s) != "" }
+// IsHTTPURL reports whether s is an absolute http(s) URL we may publish.
+func IsHTTPURL(s string) bool { return CleanURL(s) != "" }
 
 // urlRE finds http(s) URLs in plain text, for turning them into links.
 var urlRE = regexp.MustCompile(`https?://[^\s<>"'()\[\]]+[^\s<>"'()\[\].,;:!?]`)
@@ -99,19 +100,19 @@ var (
 // markdown are escaped (markdown is not rendered: headings lose their #, bullets become
 // "•", everything else is shown as written); HTML is sanitised, and when it is too long
 // it is reduced to text first so that truncation cannot cut a tag in half.
-func excerptHTML(body string, format Format, limit int) string {
+func excerptHTML(body string, format forge.Format, limit int) string {
 	body = strings.TrimSpace(strings.ReplaceAll(body, "\r\n", "\n"))
 	if body == "" {
 		return ""
 	}
-	if format == FormatHTML {
+	if format == forge.FormatHTML {
 		clean := strings.TrimSpace(SanitizeHTML(body))
 		if utf8.RuneCountInString(htmlText(clean)) <= limit {
 			return collapseSpace(clean)
 		}
 		return textToHTML(htmlText(body), limit)
 	}
-	if format == FormatMarkdown {
+	if format == forge.FormatMarkdown {
 		lines := strings.Split(body, "\n")
 		for i, l := range lines {
 			l = markdownHeading.ReplaceAllString(l, "")
@@ -226,7 +227,7 @@ func hashtagName(s string) string {
 // hashtagLink writes a hashtag the way Mastodon writes its own, so that its web client
 // links it to the local tag timeline.
 func hashtagLink(href, name string) string {
-	if href = cleanURL(href); href == "" {
+	if href = CleanURL(href); href == "" {
 		return "#" + esc(name)
 	}
 	return `<a href="` + esc(href) + `" class="mention hashtag" rel="tag">#<span>` + esc(name) + `</span></a>`

@@ -1,13 +1,17 @@
-package sources
+package feed
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/fedforge/fedforge/internal/forge/forgetest"
+	"github.com/fedforge/fedforge/internal/render"
+	"github.com/fedforge/fedforge/internal/render/rendertest"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,7 +90,7 @@ func (fs *feedServer) count(path string) int {
 
 // oldFeedOnly is the real feed as it was before v0.2.0: the newest entry removed.
 func oldFeedOnly(t *testing.T) string {
-	full := string(readTestdata(t, "feeds/github_releases.atom"))
+	full := string(forgetest.Read(t, "feeds/github_releases.atom"))
 	start := strings.Index(full, "    <entry>")
 	end := strings.Index(full, "    </entry>\n") + len("    </entry>\n")
 	if start < 0 || end < start || !strings.Contains(full[start:end], feedNewID) {
@@ -130,11 +134,11 @@ func (s *flakyStore) MarkFeedEntriesSeen(ctx context.Context, id string, ids []s
 	return s.FeedStore.MarkFeedEntriesSeen(ctx, id, ids, at)
 }
 
-func newTestPoller(t *testing.T, st FeedStore, pub *storePublisher, clock Clock, targets []FeedTarget) *Poller {
+func newTestPoller(t *testing.T, st FeedStore, pub *rendertest.StorePublisher, clock Clock, targets []FeedTarget) *Poller {
 	t.Helper()
 	p, err := NewPoller(PollerConfig{
 		Sources: func(context.Context) ([]FeedTarget, error) { return targets, nil },
-		Store:   st, Fetcher: loopbackFetcher(), Publish: pub.publish,
+		Store:   st, Fetcher: loopbackFetcher(), Publish: pub.Publish,
 		Base:  func(context.Context) (string, error) { return "https://fed.example", nil },
 		Clock: clock, Metrics: prometheus.NewRegistry(), Tick: time.Minute,
 	})
@@ -144,10 +148,10 @@ func newTestPoller(t *testing.T, st FeedStore, pub *storePublisher, clock Clock,
 	return p
 }
 
-func publishedIDs(t *testing.T, pub *storePublisher) []string {
+func publishedIDs(t *testing.T, pub *rendertest.StorePublisher) []string {
 	t.Helper()
 	var out []string
-	for _, a := range pub.acts {
+	for _, a := range pub.Acts {
 		note, err := activitypub.DecodeObject(a.Object.Raw)
 		if err != nil {
 			t.Fatal(err)
@@ -162,11 +166,11 @@ func publishedIDs(t *testing.T, pub *storePublisher) []string {
 // and a restart (new poller, same store) publishes nothing again.
 func TestPollerLifecycle(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	pub := &storePublisher{st: st}
-	srv := newFeedServer(t, string(readTestdata(t, "feeds/github_releases.atom")))
+	st := rendertest.OpenStore(t)
+	pub := &rendertest.StorePublisher{St: st}
+	srv := newFeedServer(t, string(forgetest.Read(t, "feeds/github_releases.atom")))
 	_, targets := feedActor(srv.URL + "/feed-rs/feed-rs/releases.atom")
-	clock := newFakeClock(testNow)
+	clock := newFakeClock(rendertest.Now)
 	p := newTestPoller(t, st, pub, clock, targets)
 
 	// First poll of a new source: the newest entry only; the backlog is marked seen.
@@ -174,14 +178,14 @@ func TestPollerLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equalStrings(res.Published, []string{feedNewID}) || !equalStrings(res.Skipped, []string{feedOldID}) {
+	if !slices.Equal(res.Published, []string{feedNewID}) || !slices.Equal(res.Skipped, []string{feedOldID}) {
 		t.Fatalf("first poll published %v skipped %v", res.Published, res.Skipped)
 	}
-	if got := publishedIDs(t, pub); !equalStrings(got, []string{"https://github.com/feed-rs/feed-rs/releases/tag/v0.2.0"}) {
+	if got := publishedIDs(t, pub); !slices.Equal(got, []string{"https://github.com/feed-rs/feed-rs/releases/tag/v0.2.0"}) {
 		t.Fatalf("published %v", got)
 	}
-	checkMastodonShows(t, pub.acts[0].Raw, fedv1.VisibilityPublic)
-	note, _ := activitypub.DecodeObject(pub.acts[0].Object.Raw)
+	rendertest.MastodonShows(t, pub.Acts[0].Raw, fedv1.VisibilityPublic)
+	note, _ := activitypub.DecodeObject(pub.Acts[0].Object.Raw)
 	for _, want := range []string{"<strong>feed-rs 0.2.0</strong> released", "<li>migrate to Rust 2018 edition</li>", "#<span>FeedRs</span>"} {
 		if !strings.Contains(note.Content, want) {
 			t.Errorf("content lacks %q:\n%s", want, note.Content)
@@ -205,15 +209,15 @@ func TestPollerLifecycle(t *testing.T) {
 	if err != nil || len(res.Published)+len(res.Skipped) != 0 {
 		t.Fatalf("after restart: %+v, %v", res, err)
 	}
-	if pub.created != 1 {
-		t.Fatalf("%d activities stored, want 1", pub.created)
+	if pub.Created != 1 {
+		t.Fatalf("%d activities stored, want 1", pub.Created)
 	}
 }
 
 // TestRenderFeedGolden renders the newest entry of the real GitHub releases feed, as the
 // poller does, for a source at the feed's real URL.
 func TestRenderFeedGolden(t *testing.T) {
-	feed, err := gofeed.NewParser().ParseString(string(readTestdata(t, "feeds/github_releases.atom")))
+	feed, err := gofeed.NewParser().ParseString(string(forgetest.Read(t, "feeds/github_releases.atom")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,33 +230,33 @@ func TestRenderFeedGolden(t *testing.T) {
 	if ev.Repository.FullName != "feed-rs/feed-rs" || ev.Repository.WebURL != "https://github.com/feed-rs/feed-rs" || ev.Actor.Name != "markpritchard" {
 		t.Errorf("feed event %+v", ev)
 	}
-	acts, err := Render(ev, Target{ActorID: testActorID, Now: testNow})
+	acts, err := render.Render(ev, render.Target{ActorID: rendertest.ActorID, Now: rendertest.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "feed_github_releases.json", golden(t, acts))
-	checkMastodonShows(t, acts[0].Raw, fedv1.VisibilityPublic)
+	rendertest.CheckGolden(t, "feed_github_releases.json", rendertest.Golden(t, acts))
+	rendertest.MastodonShows(t, acts[0].Raw, fedv1.VisibilityPublic)
 }
 
 // TestPollerNewEntry: a release added to a feed already polled is published, and only it.
 func TestPollerNewEntry(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	pub := &storePublisher{st: st}
+	st := rendertest.OpenStore(t)
+	pub := &rendertest.StorePublisher{St: st}
 	srv := newFeedServer(t, oldFeedOnly(t))
 	_, targets := feedActor(srv.URL + "/releases.atom")
-	p := newTestPoller(t, st, pub, newFakeClock(testNow), targets)
+	p := newTestPoller(t, st, pub, newFakeClock(rendertest.Now), targets)
 	res, err := p.Poll(ctx, targets[0])
-	if err != nil || !equalStrings(res.Published, []string{feedOldID}) {
+	if err != nil || !slices.Equal(res.Published, []string{feedOldID}) {
 		t.Fatalf("first poll %+v, %v", res, err)
 	}
-	srv.set(string(readTestdata(t, "feeds/github_releases.atom")))
+	srv.set(string(forgetest.Read(t, "feeds/github_releases.atom")))
 	res, err = p.Poll(ctx, targets[0])
-	if err != nil || !equalStrings(res.Published, []string{feedNewID}) || len(res.Skipped) != 0 {
+	if err != nil || !slices.Equal(res.Published, []string{feedNewID}) || len(res.Skipped) != 0 {
 		t.Fatalf("second poll %+v, %v", res, err)
 	}
-	if pub.created != 2 {
-		t.Fatalf("%d activities stored, want 2", pub.created)
+	if pub.Created != 2 {
+		t.Fatalf("%d activities stored, want 2", pub.Created)
 	}
 }
 
@@ -262,18 +266,18 @@ func TestPollerNewEntry(t *testing.T) {
 // the validators, so the next poll refetches instead of getting a 304.
 func TestPollerCrashRepublishes(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
+	st := rendertest.OpenStore(t)
 	flaky := &flakyStore{FeedStore: st}
-	pub := &storePublisher{st: st}
-	srv := newFeedServer(t, string(readTestdata(t, "feeds/github_releases.atom")))
+	pub := &rendertest.StorePublisher{St: st}
+	srv := newFeedServer(t, string(forgetest.Read(t, "feeds/github_releases.atom")))
 	_, targets := feedActor(srv.URL + "/releases.atom")
-	p := newTestPoller(t, flaky, pub, newFakeClock(testNow), targets)
+	p := newTestPoller(t, flaky, pub, newFakeClock(rendertest.Now), targets)
 
-	pub.fail = errors.New("store unavailable")
+	pub.Fail = errors.New("store unavailable")
 	if _, err := p.Poll(ctx, targets[0]); err == nil {
 		t.Fatal("poll succeeded although publishing failed")
 	}
-	pub.fail = nil
+	pub.Fail = nil
 	flaky.failMark.Store(true)
 	if _, err := p.Poll(ctx, targets[0]); err == nil {
 		t.Fatal("poll succeeded although marking failed")
@@ -282,12 +286,12 @@ func TestPollerCrashRepublishes(t *testing.T) {
 		t.Fatal("validators were stored before the entries were recorded")
 	}
 	flaky.failMark.Store(false)
-	res, err := newTestPoller(t, flaky, pub, newFakeClock(testNow), targets).Poll(ctx, targets[0])
-	if err != nil || !equalStrings(res.Published, []string{feedNewID}) {
+	res, err := newTestPoller(t, flaky, pub, newFakeClock(rendertest.Now), targets).Poll(ctx, targets[0])
+	if err != nil || !slices.Equal(res.Published, []string{feedNewID}) {
 		t.Fatalf("poll after the crash: %+v, %v", res, err)
 	}
-	if pub.calls != 3 || pub.created != 1 {
-		t.Fatalf("publish calls %d, created %d; want 3 (failed, killed before marking, retried) and 1 activity", pub.calls, pub.created)
+	if pub.Calls != 3 || pub.Created != 1 {
+		t.Fatalf("publish calls %d, created %d; want 3 (failed, killed before marking, retried) and 1 activity", pub.Calls, pub.Created)
 	}
 	unseen, err := st.FilterUnseenFeedEntries(ctx, FeedSourceID(targets[0].Actor, targets[0].Source), []string{feedOldID, feedNewID})
 	if err != nil || len(unseen) != 0 {
@@ -299,15 +303,15 @@ func TestPollerCrashRepublishes(t *testing.T) {
 // newest and marks the rest seen.
 func TestPollerCap(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	pub := &storePublisher{st: st}
+	st := rendertest.OpenStore(t)
+	pub := &rendertest.StorePublisher{St: st}
 	srv := newFeedServer(t, `<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>empty</title></feed>`)
 	_, targets := feedActor(srv.URL + "/releases.atom")
 	p, err := NewPoller(PollerConfig{
 		Sources: func(context.Context) ([]FeedTarget, error) { return targets, nil },
-		Store:   st, Fetcher: loopbackFetcher(), Publish: pub.publish,
+		Store:   st, Fetcher: loopbackFetcher(), Publish: pub.Publish,
 		Base:  func(context.Context) (string, error) { return "https://fed.example", nil },
-		Clock: newFakeClock(testNow), MaxPublishPerPoll: 1,
+		Clock: newFakeClock(rendertest.Now), MaxPublishPerPoll: 1,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -315,9 +319,9 @@ func TestPollerCap(t *testing.T) {
 	if res, err := p.Poll(ctx, targets[0]); err != nil || len(res.Published) != 0 {
 		t.Fatalf("empty feed: %+v %v", res, err)
 	}
-	srv.set(string(readTestdata(t, "feeds/github_releases.atom")))
+	srv.set(string(forgetest.Read(t, "feeds/github_releases.atom")))
 	res, err := p.Poll(ctx, targets[0])
-	if err != nil || !equalStrings(res.Published, []string{feedNewID}) || !equalStrings(res.Skipped, []string{feedOldID}) {
+	if err != nil || !slices.Equal(res.Published, []string{feedNewID}) || !slices.Equal(res.Skipped, []string{feedOldID}) {
 		t.Fatalf("capped poll %+v, %v", res, err)
 	}
 }
@@ -334,18 +338,18 @@ func TestPollerErrors(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			st := openStore(t)
-			pub := &storePublisher{st: st}
+			st := rendertest.OpenStore(t)
+			pub := &rendertest.StorePublisher{St: st}
 			srv := newFeedServer(t, tc.body)
 			srv.status = tc.status
 			_, targets := feedActor(srv.URL + "/releases.atom")
-			p := newTestPoller(t, st, pub, newFakeClock(testNow), targets)
+			p := newTestPoller(t, st, pub, newFakeClock(rendertest.Now), targets)
 			if _, err := p.Poll(ctx, targets[0]); err == nil {
 				t.Fatal("no error")
 			}
 			state, _ := st.GetFeedState(ctx, FeedSourceID(targets[0].Actor, targets[0].Source))
-			if !state.PolledAt.IsZero() || pub.calls != 0 {
-				t.Fatalf("failed poll recorded state %+v or published %d", state, pub.calls)
+			if !state.PolledAt.IsZero() || pub.Calls != 0 {
+				t.Fatalf("failed poll recorded state %+v or published %d", state, pub.Calls)
 			}
 		})
 	}
@@ -354,7 +358,7 @@ func TestPollerErrors(t *testing.T) {
 // TestFeedFetcherRefusesPrivateAddresses: without an allowance for loopback, the fetcher
 // refuses to connect, whatever the URL says, the rule of every outbound request.
 func TestFeedFetcherRefusesPrivateAddresses(t *testing.T) {
-	srv := newFeedServer(t, string(readTestdata(t, "feeds/github_releases.atom")))
+	srv := newFeedServer(t, string(forgetest.Read(t, "feeds/github_releases.atom")))
 	strict := NewFeedFetcher(activitypub.NewClient(activitypub.ClientConfig{AllowHTTP: true}), FeedFetcherConfig{AllowHTTP: true})
 	if _, err := strict.FetchFeed(context.Background(), srv.URL+"/releases.atom", Validators{}); err == nil {
 		t.Fatal("loopback feed fetched without an allowance")
@@ -374,13 +378,13 @@ func TestFeedFetcherRefusesPrivateAddresses(t *testing.T) {
 // TestPollerRunHonoursIntervals drives Run with a fake clock for ten minutes: a source
 // with a 1-minute interval is polled every tick, one with 5 minutes every fifth.
 func TestPollerRunHonoursIntervals(t *testing.T) {
-	st := openStore(t)
-	pub := &storePublisher{st: st}
-	srv := newFeedServer(t, string(readTestdata(t, "feeds/github_releases.atom")))
+	st := rendertest.OpenStore(t)
+	pub := &rendertest.StorePublisher{St: st}
+	srv := newFeedServer(t, string(forgetest.Read(t, "feeds/github_releases.atom")))
 	actor, targets := feedActor(srv.URL+"/fast.atom", srv.URL+"/slow.atom")
 	actor.Spec.Sources[0].Feed.Interval = &metav1.Duration{Duration: time.Minute}
 	actor.Spec.Sources[1].Feed.Interval = &metav1.Duration{Duration: 5 * time.Minute}
-	clock := newFakeClock(testNow)
+	clock := newFakeClock(rendertest.Now)
 	p := newTestPoller(t, st, pub, clock, targets)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -399,19 +403,19 @@ func TestPollerRunHonoursIntervals(t *testing.T) {
 	}
 	// Both sources publish the same GitHub entry under their own identity (the feed URL
 	// is part of it), once each.
-	if pub.created != 2 {
-		t.Fatalf("%d activities stored, want 2", pub.created)
+	if pub.Created != 2 {
+		t.Fatalf("%d activities stored, want 2", pub.Created)
 	}
 }
 
 // TestPollerRestartKeepsSchedule: a restarted poller waits out the interval of a source
 // polled just before, rather than polling everything at start.
 func TestPollerRestartKeepsSchedule(t *testing.T) {
-	st := openStore(t)
-	pub := &storePublisher{st: st}
-	srv := newFeedServer(t, string(readTestdata(t, "feeds/github_releases.atom")))
+	st := rendertest.OpenStore(t)
+	pub := &rendertest.StorePublisher{St: st}
+	srv := newFeedServer(t, string(forgetest.Read(t, "feeds/github_releases.atom")))
 	_, targets := feedActor(srv.URL + "/releases.atom")
-	clock := newFakeClock(testNow)
+	clock := newFakeClock(rendertest.Now)
 	newTestPoller(t, st, pub, clock, targets).RunOnce(context.Background())
 	clock.Advance(5 * time.Minute)
 	p := newTestPoller(t, st, pub, clock, targets)
@@ -495,7 +499,7 @@ var _ FeedStore = store.Store(nil)
 // --resolve mapping gives it (local mode, instances on 127.0.0.x), and the address is
 // still checked after the mapping.
 func TestFeedFetcherFollowsResolve(t *testing.T) {
-	srv := newFeedServer(t, string(readTestdata(t, "feeds/github_releases.atom")))
+	srv := newFeedServer(t, string(forgetest.Read(t, "feeds/github_releases.atom")))
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	mapped := NewFeedFetcher(activitypub.NewClient(activitypub.ClientConfig{
 		AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},

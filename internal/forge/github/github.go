@@ -1,7 +1,13 @@
-package sources
+// Package github is Fedforge's GitHub adapter: it verifies GitHub webhooks
+// (X-Hub-Signature-256) and reads their payloads into forge.Events. Phase 2 adds the
+// write side (forge.Writer) here.
+package github
 
 import (
+	"cmp"
 	"fmt"
+	"github.com/fedforge/fedforge/internal/forge"
+	"github.com/fedforge/fedforge/internal/forge/webhook"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,7 +28,9 @@ type ghUser struct {
 	HTMLURL string `json:"html_url"`
 }
 
-func (u ghUser) person() Person { return Person{Name: u.Name, Username: u.Login, URL: u.HTMLURL} }
+func (u ghUser) person() forge.Person {
+	return forge.Person{Name: u.Name, Username: u.Login, URL: u.HTMLURL}
+}
 
 type ghRepo struct {
 	Name     string `json:"name"`
@@ -97,13 +105,21 @@ type ghPayload struct {
 	Sender     ghUser `json:"sender"`
 }
 
-// ParseGitHub verifies a GitHub webhook (X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of
+// Adapter reads GitHub; it holds no state, so the zero value is ready.
+type Adapter struct{}
+
+var _ forge.Reader = Adapter{}
+
+// Type implements forge.Reader.
+func (Adapter) Type() fedv1.SourceType { return fedv1.SourceGitHub }
+
+// ParseWebhook verifies a GitHub webhook (X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of
 // the body>) and parses release, push, create (tag), pull_request and issues events. The
 // SHA-1 X-Hub-Signature header is not accepted.
-func ParseGitHub(h http.Header, body, secret []byte) (*Event, error) {
+func (Adapter) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, error) {
 	sig, ok := strings.CutPrefix(h.Get(headerGitHubSignature), "sha256=")
-	if !ok || !verifyHMAC(sig, body, secret) {
-		return nil, fmt.Errorf("%w: %s", ErrUnauthorized, headerGitHubSignature)
+	if !ok || !webhook.VerifyHMAC(sig, body, secret) {
+		return nil, fmt.Errorf("%w: %s", forge.ErrUnauthorized, headerGitHubSignature)
 	}
 	ev, err := parseGitHubEvent(h.Get(headerGitHubEvent), body)
 	if err != nil {
@@ -114,113 +130,113 @@ func ParseGitHub(h http.Header, body, secret []byte) (*Event, error) {
 	return ev, nil
 }
 
-func parseGitHubEvent(event string, body []byte) (*Event, error) {
+func parseGitHubEvent(event string, body []byte) (*forge.Event, error) {
 	switch event {
 	case "release", "push", "create", "pull_request", "issues":
 	default:
 		// Includes "ping", sent when the webhook is created.
-		return nil, fmt.Errorf("%w: GitHub %q", ErrIgnoredEvent, event)
+		return nil, fmt.Errorf("%w: GitHub %q", forge.ErrIgnoredEvent, event)
 	}
 	var p ghPayload
-	if err := decodePayload(body, &p); err != nil {
+	if err := webhook.DecodePayload(body, &p); err != nil {
 		return nil, err
 	}
 	r := p.Repository
 	if r.FullName == "" {
-		return nil, fmt.Errorf("%w: %s without repository", ErrMalformed, event)
+		return nil, fmt.Errorf("%w: %s without repository", forge.ErrMalformed, event)
 	}
-	repo := Repository{Name: r.Name, FullName: r.FullName, WebURL: r.HTMLURL, CloneURL: r.CloneURL}
-	ev := &Event{Repository: repo, Actor: p.Sender.person()}
+	repo := forge.Repository{Name: r.Name, FullName: r.FullName, WebURL: r.HTMLURL, CloneURL: r.CloneURL}
+	ev := &forge.Event{Repository: repo, Actor: p.Sender.person()}
 	switch event {
 	case "release":
 		rel := p.Release
 		if rel == nil || rel.TagName == "" {
-			return nil, fmt.Errorf("%w: release without tag", ErrMalformed)
+			return nil, fmt.Errorf("%w: release without tag", forge.ErrMalformed)
 		}
 		if p.Action != "published" || rel.Draft {
-			return nil, fmt.Errorf("%w: release %s", ErrIgnoredEvent, p.Action)
+			return nil, fmt.Errorf("%w: release %s", forge.ErrIgnoredEvent, p.Action)
 		}
-		ev.Kind, ev.Action, ev.Actor = KindRelease, ActionPublished, rel.Author.person()
-		ev.Title, ev.Version, ev.URL, ev.Body, ev.BodyFormat = rel.Name, rel.TagName, rel.HTMLURL, rel.Body, FormatMarkdown
-		ev.Ref, ev.Prerelease, ev.Time = "refs/tags/"+rel.TagName, rel.Prerelease, firstTime(rel.PublishedAt, rel.CreatedAt)
-		ev.Identity = identity("release", repo.FullName, rel.TagName)
+		ev.Kind, ev.Action, ev.Actor = forge.KindRelease, forge.ActionPublished, rel.Author.person()
+		ev.Title, ev.Version, ev.URL, ev.Body, ev.BodyFormat = rel.Name, rel.TagName, rel.HTMLURL, rel.Body, forge.FormatMarkdown
+		ev.Ref, ev.Prerelease, ev.Time = "refs/tags/"+rel.TagName, rel.Prerelease, webhook.FirstTime(rel.PublishedAt, rel.CreatedAt)
+		ev.Identity = forge.Identity("release", repo.FullName, rel.TagName)
 		return ev, nil
 	case "create":
 		if p.RefType != "tag" || p.Ref == "" {
-			return nil, fmt.Errorf("%w: create %s", ErrIgnoredEvent, p.RefType)
+			return nil, fmt.Errorf("%w: create %s", forge.ErrIgnoredEvent, p.RefType)
 		}
 		return githubTag(ev, p.Ref, "")
 	case "push":
 		if p.Ref == "" {
-			return nil, fmt.Errorf("%w: push without ref", ErrMalformed)
+			return nil, fmt.Errorf("%w: push without ref", forge.ErrMalformed)
 		}
-		if p.Deleted || zeroSHA(p.After) {
-			return nil, fmt.Errorf("%w: %s deleted", ErrIgnoredEvent, p.Ref)
+		if p.Deleted || forge.ZeroSHA(p.After) {
+			return nil, fmt.Errorf("%w: %s deleted", forge.ErrIgnoredEvent, p.Ref)
 		}
 		if strings.HasPrefix(p.Ref, "refs/tags/") {
-			return githubTag(ev, shortRef(p.Ref), p.After)
+			return githubTag(ev, forge.ShortRef(p.Ref), p.After)
 		}
-		ev.Kind, ev.Action, ev.Ref, ev.Branch = KindPush, ActionPushed, p.Ref, shortRef(p.Ref)
+		ev.Kind, ev.Action, ev.Ref, ev.Branch = forge.KindPush, forge.ActionPushed, p.Ref, forge.ShortRef(p.Ref)
 		ev.Before, ev.After, ev.URL = p.Before, p.After, p.Compare
 		for _, c := range p.Commits {
-			ev.Commits = append(ev.Commits, Commit{ID: c.ID, Message: c.Message, URL: c.URL,
-				Author: Person{Name: c.Author.Name, Username: c.Author.Username}, Time: parseTime(c.Timestamp)})
+			ev.Commits = append(ev.Commits, forge.Commit{ID: c.ID, Message: c.Message, URL: c.URL,
+				Author: forge.Person{Name: c.Author.Name, Username: c.Author.Username}, Time: webhook.ParseTime(c.Timestamp)})
 		}
-		sortCommits(ev.Commits)
+		forge.SortCommits(ev.Commits)
 		ev.TotalCommits = len(ev.Commits)
 		if n := len(ev.Commits); n > 0 {
 			ev.Time = ev.Commits[n-1].Time
 		}
-		ev.Identity = identity("push", repo.FullName, p.Ref, p.After)
+		ev.Identity = forge.Identity("push", repo.FullName, p.Ref, p.After)
 		return ev, nil
 	case "pull_request":
 		pr := p.PullRequest
 		if pr == nil || pr.Number == 0 {
-			return nil, fmt.Errorf("%w: pull_request without number", ErrMalformed)
+			return nil, fmt.Errorf("%w: pull_request without number", forge.ErrMalformed)
 		}
 		switch {
 		case p.Action == "opened":
-			ev.Action, ev.Time, ev.Actor = ActionOpened, parseTime(pr.CreatedAt), pr.User.person()
+			ev.Action, ev.Time, ev.Actor = forge.ActionOpened, webhook.ParseTime(pr.CreatedAt), pr.User.person()
 		case p.Action == "closed" && pr.Merged:
-			ev.Action, ev.Time = ActionMerged, parseTime(pr.MergedAt)
+			ev.Action, ev.Time = forge.ActionMerged, webhook.ParseTime(pr.MergedAt)
 			if pr.MergedBy != nil {
 				ev.Actor = pr.MergedBy.person()
 			}
 		default:
-			return nil, fmt.Errorf("%w: pull_request %s (merged=%t)", ErrIgnoredEvent, p.Action, pr.Merged)
+			return nil, fmt.Errorf("%w: pull_request %s (merged=%t)", forge.ErrIgnoredEvent, p.Action, pr.Merged)
 		}
-		ev.Kind, ev.Number, ev.Title, ev.Body, ev.BodyFormat = KindMergeRequest, pr.Number, pr.Title, pr.Body, FormatMarkdown
+		ev.Kind, ev.Number, ev.Title, ev.Body, ev.BodyFormat = forge.KindMergeRequest, pr.Number, pr.Title, pr.Body, forge.FormatMarkdown
 		ev.URL, ev.Branch, ev.SourceBranch = pr.HTMLURL, pr.Base.Ref, pr.Head.Ref
 		for _, l := range pr.Labels {
 			ev.Labels = append(ev.Labels, l.Name)
 		}
-		ev.Identity = identity("mr", repo.FullName, strconv.FormatInt(pr.Number, 10), ev.Action)
+		ev.Identity = forge.Identity("mr", repo.FullName, strconv.FormatInt(pr.Number, 10), ev.Action)
 		return ev, nil
 	default: // issues
 		is := p.Issue
 		if is == nil || is.Number == 0 {
-			return nil, fmt.Errorf("%w: issues without number", ErrMalformed)
+			return nil, fmt.Errorf("%w: issues without number", forge.ErrMalformed)
 		}
 		if p.Action != "opened" {
-			return nil, fmt.Errorf("%w: issue %s", ErrIgnoredEvent, p.Action)
+			return nil, fmt.Errorf("%w: issue %s", forge.ErrIgnoredEvent, p.Action)
 		}
 		num := strconv.FormatInt(is.Number, 10)
-		ev.Kind, ev.Action, ev.Number, ev.Title, ev.Actor = KindIssue, ActionOpened, is.Number, is.Title, is.User.person()
-		ev.Body, ev.BodyFormat, ev.Time = is.Body, FormatMarkdown, parseTime(is.CreatedAt)
-		ev.URL = firstNonEmpty(is.HTMLURL, joinURL(repo.WebURL, "/issues/", num))
+		ev.Kind, ev.Action, ev.Number, ev.Title, ev.Actor = forge.KindIssue, forge.ActionOpened, is.Number, is.Title, is.User.person()
+		ev.Body, ev.BodyFormat, ev.Time = is.Body, forge.FormatMarkdown, webhook.ParseTime(is.CreatedAt)
+		ev.URL = cmp.Or(is.HTMLURL, webhook.JoinURL(repo.WebURL, "/issues/", num))
 		for _, l := range is.Labels {
 			ev.Labels = append(ev.Labels, l.Name)
 		}
-		ev.Identity = identity("issue", repo.FullName, num, ActionOpened)
+		ev.Identity = forge.Identity("issue", repo.FullName, num, forge.ActionOpened)
 		return ev, nil
 	}
 }
 
 // githubTag fills a Tag event from a create or a tag push; both map to one identity, so
 // a repository that sends both hooks posts once.
-func githubTag(ev *Event, tag, sha string) (*Event, error) {
-	ev.Kind, ev.Action, ev.Version, ev.Ref, ev.After = KindTag, ActionCreated, tag, "refs/tags/"+tag, sha
-	ev.URL = joinURL(ev.Repository.WebURL, "/releases/tag/", tag)
-	ev.Identity = identity("tag", ev.Repository.FullName, tag)
+func githubTag(ev *forge.Event, tag, sha string) (*forge.Event, error) {
+	ev.Kind, ev.Action, ev.Version, ev.Ref, ev.After = forge.KindTag, forge.ActionCreated, tag, "refs/tags/"+tag, sha
+	ev.URL = webhook.JoinURL(ev.Repository.WebURL, "/releases/tag/", tag)
+	ev.Identity = forge.Identity("tag", ev.Repository.FullName, tag)
 	return ev, nil
 }

@@ -1,6 +1,7 @@
-package sources
+package feed
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -96,10 +97,10 @@ func NewFeedFetcher(guard *activitypub.Client, cfg FeedFetcherConfig) *HTTPFeedF
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, Control: func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
-			return fmt.Errorf("sources: unparsable dial address %q: %w", address, err)
+			return fmt.Errorf("feed: unparsable dial address %q: %w", address, err)
 		}
 		if guard == nil {
-			return errors.New("sources: feed fetcher without an address guard")
+			return errors.New("feed: feed fetcher without an address guard")
 		}
 		return guard.CheckAddr(ap.Addr())
 	}}
@@ -121,7 +122,7 @@ func NewFeedFetcher(guard *activitypub.Client, cfg FeedFetcherConfig) *HTTPFeedF
 	f.client = &http.Client{Transport: transport, Timeout: cfg.TotalTimeout,
 		CheckRedirect: func(r *http.Request, via []*http.Request) error {
 			if len(via) > cfg.MaxRedirects {
-				return fmt.Errorf("sources: more than %d redirects", cfg.MaxRedirects)
+				return fmt.Errorf("feed: more than %d redirects", cfg.MaxRedirects)
 			}
 			return f.checkURL(r.URL)
 		}}
@@ -131,9 +132,9 @@ func NewFeedFetcher(guard *activitypub.Client, cfg FeedFetcherConfig) *HTTPFeedF
 func (f *HTTPFeedFetcher) checkURL(u *url.URL) error {
 	switch {
 	case u.Scheme != "https" && !(u.Scheme == "http" && f.cfg.AllowHTTP):
-		return fmt.Errorf("sources: feed URL scheme %q is not allowed", u.Scheme)
+		return fmt.Errorf("feed: feed URL scheme %q is not allowed", u.Scheme)
 	case u.Host == "" || u.User != nil:
-		return errors.New("sources: feed URL without host or with credentials")
+		return errors.New("feed: feed URL without host or with credentials")
 	}
 	return nil
 }
@@ -143,14 +144,14 @@ func (f *HTTPFeedFetcher) checkURL(u *url.URL) error {
 func (f *HTTPFeedFetcher) FetchFeed(ctx context.Context, rawURL string, v Validators) (*FeedResponse, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("sources: feed URL: %w", err)
+		return nil, fmt.Errorf("feed: feed URL: %w", err)
 	}
 	if err := f.checkURL(u); err != nil {
 		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("sources: feed request: %w", err)
+		return nil, fmt.Errorf("feed: feed request: %w", err)
 	}
 	req.Header.Set("Accept", feedAccept)
 	if f.cfg.UserAgent != "" {
@@ -164,22 +165,22 @@ func (f *HTTPFeedFetcher) FetchFeed(ctx context.Context, rawURL string, v Valida
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("sources: fetching feed from %s: %w", u.Host, err)
+		return nil, fmt.Errorf("feed: fetching feed from %s: %w", u.Host, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotModified {
-		return &FeedResponse{NotModified: true, ETag: firstNonEmpty(resp.Header.Get("ETag"), v.ETag),
-			LastModified: firstNonEmpty(resp.Header.Get("Last-Modified"), v.LastModified)}, nil
+		return &FeedResponse{NotModified: true, ETag: cmp.Or(resp.Header.Get("ETag"), v.ETag),
+			LastModified: cmp.Or(resp.Header.Get("Last-Modified"), v.LastModified)}, nil
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, fmt.Errorf("sources: feed %s answered %d", u.Redacted(), resp.StatusCode)
+		return nil, fmt.Errorf("feed: feed %s answered %d", u.Redacted(), resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, f.cfg.MaxBodyBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("sources: reading feed from %s: %w", u.Host, err)
+		return nil, fmt.Errorf("feed: reading feed from %s: %w", u.Host, err)
 	}
 	if int64(len(body)) > f.cfg.MaxBodyBytes {
-		return nil, fmt.Errorf("sources: feed %s is over %d bytes", u.Redacted(), f.cfg.MaxBodyBytes)
+		return nil, fmt.Errorf("feed: feed %s is over %d bytes", u.Redacted(), f.cfg.MaxBodyBytes)
 	}
 	return &FeedResponse{Body: body, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}, nil
 }

@@ -1,0 +1,49 @@
+package forge
+
+import (
+	"context"
+	"net/http"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+)
+
+// Reader is the inbound half of a forge adapter: it turns one webhook delivery into an
+// Event. Every forge Fedforge reads (internal/forge/gitlab, gitea for Gitea and
+// Forgejo, github) implements it, and internal/forge/registry maps a source's type to
+// its Reader, so that the webhook handler never names a forge.
+type Reader interface {
+	// Type is the source type this adapter reads (fedv1.SourceGitLab, ...), which is
+	// also the forge's name in logs and metrics.
+	Type() fedv1.SourceType
+	// ParseWebhook verifies a delivery with the forge's own authentication (a token or an
+	// HMAC of body under secret, compared in constant time) and parses it. It returns
+	// ErrUnauthorized before looking at the payload when the proof is missing or wrong,
+	// ErrIgnoredEvent for an authentic delivery Fedforge does not publish, and
+	// ErrMalformed for a payload that does not hold what its event type promises.
+	// Callers go through registry.ParseWebhook, which also refuses an empty secret and
+	// an oversized body before any adapter runs.
+	ParseWebhook(h http.Header, body, secret []byte) (*Event, error)
+}
+
+// Writer is the outbound half of a forge adapter, declared now so that phase 2 (issues,
+// comments and merge requests from the Fediverse) adds implementations, not a shape.
+// No adapter implements it yet. A Writer is built per forge access (API base URL, a
+// least-privilege token from a Secret, the project path), through the outbound network
+// guard; each adapter's writer uses the forge's own SDK where one is served.
+//
+// Every method is idempotent by the key in its argument (see IdempotencyKey), returns
+// errors wrapped with %w carrying the forge's host and never the token, and takes the
+// project by its Repository.FullName, the path every forge's API addresses it by.
+type Writer interface {
+	// Type is the source type this writer writes to.
+	Type() fedv1.SourceType
+	// CreateIssue opens t as an issue in repo.
+	CreateIssue(ctx context.Context, repo Repository, t Ticket) (Ref, error)
+	// Comment adds c to issue or merge request number of repo.
+	Comment(ctx context.Context, repo Repository, number int64, c Comment) (Ref, error)
+	// CloseIssue closes issue number of repo (a ForgeFed Resolve); closing a closed
+	// issue succeeds.
+	CloseIssue(ctx context.Context, repo Repository, number int64, key IdempotencyKey) error
+	// OpenMergeRequest opens mr in repo from a branch already pushed.
+	OpenMergeRequest(ctx context.Context, repo Repository, mr MergeRequest) (Ref, error)
+}

@@ -1,0 +1,7 @@
+// Package sources holds the two HTTP handlers through which something outside the
+// Fediverse hands Fedforge an activity to publish: WebhookHandler, for forge webhooks
+// (parsed by the adapter the forge registry names for the source's type, then rendered
+// by internal/render), and OutboxHandler, for client-to-server outbox POSTs. Both are
+// routes of the server and are to move into internal/server; the forges themselves are
+// internal/forge and its adapter packages.
+package sources
