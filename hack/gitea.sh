@@ -164,7 +164,7 @@ start() {
 		write_config "$dir" "$ip" "$port" "$conf"
 		"${g[@]}" migrate >"$dir/log/setup.log" 2>&1 || { tail -20 "$dir/log/setup.log" >&2; die "migrate failed in $dir"; }
 		local user=fedforge-admin password token
-		password=$(secret SECRET_KEY | head -c 32)
+		password=$(secret SECRET_KEY); password=${password:0:32}
 		"${g[@]}" admin user create --admin --username "$user" --password "$password" \
 			--email "$user@example.invalid" --must-change-password=false >>"$dir/log/setup.log" 2>&1 ||
 			{ tail -20 "$dir/log/setup.log" >&2; die "admin user creation failed in $dir"; }
@@ -173,6 +173,8 @@ start() {
 		printf '{"url":"http://%s/","user":"%s","password":"%s","token":"%s","dir":"%s"}\n' \
 			"$addr" "$user" "$password" "$token" "$dir" >"$dir/instance.json"
 		chmod 600 "$dir/instance.json"
+	elif ! grep -q "\"url\":\"http://$addr/\"" "$dir/instance.json"; then
+		die "$dir was set up for another address: $(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$dir/instance.json")"
 	fi
 	# setsid: the instance outlives this script and is stopped by pid (hack/gitea.sh stop).
 	setsid "${g[@]}" web --pid "$pidfile" >>"$dir/log/web.log" 2>&1 </dev/null &
