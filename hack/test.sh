@@ -9,6 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 assets=$(hack/envtest-binaries.sh)
+FEDFORGE_GITEA=$(hack/gitea.sh build); export FEDFORGE_GITEA # real Gitea for internal/forge (docs/forges.md)
 pg_was_running=0
 if [ -f .local/postgres/data/postmaster.pid ] && kill -0 "$(head -1 .local/postgres/data/postmaster.pid)" 2>/dev/null; then
 	pg_was_running=1
