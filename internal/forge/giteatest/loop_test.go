@@ -31,7 +31,8 @@ type delivery struct {
 
 // TestRealGiteaLoop drives a real Gitea end to end: a repository created through the SDK,
 // a commit pushed with Debian's git over HTTP, an issue and a comment read back through
-// the API, and the push, issue and comment webhooks received, signed, on a loopback server.
+// the API, a token without the issue scope refused with 403, and the push, issue and comment
+// webhooks received, signed, on a loopback server.
 func TestRealGiteaLoop(t *testing.T) {
 	g := giteatest.Start(t)
 	const secret = "loop-secret"
@@ -106,6 +107,19 @@ func TestRealGiteaLoop(t *testing.T) {
 	}
 	if len(comments) != 1 || comments[0].Body != "It does." {
 		t.Errorf("comments read back = %+v, want one saying %q", comments, "It does.")
+	}
+
+	// A token without the issue scope reads the repository but may not open an issue: the
+	// forge's 403 is what a ForgeReachable condition will carry.
+	reader := g.CreateUser(t, "reader", "read:repository")
+	if _, _, err := reader.Client.GetRepo(owner, repo.Name); err != nil {
+		t.Errorf("read:repository token cannot read %s/%s: %v", owner, repo.Name, err)
+	}
+	_, resp, err := reader.Client.CreateIssue(owner, repo.Name, gitea.CreateIssueOption{Title: "not allowed"})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("issue with a read:repository token: err %v, status %v; want 403", err, resp)
+	} else {
+		t.Logf("issue with a read:repository token: %v", err)
 	}
 
 	// Deliveries are queued by Gitea and arrive seconds later, in any order.
