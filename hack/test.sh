@@ -10,6 +10,7 @@ cd "$root"
 
 assets=$(hack/envtest-binaries.sh)
 hack/check-private-clone.sh
+FEDFORGE_GITEA=$(hack/gitea.sh build); export FEDFORGE_GITEA # real Gitea for internal/forge (docs/forges.md)
 pg_was_running=0
 if hack/test-postgres.sh status 2>/dev/null; then
 	pg_was_running=1
