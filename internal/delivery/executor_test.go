@@ -307,7 +307,7 @@ func TestPerHostConcurrencyAndKeepAlive(t *testing.T) {
 			t.Errorf("%s: %d requests, %d at once (limit 2)", p.name, attempts, maxIn)
 		}
 		// 2 at a time, so 2 connections when every one is reused; peers close connections
-		// idle for 100 ms, which a busy machine can cause now and then.
+		// idle for 400 ms, which a busy machine can cause now and then.
 		if conns > 10 {
 			t.Errorf("%s: %d connections for 30 requests: keep-alive not reused", p.name, conns)
 		}
