@@ -22,8 +22,15 @@ cp -r "$root/hack" "$clone/hack"
 mkdir -p "$clone/.local/run/etcd"
 chmod 700 "$private" "$clone/.local" "$clone/.local/run" "$clone/.local/run/etcd"
 
-if ! dsn=$("$clone/hack/test-postgres.sh" 2>"$private.log"); then
+# From inside the clone, as a user runs it.
+if ! dsn=$(cd "$clone" && hack/test-postgres.sh 2>"$private.log"); then
 	echo "check-private-clone: the suite's PostgreSQL did not start from a clone under a 0700 directory:" >&2
+	cat "$private.log" >&2
+	rm -f "$private.log"
+	exit 1
+fi
+if grep -q "Permission denied" "$private.log"; then
+	echo "check-private-clone: the suite's PostgreSQL started, but said:" >&2
 	cat "$private.log" >&2
 	rm -f "$private.log"
 	exit 1

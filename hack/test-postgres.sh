@@ -53,7 +53,8 @@ find_bin() {
 
 as_user() {
 	if [[ "$(id -u)" == 0 ]]; then
-		runuser -u "$RUN_USER" -- "$@"
+		# From /: the caller's directory (a clone in root's home) may be closed to it.
+		(cd / && runuser -u "$RUN_USER" -- "$@")
 	else
 		"$@"
 	fi
