@@ -52,7 +52,8 @@ func (f *federation) removeRemote(ctx context.Context, actorID string) ([]string
 
 // onUpdate handles Update of a remote actor: the embedded document (signed by the actor
 // itself, which the inbox checked) replaces the cached one, and its keys replace the
-// cached keys at once, so a key rotation needs no refetch.
+// cached keys at once, so a key rotation needs no refetch; only keys under the actor's
+// own document, never one bound to another actor (KeyCache.PutActorKeys).
 func (f *federation) onUpdate(ctx context.Context, act *activitypub.Object) ([]string, error) {
 	actorID := act.Actor.ID()
 	doc := act.Object.Object
@@ -69,23 +70,13 @@ func (f *federation) onUpdate(ctx context.Context, act *activitypub.Object) ([]s
 	if doc.ID != actorID {
 		return nil, refuse(http.StatusBadRequest, nil, "Update of actor %s carries the document of %s", actorID, doc.ID)
 	}
+	// The keys first: a document stating a key outside its own document, or one bound to
+	// another actor, is refused whole (docs/decisions.md, key provenance).
+	if _, err := f.keyCache.PutActorKeys(ctx, doc); err != nil {
+		return nil, refuse(http.StatusBadRequest, err, "Update of actor %s", actorID)
+	}
 	if _, err := f.cacheActor(ctx, doc); err != nil {
 		return nil, err
-	}
-	now := f.now()
-	for _, k := range doc.PublicKey {
-		if k.PublicKeyPem != "" && k.Owner == actorID {
-			if err := f.keyStore.PutKey(ctx, &activitypub.StoredKey{KeyID: k.ID, Owner: actorID, PEM: k.PublicKeyPem, FetchedAt: now, ExpiresAt: now.Add(f.keyTTL)}); err != nil {
-				return nil, err
-			}
-		}
-	}
-	for _, k := range doc.AssertionMethod {
-		if k.PublicKeyMultibase != "" && k.Controller == actorID {
-			if err := f.keyStore.PutKey(ctx, &activitypub.StoredKey{KeyID: k.ID, Owner: actorID, Multibase: k.PublicKeyMultibase, FetchedAt: now, ExpiresAt: now.Add(f.keyTTL)}); err != nil {
-				return nil, err
-			}
-		}
 	}
 	// Subscriptions keep the inboxes they resolved; refresh them if the actor moved its
 	// inbox (rare, but a server migration does it).
