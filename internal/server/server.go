@@ -38,6 +38,7 @@ import (
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/httpguard"
 	"github.com/fedforge/fedforge/internal/delivery"
 	"github.com/fedforge/fedforge/internal/store"
 	"github.com/fedforge/fedforge/internal/version"
@@ -434,10 +435,11 @@ func (h httpRunnable) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: listening on %s: %w", addr, err)
 	}
-	hs := &http.Server{Handler: h.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	// Header caps, CL+TE refusal and timeouts: internal/httpguard, docs/security.md.
+	hs := httpguard.Server(h.handler, h.log)
 	errc := make(chan error, 1)
 	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(httpguard.Listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
