@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -33,8 +34,27 @@ const farewellWait = 10 * time.Minute
 // activity it sends has a deterministic ID, so a re-run republishes nothing.
 type subscriptionExchange struct{ f *federation }
 
-// Reconcile implements reconcile.Reconciler.
+// Reconcile implements reconcile.Reconciler. An optimistic-lock conflict ("the object
+// has been modified": another writer changed the Subscription since it was read) is a
+// quiet requeue, not an error, as every status writer of the project does
+// (docs/decisions.md, Status writes).
 func (e *subscriptionExchange) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return quietConflict(e.reconcile(ctx, req))
+}
+
+// conflictRequeue is how soon an exchange that lost a write race runs again (as the
+// operator's controllers/common.go).
+const conflictRequeue = 200 * time.Millisecond
+
+// quietConflict turns an optimistic-lock conflict into a requeue after conflictRequeue.
+func quietConflict(res ctrl.Result, err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: conflictRequeue}, nil
+	}
+	return res, err
+}
+
+func (e *subscriptionExchange) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	f := e.f
 	var s fedv1.Subscription
 	if err := f.reader.Get(ctx, req.NamespacedName, &s); err != nil {
@@ -290,6 +310,10 @@ type actorExchange struct{ f *federation }
 
 // Reconcile implements reconcile.Reconciler.
 func (e *actorExchange) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return quietConflict(e.reconcile(ctx, req))
+}
+
+func (e *actorExchange) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	f := e.f
 	var a fedv1.FederatedActor
 	if err := f.reader.Get(ctx, req.NamespacedName, &a); err != nil {

@@ -38,8 +38,8 @@ import (
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
-	"github.com/fedforge/fedforge/internal/httpguard"
 	"github.com/fedforge/fedforge/internal/delivery"
+	"github.com/fedforge/fedforge/internal/httpguard"
 	"github.com/fedforge/fedforge/internal/store"
 	"github.com/fedforge/fedforge/internal/version"
 )
