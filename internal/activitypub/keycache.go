@@ -3,6 +3,7 @@ package activitypub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -281,7 +282,8 @@ func (kc *KeyCache) fetch(ctx context.Context, keyID string) (*StoredKey, error)
 // rotation needs no refetch. Only keys whose owner (controller) is the actor are read, and
 // each must live under the actor's document (KeyUnderActor) and must not be bound to
 // another actor already; one key that breaks a rule refuses the whole document and
-// nothing is stored (KindWrongOwner). It returns the number of keys stored.
+// nothing is stored (KindWrongOwner; a key that does not parse is an *Error too). A
+// failure of the key store is a plain error. It returns the number of keys stored.
 func (kc *KeyCache) PutActorKeys(ctx context.Context, actor *Object) (int, error) {
 	host := hostOf(actor.ID)
 	now := kc.now()
@@ -292,7 +294,7 @@ func (kc *KeyCache) PutActorKeys(ctx context.Context, actor *Object) (int, error
 		}
 		sk, err := kc.store.GetKey(ctx, id)
 		if err != nil {
-			return newErr(KindUnknownKey, host, err, "key store")
+			return fmt.Errorf("key store: %w", err) // ours, not the peer's: not an *Error
 		}
 		if sk != nil && sk.Owner != "" && sk.Owner != actor.ID {
 			return newErr(KindWrongOwner, host, nil, "key %s is bound to %s, not %s", id, sk.Owner, actor.ID)
@@ -323,7 +325,7 @@ func (kc *KeyCache) PutActorKeys(ctx context.Context, actor *Object) (int, error
 	}
 	for _, k := range keys {
 		if err := kc.store.PutKey(ctx, k); err != nil {
-			return 0, newErr(KindUnknownKey, host, err, "key store")
+			return 0, fmt.Errorf("key store: %w", err)
 		}
 	}
 	return len(keys), nil

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -73,7 +74,11 @@ func (f *federation) onUpdate(ctx context.Context, act *activitypub.Object) ([]s
 	// The keys first: a document stating a key outside its own document, or one bound to
 	// another actor, is refused whole (docs/decisions.md, key provenance).
 	if _, err := f.keyCache.PutActorKeys(ctx, doc); err != nil {
-		return nil, refuse(http.StatusBadRequest, err, "Update of actor %s", actorID)
+		var perr *activitypub.Error
+		if errors.As(err, &perr) {
+			return nil, refuse(http.StatusBadRequest, err, "Update of actor %s", actorID)
+		}
+		return nil, err
 	}
 	if _, err := f.cacheActor(ctx, doc); err != nil {
 		return nil, err
