@@ -15,12 +15,12 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// Limits on request headers. Mastodon, GoToSocial and Fedify send fewer than 20 header
-// fields and less than 8 KiB of header to an inbox (a signed POST: Host, Date, Digest
-// or Content-Digest, Signature or Signature-Input and Signature, Content-Type,
-// Content-Length, Accept, User-Agent, Accept-Encoding, Connection); the caps leave room
-// for proxies that add a few (X-Forwarded-*, Via, tracing) and stay far below
-// net/http's defaults (1 MiB, no count).
+// Limits on request headers. A signed inbox POST carries about a dozen fields (Host,
+// Date, Digest or Content-Digest, Signature or Signature-Input and Signature,
+// Content-Type, Content-Length, Accept, User-Agent, Accept-Encoding, Connection); issue 20
+// puts Mastodon, GoToSocial and Fedify below 20 fields and 8 KiB (not captured from live
+// servers here, see docs/security.md). The caps leave room for proxies that add a few
+// (X-Forwarded-*, Via, tracing) and stay far below net/http's defaults (1 MiB, no count).
 const (
 	// MaxHeaderBytes is http.Server.MaxHeaderBytes: request line and header fields
 	// together (net/http allows 4 KiB more before it answers 431).
