@@ -381,21 +381,51 @@ func (c *Client) Fetch(ctx context.Context, rawURL, accept string, mediaTypes []
 	return resp, nil
 }
 
-// FetchObject dereferences an ActivityPub object. The document's id must be on the host
-// it was finally served from, so a peer cannot speak for another host.
+// FetchObject dereferences an ActivityPub object and returns it only when it was served
+// from its own id (the provenance rule in docs/decisions.md, Mastodon's since
+// CVE-2024-23832): the document's id must equal the URL it was finally served from, after
+// redirects. When it does not, and the id is on the same host, the document is fetched
+// once more from the id it claims, and that copy must be served from exactly that id. A
+// document without id, or claiming an id on another host, is refused. So a file that
+// anyone can upload to a host can never speak for an actor of that host.
 func (c *Client) FetchObject(ctx context.Context, iri string, signer *Signer) (*Object, error) {
-	resp, err := c.Fetch(ctx, iri, AcceptActivity, []string{"application/activity+json", "application/ld+json"}, signer)
+	o, final, err := c.fetchObjectOnce(ctx, iri, signer)
 	if err != nil {
 		return nil, err
 	}
-	o, err := DecodeObject(resp.Body)
-	if err != nil {
-		return nil, withHost(err, hostOf(resp.FinalURL))
+	if sameIRI(o.ID, final) {
+		return o, nil
 	}
-	if o.ID != "" && !sameHost(o.ID, resp.FinalURL) {
-		return nil, newErr(KindWrongOwner, hostOf(resp.FinalURL), nil, "document id %s is not on %s", o.ID, hostOf(resp.FinalURL))
+	host := hostOf(final)
+	switch {
+	case o.ID == "":
+		return nil, newErr(KindWrongOwner, host, nil, "document at %s has no id", final)
+	case !sameHost(o.ID, final):
+		return nil, newErr(KindWrongOwner, host, nil, "document id %s is not on %s", o.ID, host)
+	}
+	claimed := o.ID
+	o, final, err = c.fetchObjectOnce(ctx, claimed, signer)
+	if err != nil {
+		return nil, err
+	}
+	if o.ID != claimed || !sameIRI(claimed, final) {
+		return nil, newErr(KindWrongOwner, host, nil, "document claiming id %s is not served from it (served from %s with id %q)", claimed, final, o.ID)
 	}
 	return o, nil
+}
+
+// fetchObjectOnce GETs and decodes one document, returning it with the URL it was
+// finally served from.
+func (c *Client) fetchObjectOnce(ctx context.Context, iri string, signer *Signer) (*Object, string, error) {
+	resp, err := c.Fetch(ctx, iri, AcceptActivity, []string{"application/activity+json", "application/ld+json"}, signer)
+	if err != nil {
+		return nil, "", err
+	}
+	o, err := DecodeObject(resp.Body)
+	if err != nil {
+		return nil, "", withHost(err, hostOf(resp.FinalURL))
+	}
+	return o, resp.FinalURL, nil
 }
 
 // Deliver POSTs an activity to an inbox, signed. The Response carries the remote status

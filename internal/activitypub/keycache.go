@@ -3,6 +3,7 @@ package activitypub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -144,13 +145,23 @@ func (kc *KeyCache) ResolveKey(ctx context.Context, keyID string, refresh bool) 
 			return nil, newErr(KindUnknownKey, host, nil, "key %s failed recently: %s", keyID, sk.Reason)
 		}
 	}
+	// A key bound to an actor stays bound to it, also through failures (the negative entry
+	// keeps the owner): no later document can rebind it to another actor.
+	boundTo := ""
+	if sk != nil {
+		boundTo = sk.Owner
+	}
 	v, err, _ := kc.group.Do(keyID, func() (any, error) {
 		k, ferr := kc.fetch(ctx, keyID)
+		if ferr == nil && boundTo != "" && k.Owner != boundTo {
+			// Not cached as a failure: the binding must survive.
+			return nil, newErr(KindWrongOwner, host, nil, "key %s is bound to %s, now served as %s's", keyID, boundTo, k.Owner)
+		}
 		if ferr != nil {
 			var e *Error
 			// Transient failures (remote 5xx, timeouts) are not cached; bad keys are.
 			if errors.As(ferr, &e) && e.Kind != KindRemote {
-				_ = kc.store.PutKey(ctx, &StoredKey{KeyID: keyID, FetchedAt: now, ExpiresAt: now.Add(kc.cfg.NegativeTTL), Negative: true, Reason: e.Msg})
+				_ = kc.store.PutKey(ctx, &StoredKey{KeyID: keyID, Owner: boundTo, FetchedAt: now, ExpiresAt: now.Add(kc.cfg.NegativeTTL), Negative: true, Reason: e.Msg})
 			}
 			return nil, ferr
 		}
@@ -209,9 +220,13 @@ func (kc *KeyCache) parsed(sk *StoredKey) (*RemoteKey, error) {
 	return rk, nil
 }
 
-// fetch dereferences keyID. Mastodon-style ids (<actor>#main-key) return the actor with
-// the key embedded; GoToSocial-style ids (<actor>/main-key) return a key document whose
-// owner is then fetched to check that it lists the key.
+// fetch dereferences keyID under the provenance rules (docs/decisions.md): every
+// document comes from FetchObject, so it was served from its own id. Mastodon-style ids
+// (<actor>#main-key) return the actor with the key embedded; GoToSocial's key path
+// (<actor>/main-key) serves a stub claiming the actor's id, which FetchObject follows to
+// the actor; a key document of its own (id = keyID, with owner or controller) is accepted
+// only when its owner, fetched from its own id on the same host, lists the key. A
+// document that neither lists the key nor is the key is refused.
 func (kc *KeyCache) fetch(ctx context.Context, keyID string) (*StoredKey, error) {
 	host := hostOf(keyID)
 	docURL, _, _ := strings.Cut(keyID, "#")
@@ -225,16 +240,16 @@ func (kc *KeyCache) fetch(ctx context.Context, keyID string) (*StoredKey, error)
 		}
 		return sk, err
 	}
-	// A key document: it names its owner, and the owner must list it.
-	owner := ""
-	if len(doc.PublicKey) > 0 && doc.PublicKey[0].ID == keyID {
-		owner = doc.PublicKey[0].Owner // key nested as publicKey of a stub
+	// A key document: it must be the key itself, and it names its owner.
+	if !sameIRI(doc.ID, keyID) && !sameIRI(doc.ID, docURL) {
+		return nil, newErr(KindWrongOwner, host, nil, "%s (served as %s) neither lists key %s nor is it", docURL, doc.ID, keyID)
 	}
+	owner := ""
 	if v, ok := doc.Extra["owner"]; ok {
-		owner = strings.Trim(string(v), `"`)
+		_ = unmarshalString(v, &owner)
 	}
 	if c, ok := doc.Extra["controller"]; ok && owner == "" {
-		owner = strings.Trim(string(c), `"`)
+		_ = unmarshalString(c, &owner)
 	}
 	if owner == "" {
 		return nil, newErr(KindUnknownKey, host, nil, "%s is neither an actor listing the key nor a key with an owner", docURL)
@@ -260,6 +275,60 @@ func (kc *KeyCache) fetch(ctx context.Context, keyID string) (*StoredKey, error)
 		kc.cfg.OnActor(ctx, actor)
 	}
 	return sk, nil
+}
+
+// PutActorKeys takes the keys an actor states in its own document, delivered by the
+// actor itself (an Update whose signature the inbox verified as the actor's), so that a
+// rotation needs no refetch. Only keys whose owner (controller) is the actor are read, and
+// each must live under the actor's document (KeyUnderActor) and must not be bound to
+// another actor already; one key that breaks a rule refuses the whole document and
+// nothing is stored (KindWrongOwner; a key that does not parse is an *Error too). A
+// failure of the key store is a plain error. It returns the number of keys stored.
+func (kc *KeyCache) PutActorKeys(ctx context.Context, actor *Object) (int, error) {
+	host := hostOf(actor.ID)
+	now := kc.now()
+	var keys []*StoredKey
+	add := func(id, pem, multibase string) error {
+		if !KeyUnderActor(id, actor.ID) {
+			return newErr(KindWrongOwner, host, nil, "key %s does not live under the document of %s", id, actor.ID)
+		}
+		sk, err := kc.store.GetKey(ctx, id)
+		if err != nil {
+			return fmt.Errorf("key store: %w", err) // ours, not the peer's: not an *Error
+		}
+		if sk != nil && sk.Owner != "" && sk.Owner != actor.ID {
+			return newErr(KindWrongOwner, host, nil, "key %s is bound to %s, not %s", id, sk.Owner, actor.ID)
+		}
+		if pem != "" {
+			if _, err := ParsePublicKeyPEM(pem); err != nil {
+				return withHost(err, host)
+			}
+		} else if _, err := DecodeMultibaseKey(multibase); err != nil {
+			return withHost(err, host)
+		}
+		keys = append(keys, &StoredKey{KeyID: id, Owner: actor.ID, PEM: pem, Multibase: multibase, FetchedAt: now, ExpiresAt: now.Add(kc.cfg.TTL)})
+		return nil
+	}
+	for _, k := range actor.PublicKey {
+		if k.PublicKeyPem != "" && k.Owner == actor.ID {
+			if err := add(k.ID, k.PublicKeyPem, ""); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for _, k := range actor.AssertionMethod {
+		if k.PublicKeyMultibase != "" && k.Controller == actor.ID {
+			if err := add(k.ID, "", k.PublicKeyMultibase); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for _, k := range keys {
+		if err := kc.store.PutKey(ctx, k); err != nil {
+			return 0, fmt.Errorf("key store: %w", err)
+		}
+	}
+	return len(keys), nil
 }
 
 // keyFromActor extracts keyID from an actor document whose owner/controller is the actor.

@@ -28,6 +28,10 @@ type actorExchange struct{ f *federation }
 
 // Reconcile implements reconcile.Reconciler.
 func (e *actorExchange) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return quietConflict(e.reconcile(ctx, req))
+}
+
+func (e *actorExchange) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	f := e.f
 	var a fedv1.FederatedActor
 	if err := f.reader.Get(ctx, req.NamespacedName, &a); err != nil {

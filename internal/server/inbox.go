@@ -120,6 +120,11 @@ func (f *federation) receive(r *http.Request) error {
 	if err != nil || !inboxMediaTypes[mt] {
 		return refuse(http.StatusUnsupportedMediaType, err, "content type %q is not application/activity+json", r.Header.Get("Content-Type"))
 	}
+	// Strict bytes before the tolerant decoder: UTF-8 only, no duplicate or case-variant
+	// members (docs/decisions.md), so that what is stored reads the same to everyone.
+	if err := activitypub.CheckStrict(body); err != nil {
+		return refuse(http.StatusBadRequest, err, "not a strict JSON document")
+	}
 	act, err := activitypub.DecodeObject(body)
 	if err != nil {
 		return refuse(activitypub.StatusOf(err), err, "not an ActivityStreams document")

@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -62,4 +65,16 @@ func actorOfSecret(_ context.Context, o client.Object) []reconcile.Request {
 func actorOfSubscription(_ context.Context, o client.Object) []reconcile.Request {
 	s := o.(*fedv1.Subscription)
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Spec.ActorRef.Name}}}
+}
+
+// conflictRequeue is how soon an exchange that lost a write race runs again (as the
+// operator's controllers/common.go).
+const conflictRequeue = 200 * time.Millisecond
+
+// quietConflict turns an optimistic-lock conflict into a requeue after conflictRequeue.
+func quietConflict(res ctrl.Result, err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: conflictRequeue}, nil
+	}
+	return res, err
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/fedforge/fedforge/internal/httpguard"
+
 	"github.com/go-logr/logr"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -35,10 +37,11 @@ func (h httpRunnable) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: listening on %s: %w", addr, err)
 	}
-	hs := &http.Server{Handler: h.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	// Header caps, CL+TE refusal and timeouts: internal/httpguard, docs/security.md.
+	hs := httpguard.Server(h.handler, h.log)
 	errc := make(chan error, 1)
 	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(httpguard.Listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()

@@ -24,8 +24,15 @@ import (
 // activity it sends has a deterministic ID, so a re-run republishes nothing.
 type subscriptionExchange struct{ f *federation }
 
-// Reconcile implements reconcile.Reconciler.
+// Reconcile implements reconcile.Reconciler. An optimistic-lock conflict ("the object
+// has been modified": another writer changed the Subscription since it was read) is a
+// quiet requeue, not an error, as every status writer of the project does
+// (docs/decisions.md, Status writes).
 func (e *subscriptionExchange) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return quietConflict(e.reconcile(ctx, req))
+}
+
+func (e *subscriptionExchange) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	f := e.f
 	var s fedv1.Subscription
 	if err := f.reader.Get(ctx, req.NamespacedName, &s); err != nil {

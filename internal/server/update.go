@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -12,7 +13,8 @@ import (
 
 // onUpdate handles Update of a remote actor: the embedded document (signed by the actor
 // itself, which the inbox checked) replaces the cached one, and its keys replace the
-// cached keys at once, so a key rotation needs no refetch.
+// cached keys at once, so a key rotation needs no refetch; only keys under the actor's
+// own document, never one bound to another actor (KeyCache.PutActorKeys).
 func (f *federation) onUpdate(ctx context.Context, in *inbound) ([]string, error) {
 	act := in.act
 	actorID := act.Actor.ID()
@@ -30,23 +32,17 @@ func (f *federation) onUpdate(ctx context.Context, in *inbound) ([]string, error
 	if doc.ID != actorID {
 		return nil, refuse(http.StatusBadRequest, nil, "Update of actor %s carries the document of %s", actorID, doc.ID)
 	}
-	if _, err := f.cacheActor(ctx, doc); err != nil {
+	// The keys first: a document stating a key outside its own document, or one bound to
+	// another actor, is refused whole (docs/decisions.md, key provenance).
+	if _, err := f.keyCache.PutActorKeys(ctx, doc); err != nil {
+		var perr *activitypub.Error
+		if errors.As(err, &perr) {
+			return nil, refuse(http.StatusBadRequest, err, "Update of actor %s", actorID)
+		}
 		return nil, err
 	}
-	now := f.now()
-	for _, k := range doc.PublicKey {
-		if k.PublicKeyPem != "" && k.Owner == actorID {
-			if err := f.keyStore.PutKey(ctx, &activitypub.StoredKey{KeyID: k.ID, Owner: actorID, PEM: k.PublicKeyPem, FetchedAt: now, ExpiresAt: now.Add(f.keyTTL)}); err != nil {
-				return nil, err
-			}
-		}
-	}
-	for _, k := range doc.AssertionMethod {
-		if k.PublicKeyMultibase != "" && k.Controller == actorID {
-			if err := f.keyStore.PutKey(ctx, &activitypub.StoredKey{KeyID: k.ID, Owner: actorID, Multibase: k.PublicKeyMultibase, FetchedAt: now, ExpiresAt: now.Add(f.keyTTL)}); err != nil {
-				return nil, err
-			}
-		}
+	if _, err := f.cacheActor(ctx, doc); err != nil {
+		return nil, err
 	}
 	// Subscriptions keep the inboxes they resolved; refresh them if the actor moved its
 	// inbox (rare, but a server migration does it).
