@@ -179,7 +179,7 @@ func (r *DeliveryJobReconciler) desiredJob(ctx context.Context, srv *serverT) (*
 	sort.Slice(actors.Items, func(i, j int) bool { return actors.Items[i].Name < actors.Items[j].Name })
 	args := []string{"deliver",
 		fmt.Sprintf("--queue-url=http://%s.%s.svc:%d/internal/delivery", serverChildName(srv), srv.Namespace, internalPort),
-		"--keys-dir=" + keysMountPath}
+		"--keys-dir=" + keysMountPath, "--public-host=" + srv.Spec.Host}
 	for _, c := range srv.Spec.AllowedPrivateCIDRs {
 		args = append(args, "--allowed-cidr="+c)
 	}

@@ -292,7 +292,7 @@ func serverRules() []rbacv1.PolicyRule {
 // serverArgs are the flags of `fedforge server` for srv. Every replica serves HTTP; one
 // elected replica runs the exchanges.
 func serverArgs(srv *fedv1.FederationServer) []string {
-	args := []string{"server", "--server=" + srv.Namespace + "/" + srv.Name, fmt.Sprintf("--listen=:%d", serverPort),
+	args := []string{"server", "--server=" + srv.Namespace + "/" + srv.Name, "--public-host=" + srv.Spec.Host, fmt.Sprintf("--listen=:%d", serverPort),
 		fmt.Sprintf("--internal-listen=:%d", internalPort), fmt.Sprintf("--metrics-bind-address=:%d", metricsPort), "--leader-elect"}
 	for _, c := range srv.Spec.AllowedPrivateCIDRs {
 		args = append(args, "--allowed-cidr="+c)

@@ -33,6 +33,7 @@ var _ = Describe("FederationServer workload", func() {
 			owned(g, dep, key)
 			c := dep.Spec.Template.Spec.Containers[0]
 			g.Expect(c.Args).To(ContainElement("--server=" + ns + "/forge"))
+			g.Expect(c.Args).To(ContainElement("--public-host="+srv.Spec.Host), "the User-Agent names the public host")
 			g.Expect(c.Image).To(Equal("fedforge:test"))
 			g.Expect(dep.Spec.Strategy.Type).To(Equal(appsv1.RecreateDeploymentStrategyType), "SQLite on RWO needs Recreate")
 			g.Expect(*dep.Spec.Template.Spec.SecurityContext.RunAsNonRoot).To(BeTrue())

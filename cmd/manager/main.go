@@ -78,6 +78,7 @@ func main() {
 		var cidrs, resolve stringList
 		fs.StringVar(&o.Server, "server", "", "the FederationServer to serve, as namespace/name")
 		fs.StringVar(&o.Listen, "listen", ":8080", "address to listen on")
+		fs.StringVar(&o.PublicHost, "public-host", "", "the FederationServer's public host (spec.host), named in the User-Agent")
 		fs.StringVar(&o.StoreDSN, "store", os.Getenv("FEDFORGE_STORE_DSN"), "store DSN: sqlite:///path/fedforge.db or postgres://...")
 		fs.Var(&cidrs, "allowed-cidr", "private CIDR peers may live in (repeatable; the FederationServer's allowedPrivateCIDRs)")
 		fs.BoolVar(&o.AllowHTTP, "allow-http", false, "reach peers over plain http (local and test setups)")
@@ -118,6 +119,7 @@ func main() {
 		var cidrs, resolve, actors stringList
 		fs.StringVar(&o.QueueURL, "queue-url", "", "the server's delivery queue endpoint, http://<server>-server.<ns>.svc:8081/internal/delivery")
 		fs.StringVar(&o.StoreDSN, "store", "", "lease from this PostgreSQL store instead of --queue-url")
+		fs.StringVar(&o.PublicHost, "public-host", "", "the FederationServer's public host (spec.host), named in the User-Agent")
 		fs.StringVar(&o.KeysDir, "keys-dir", "/var/run/fedforge/keys", "where the actors' key Secrets are mounted")
 		fs.Var(&actors, "actor", "actorID=dir: an actor whose key Secret is mounted at keys-dir/dir (repeatable)")
 		fs.Var(&cidrs, "allowed-cidr", "private CIDR peers may live in (repeatable)")

@@ -10,13 +10,12 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/fedforge/fedforge/internal/netguard"
 )
 
 // Accept headers we send, in the forms Mastodon and GoToSocial negotiate on.
@@ -55,7 +54,7 @@ type ClientConfig struct {
 // body limits and its signing. It is safe for concurrent use.
 type Client struct {
 	cfg       ClientConfig
-	transport *http.Transport
+	guard     *netguard.Guard
 	userAgent string
 	knock     *schemeMemory
 }
@@ -82,23 +81,11 @@ func NewClient(cfg ClientConfig) *Client {
 	}
 	c := &Client{cfg: cfg, knock: newSchemeMemory(cfg.KnockHosts)}
 	c.userAgent = fmt.Sprintf("fedforge/%s (+https://%s/)", cfg.Version, cfg.InstanceHost)
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, Control: c.control}
-	c.transport = &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			addr = c.mapAddr(addr)
-			conn, err := dialer.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return &deadlineConn{Conn: conn, timeout: cfg.ReadTimeout}, nil
-		},
-		TLSClientConfig:       cfg.TLSConfig,
-		TLSHandshakeTimeout:   cfg.ConnectTimeout,
-		ResponseHeaderTimeout: cfg.ReadTimeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
-	}
+	c.guard = netguard.New(netguard.Config{
+		AllowedCIDRs: cfg.AllowedCIDRs, Resolve: cfg.Resolve, AllowHTTP: cfg.AllowHTTP, TLSConfig: cfg.TLSConfig,
+		ConnectTimeout: cfg.ConnectTimeout, ReadTimeout: cfg.ReadTimeout, TotalTimeout: cfg.TotalTimeout,
+		MaxRedirects: cfg.MaxRedirects, MaxBodyBytes: cfg.MaxBodyBytes,
+	})
 	return c
 }
 
@@ -106,90 +93,18 @@ func NewClient(cfg ClientConfig) *Client {
 // remote admins can identify and contact us.
 func (c *Client) UserAgent() string { return c.userAgent }
 
-// MapAddr applies the static resolver map (ClientConfig.Resolve) to a "host:port" dial
-// address, for other transports that must reach peers the way this client does (feeds).
-func (c *Client) MapAddr(addr string) string { return c.mapAddr(addr) }
+// Guard is the client's network guard (internal/netguard), for other transports that
+// must reach peers the way this client does (feeds, forge APIs).
+func (c *Client) Guard() *netguard.Guard { return c.guard }
 
-// mapAddr applies the static resolver map to a "host:port" dial address.
-func (c *Client) mapAddr(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || c.cfg.Resolve == nil {
-		return addr
-	}
-	to, ok := c.cfg.Resolve[strings.ToLower(host)]
-	if !ok {
-		return addr
-	}
-	if _, _, err := net.SplitHostPort(to); err == nil {
-		return to
-	}
-	return net.JoinHostPort(to, port)
-}
-
-// specialRanges are refused unless AllowedCIDRs lists them: every address that is not a
-// plain public unicast address on the Internet.
-var specialRanges = func() []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range []string{
-		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-		"172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
-		"198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-		"::/128", "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32",
-		"2002::/16", "fc00::/7", "fe80::/10", "ff00::/8",
-	} {
-		out = append(out, netip.MustParsePrefix(s))
-	}
-	return out
-}()
-
-// CheckAddr reports whether the dialer may connect to ip: special ranges are refused
-// unless allowed. It is exported so that the server can apply the same rule to
-// addresses it learns elsewhere.
+// CheckAddr reports whether the dialer may connect to ip (internal/netguard's rule),
+// as an *Error of KindForbidden. It is exported so that the server can apply the same
+// rule to addresses it learns elsewhere.
 func (c *Client) CheckAddr(ip netip.Addr) error {
-	ip = ip.Unmap()
-	for _, p := range c.cfg.AllowedCIDRs {
-		if p.Contains(ip) {
-			return nil
-		}
-	}
-	for _, p := range specialRanges {
-		if p.Contains(ip) {
-			return newErr(KindForbidden, ip.String(), nil, "address in special range %s", p)
-		}
+	if err := c.guard.CheckAddr(ip); err != nil {
+		return newErr(KindForbidden, ip.Unmap().String(), err, "address refused")
 	}
 	return nil
-}
-
-// control runs for every connection attempt, after resolution, so DNS rebinding and
-// redirects cannot reach a refused address.
-func (c *Client) control(network, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return newErr(KindForbidden, address, err, "unparsable dial address")
-	}
-	return c.CheckAddr(ap.Addr())
-}
-
-// deadlineConn applies the read/write timeout to every operation, so a peer that
-// trickles bytes cannot hold a delivery worker for long.
-type deadlineConn struct {
-	net.Conn
-	timeout time.Duration
-}
-
-func (d *deadlineConn) Read(p []byte) (int, error) {
-	_ = d.Conn.SetReadDeadline(time.Now().Add(d.timeout))
-	return d.Conn.Read(p)
-}
-
-func (d *deadlineConn) Write(p []byte) (int, error) {
-	now := time.Now()
-	_ = d.Conn.SetWriteDeadline(now.Add(d.timeout))
-	// The transport's background Read on a kept-alive connection started when it went
-	// idle; without this, a reused connection could time out on an answer that arrives
-	// in time (and the activity would be sent again).
-	_ = d.Conn.SetReadDeadline(now.Add(d.timeout))
-	return d.Conn.Write(p)
 }
 
 // Signer signs outgoing requests for one local actor. Key is a crypto.Signer from
@@ -218,16 +133,10 @@ type Response struct {
 	Scheme   string // the signature scheme used (SchemeCavage, SchemeRFC9421 or "")
 }
 
-// checkURL refuses URLs we never fetch: non-http(s) schemes, userinfo, missing hosts.
+// checkURL refuses URLs we never fetch (internal/netguard's CheckURL), as an *Error.
 func (c *Client) checkURL(u *url.URL) error {
-	switch {
-	case u.Scheme != "https" && !(u.Scheme == "http" && c.cfg.AllowHTTP):
-		return newErr(KindForbidden, u.Hostname(), nil, "scheme %q is not allowed", u.Scheme)
-	case u.Host == "" || u.User != nil:
-		return newErr(KindForbidden, u.Hostname(), nil, "URL without host or with credentials")
-	}
-	if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil {
-		return withHost(c.CheckAddr(ip), u.Hostname())
+	if err := c.guard.CheckURL(u); err != nil {
+		return newErr(KindForbidden, u.Hostname(), err, "URL refused")
 	}
 	return nil
 }
@@ -319,31 +228,24 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte,
 	if err != nil {
 		return nil, err
 	}
-	hc := &http.Client{
-		Transport: c.transport,
-		Timeout:   c.cfg.TotalTimeout,
-		CheckRedirect: func(r *http.Request, via []*http.Request) error {
-			if len(via) > c.cfg.MaxRedirects {
-				return newErr(KindForbidden, r.URL.Hostname(), nil, "more than %d redirects", c.cfg.MaxRedirects)
-			}
-			if err := c.checkURL(r.URL); err != nil {
-				return err
-			}
-			if signer != nil {
-				// Re-sign for the new target: (request-target) and host changed.
-				r.Header.Del("Signature")
-				r.Header.Del("Signature-Input")
-				r.Header.Del("Date")
-				return c.sign(r, nil, signer, scheme)
-			}
-			return nil
-		},
-	}
+	hc := c.guard.Client(func(r *http.Request) error {
+		if signer != nil {
+			// Re-sign for the new target: (request-target) and host changed.
+			r.Header.Del("Signature")
+			r.Header.Del("Signature-Input")
+			r.Header.Del("Date")
+			return c.sign(r, nil, signer, scheme)
+		}
+		return nil
+	})
 	resp, err := hc.Do(req)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
 			return nil, withHost(e, host)
+		}
+		if errors.Is(err, netguard.ErrRefused) {
+			return nil, newErr(KindForbidden, host, err, "%s %s", method, u.Redacted())
 		}
 		return nil, newErr(KindRemote, host, err, "%s %s", method, u.Redacted())
 	}

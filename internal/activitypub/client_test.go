@@ -3,6 +3,7 @@ package activitypub
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -148,5 +149,21 @@ func TestCheckAddr(t *testing.T) {
 				t.Fatalf("CheckAddr(%s) = %v, want ok=%v", tc.ip, err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestUserAgentNamesTheHost: remote admins identify us by the User-Agent's host, which
+// must be the server's public host (it read "+https:///" when the server passed none).
+func TestUserAgentNamesTheHost(t *testing.T) {
+	got := ""
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.UserAgent() }))
+	defer srv.Close()
+	c := NewClient(ClientConfig{Version: "1.2.3", InstanceHost: "forge.example.org", AllowHTTP: true,
+		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	if _, err := c.Do(context.Background(), http.MethodGet, srv.URL, nil, "", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := "fedforge/1.2.3 (+https://forge.example.org/)"; got != want {
+		t.Fatalf("User-Agent %q, want %q", got, want)
 	}
 }

@@ -73,7 +73,7 @@ func serveSamples(ctx context.Context, cfg *rest.Config, c client.Client, sample
 		return "", err
 	}
 	so := ServerOptions{
-		Server: target, Listen: listen, StoreDSN: "sqlite://" + dbPath,
+		Server: target, Listen: listen, StoreDSN: "sqlite://" + dbPath, PublicHost: fs.Spec.Host,
 		AllowedCIDRs: fs.Spec.AllowedPrivateCIDRs, AllowHTTP: fs.Spec.Scheme == fedv1.SchemeHTTP,
 		Resolve: resolve, MetricsAddr: "0",
 	}

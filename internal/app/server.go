@@ -28,6 +28,9 @@ type ServerOptions struct {
 	Server string
 	// Listen is the HTTP address.
 	Listen string
+	// PublicHost is the FederationServer's public host, named in the User-Agent of every
+	// outbound request so that remote admins can tell who we are.
+	PublicHost string
 	// StoreDSN opens the store: sqlite:///path/file.db or a postgres:// DSN.
 	StoreDSN string
 	// AllowedCIDRs are private ranges peers may live in (from the FederationServer).
@@ -126,7 +129,7 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 	// Dependency order: the store (above), the outbound client, the delivery metrics;
 	// server.New then builds the key source and the executor that shares them.
 	client := activitypub.NewClient(activitypub.ClientConfig{
-		Version: version.Version, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
+		Version: version.Version, InstanceHost: o.PublicHost, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
 	})
 	var deliveryOpts *server.DeliveryOptions
 	if !o.NoInProcessDelivery {
@@ -186,6 +189,8 @@ type DeliverOptions struct {
 	// KeysDir holds the mounted key Secrets; Actors are "actorID=dir" under it.
 	KeysDir string
 	Actors  []string
+	// PublicHost is the FederationServer's public host, for the User-Agent.
+	PublicHost string
 	// AllowedCIDRs, AllowHTTP and Resolve configure the outbound client as the server's.
 	AllowedCIDRs []string
 	AllowHTTP    bool
@@ -211,7 +216,7 @@ func RunDeliver(ctx context.Context, o DeliverOptions) error {
 	log := logf.FromContext(ctx).WithName("deliver")
 	res, err := delivery.RunJob(ctx, delivery.JobOptions{
 		QueueURL: o.QueueURL, Token: o.Token, StoreDSN: o.StoreDSN, KeysDir: o.KeysDir, Actors: actors,
-		Client:      activitypub.ClientConfig{Version: version.Version, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve},
+		Client:      activitypub.ClientConfig{Version: version.Version, InstanceHost: o.PublicHost, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve},
 		MaxDuration: o.MaxDuration, Log: log,
 	})
 	if err != nil {

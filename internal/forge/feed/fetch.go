@@ -4,15 +4,13 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"syscall"
 	"time"
+
+	"github.com/fedforge/fedforge/internal/netguard"
 
 	"github.com/fedforge/fedforge/internal/activitypub"
 )
@@ -59,11 +57,12 @@ type FeedFetcherConfig struct {
 }
 
 // HTTPFeedFetcher fetches feeds over HTTP with conditional requests. Every address it
-// connects to, after DNS and on every redirect, is checked by the activitypub client's
-// CheckAddr, so a feed URL cannot reach loopback, private or link-local addresses unless
+// connects to, after DNS and on every redirect, is checked by internal/netguard with the
+// activitypub client's allowed ranges, so a feed URL cannot reach loopback, private or link-local addresses unless
 // the server's configuration allows them; the same rule as every other outbound request.
 type HTTPFeedFetcher struct {
 	cfg    FeedFetcherConfig
+	guard  *netguard.Guard
 	client *http.Client
 }
 
@@ -94,47 +93,24 @@ func NewFeedFetcher(guard *activitypub.Client, cfg FeedFetcherConfig) *HTTPFeedF
 	if cfg.UserAgent == "" && guard != nil {
 		cfg.UserAgent = guard.UserAgent()
 	}
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, Control: func(_, address string, _ syscall.RawConn) error {
-		ap, err := netip.ParseAddrPort(address)
-		if err != nil {
-			return fmt.Errorf("feed: unparsable dial address %q: %w", address, err)
-		}
-		if guard == nil {
-			return errors.New("feed: feed fetcher without an address guard")
-		}
-		return guard.CheckAddr(ap.Addr())
-	}}
-	transport := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if guard != nil {
-				addr = guard.MapAddr(addr) // the server's --resolve mapping, as for every peer
-			}
-			return dialer.DialContext(ctx, network, addr)
-		},
-		TLSClientConfig:       cfg.TLSConfig,
-		TLSHandshakeTimeout:   cfg.ConnectTimeout,
-		ResponseHeaderTimeout: cfg.ReadTimeout,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
+	// The same network guard as every outbound request (internal/netguard): the client's
+	// allowed ranges and --resolve mapping, with the feed's own limits.
+	gc := netguard.Config{}
+	if guard != nil {
+		gc = guard.Guard().Config()
 	}
-	f := &HTTPFeedFetcher{cfg: cfg}
-	f.client = &http.Client{Transport: transport, Timeout: cfg.TotalTimeout,
-		CheckRedirect: func(r *http.Request, via []*http.Request) error {
-			if len(via) > cfg.MaxRedirects {
-				return fmt.Errorf("feed: more than %d redirects", cfg.MaxRedirects)
-			}
-			return f.checkURL(r.URL)
-		}}
+	g := netguard.New(netguard.Config{
+		AllowedCIDRs: gc.AllowedCIDRs, Resolve: gc.Resolve, AllowHTTP: cfg.AllowHTTP, TLSConfig: cfg.TLSConfig,
+		ConnectTimeout: cfg.ConnectTimeout, ReadTimeout: cfg.ReadTimeout, TotalTimeout: cfg.TotalTimeout,
+		MaxRedirects: cfg.MaxRedirects, MaxBodyBytes: cfg.MaxBodyBytes, MaxIdleConnsPerHost: 2,
+	})
+	f := &HTTPFeedFetcher{cfg: cfg, guard: g, client: g.Client(nil)}
 	return f
 }
 
 func (f *HTTPFeedFetcher) checkURL(u *url.URL) error {
-	switch {
-	case u.Scheme != "https" && !(u.Scheme == "http" && f.cfg.AllowHTTP):
-		return fmt.Errorf("feed: feed URL scheme %q is not allowed", u.Scheme)
-	case u.Host == "" || u.User != nil:
-		return errors.New("feed: feed URL without host or with credentials")
+	if err := f.guard.CheckURL(u); err != nil {
+		return fmt.Errorf("feed: feed URL: %w", err)
 	}
 	return nil
 }
