@@ -35,6 +35,14 @@ build_k8s_cmd() {
 	staging="v0${version#v1}"
 	local work="$root/bin/.build/kubernetes-${version}${suffix}"
 	mkdir -p "$work"
+	# One build of a module directory at a time: a second caller (make run beside make
+	# test, two test packages) waits for the first and then finds the binary built.
+	exec {lock}>"$work.lock"
+	flock "$lock"
+	if [ -x "$out" ]; then
+		exec {lock}>&-
+		return 0
+	fi
 	if [ ! -f "$work/go.sum" ]; then
 		binaries_log "preparing k8s.io/kubernetes@${version} build module in $work"
 		(
@@ -63,6 +71,7 @@ build_k8s_cmd() {
 	done
 	(cd "$work" && CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "k8s.io/kubernetes/cmd/$cmd")
 	mv "$out.tmp" "$out"
+	exec {lock}>&-
 	binaries_log "built $cmd in $((SECONDS - start))s"
 }
 
