@@ -61,18 +61,6 @@ type Client struct {
 
 // NewClient builds a Client from cfg.
 func NewClient(cfg ClientConfig) *Client {
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 5 * time.Second
-	}
-	if cfg.ReadTimeout == 0 {
-		cfg.ReadTimeout = 10 * time.Second
-	}
-	if cfg.TotalTimeout == 0 {
-		cfg.TotalTimeout = 30 * time.Second
-	}
-	if cfg.MaxRedirects == 0 {
-		cfg.MaxRedirects = 3
-	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = MaxDocumentBytes
 	}
@@ -86,6 +74,9 @@ func NewClient(cfg ClientConfig) *Client {
 		ConnectTimeout: cfg.ConnectTimeout, ReadTimeout: cfg.ReadTimeout, TotalTimeout: cfg.TotalTimeout,
 		MaxRedirects: cfg.MaxRedirects, MaxBodyBytes: cfg.MaxBodyBytes,
 	})
+	// The guard's defaults (Mastodon's limits) are the client's.
+	g := c.guard.Config()
+	c.cfg.ConnectTimeout, c.cfg.ReadTimeout, c.cfg.TotalTimeout, c.cfg.MaxRedirects = g.ConnectTimeout, g.ReadTimeout, g.TotalTimeout, g.MaxRedirects
 	return c
 }
 

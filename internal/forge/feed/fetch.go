@@ -75,18 +75,6 @@ const feedAccept = "application/atom+xml, application/rss+xml, application/feed+
 // request headers of the caller's choosing, and conditional GETs need If-None-Match and
 // If-Modified-Since (and must see a 304 as success, not an error).
 func NewFeedFetcher(guard *activitypub.Client, cfg FeedFetcherConfig) *HTTPFeedFetcher {
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 5 * time.Second
-	}
-	if cfg.ReadTimeout == 0 {
-		cfg.ReadTimeout = 10 * time.Second
-	}
-	if cfg.TotalTimeout == 0 {
-		cfg.TotalTimeout = 30 * time.Second
-	}
-	if cfg.MaxRedirects == 0 {
-		cfg.MaxRedirects = 3
-	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 4 << 20
 	}
@@ -104,6 +92,9 @@ func NewFeedFetcher(guard *activitypub.Client, cfg FeedFetcherConfig) *HTTPFeedF
 		ConnectTimeout: cfg.ConnectTimeout, ReadTimeout: cfg.ReadTimeout, TotalTimeout: cfg.TotalTimeout,
 		MaxRedirects: cfg.MaxRedirects, MaxBodyBytes: cfg.MaxBodyBytes, MaxIdleConnsPerHost: 2,
 	})
+	// The guard's defaults (Mastodon's limits) are the fetcher's, but for the body cap.
+	gd := g.Config()
+	cfg.ConnectTimeout, cfg.ReadTimeout, cfg.TotalTimeout, cfg.MaxRedirects = gd.ConnectTimeout, gd.ReadTimeout, gd.TotalTimeout, gd.MaxRedirects
 	f := &HTTPFeedFetcher{cfg: cfg, guard: g, client: g.Client(nil)}
 	return f
 }
