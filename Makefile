@@ -9,6 +9,8 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.1
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+HELM_VERSION ?= v3.22.0
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 GINKGO_VERSION ?= $(shell awk '$$1=="github.com/onsi/ginkgo/v2"{print $$2}' go.mod)
 
 GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X github.com/fedforge/fedforge/internal/version.Version=$(VERSION)"
@@ -39,6 +41,16 @@ generate: controller-gen ## Generate DeepCopy methods.
 verify-generated: controller-gen ## Fail when CRDs, RBAC or deepcopy are stale.
 	hack/verify-generated.sh $(CONTROLLER_GEN)
 
+.PHONY: helm-chart
+helm-chart: manifests ## Copy the generated CRDs and the manager's RBAC rules into charts/fedforge.
+	rm -f charts/fedforge/crds/*.yaml
+	cp config/crd/bases/*.yaml charts/fedforge/crds/
+	cp config/rbac/role.yaml charts/fedforge/files/manager-role.yaml
+
+.PHONY: check-helm
+check-helm: kustomize helm ## Fail when charts/fedforge is stale or disagrees with config/default; helm lint.
+	hack/check-helm.sh $(KUSTOMIZE) $(HELM)
+
 .PHONY: fmt
 fmt: ## Run gofmt.
 	gofmt -w $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')
@@ -52,7 +64,7 @@ envtest: ## Build (or reuse) kube-apiserver and etcd for envtest under bin/k8s.
 	@hack/envtest-binaries.sh >/dev/null
 
 .PHONY: test
-test: verify-generated vet envtest ## Everything a contributor must pass: unit tests, store on SQLite and PostgreSQL, envtest suites (race detector).
+test: verify-generated check-helm vet envtest ## Everything a contributor must pass: unit tests, store on SQLite and PostgreSQL, envtest suites (race detector).
 	hack/test.sh
 
 ##@ Build
@@ -106,6 +118,10 @@ $(KUSTOMIZE):
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	mv $(LOCALBIN)/kustomize $@
 	ln -sf $(notdir $@) $(LOCALBIN)/kustomize
+
+.PHONY: helm
+helm: ## Build (or reuse) helm HELM_VERSION from the Go module proxy into bin/helm-<version>.
+	@HELM_VERSION=$(HELM_VERSION) hack/helm.sh >/dev/null
 
 ##@ Image and local cluster (docs/cluster.md)
 

@@ -85,9 +85,11 @@ build_coredns() {
 }
 
 # build_go_tool builds one main package of a published module in a throwaway module and
-# caches it as bin/<name>/<version>/<name>; it prints the path.
+# caches it as bin/<name>/<version>/<name>; it prints the path. An optional fifth argument
+# adds linker flags (e.g. the -X version stamps of the tool's own Makefile).
+#   build_go_tool <name> <module> <version> <package> [extra ldflags]
 build_go_tool() {
-	local name=$1 module=$2 version=$3 pkg=$4
+	local name=$1 module=$2 version=$3 pkg=$4 ldflags="-s -w ${5:-}"
 	local out="$root/bin/$name/$version/$name"
 	if [ ! -x "$out" ]; then
 		local work="$root/bin/.build/$name-$version" start=$SECONDS
@@ -99,7 +101,7 @@ build_go_tool() {
 			printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$pkg" > tools.go
 			go mod edit -require="$module@$version"
 			go mod tidy >/dev/null
-			CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg"
+			CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg"
 			mv "$out.tmp" "$out"
 		)
 		binaries_log "built $name in $((SECONDS - start))s"

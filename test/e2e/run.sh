@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test-e2e`: brings the local cluster up (or reuses a running one), builds the image
-# and imports it, runs the Ginkgo suite (which deploys the operator with `make deploy` and
-# removes it again), and tears down what it brought up, also on failure. Cached binaries
-# under bin/ stay.
+# and imports it, builds helm, runs the Ginkgo suite (which deploys the operator with
+# `make deploy` and removes it again; the Helm chart's spec installs it with helm too), and
+# tears down what it brought up, also on failure. Cached binaries under bin/ stay.
 #
 #   E2E_KEEP_CLUSTER=1   keep a cluster this run started (to look at it afterwards)
 #   E2E_FOCUS=regexp     run only matching specs (ginkgo --focus)
@@ -52,6 +52,10 @@ tag="e2e-$(sha256sum bin/fedforge-image-bin | cut -c1-12)"
 export E2E_IMG="fedforge:$tag"
 make --no-print-directory image IMG="$E2E_IMG" IMAGE_TAR="$root/bin/fedforge-e2e.tar" >/dev/null
 "$cluster" load-image "$root/bin/fedforge-e2e.tar"
+
+phase "building (or reusing) helm for the chart's spec"
+export E2E_HELM
+E2E_HELM=$(hack/helm.sh)
 
 phase "installing the Fedify peer's Node and packages"
 # Scenario 6 runs a Fedify app on the host: Node 20 and test/e2e/fedify's packages.
