@@ -164,4 +164,3 @@ func truncate(msg string) string {
 	}
 	return msg
 }
-
