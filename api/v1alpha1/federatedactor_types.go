@@ -331,7 +331,8 @@ type FederatedActorStatus struct {
 }
 
 // ForgeStatus is what the forge's API reports about the project an actor fronts, read by
-// the operator so that the actor document is filled from the forge, not hand-typed.
+// the operator so that the actor document is filled from the forge, not hand-typed. It
+// never holds the token.
 type ForgeStatus struct {
 	// webUrl is the project's page on the forge.
 	// +optional
@@ -343,7 +344,8 @@ type ForgeStatus struct {
 	// says it is a fork (ForgeFed forkedFrom).
 	// +optional
 	ForkedFrom string `json:"forkedFrom,omitempty"`
-	// checkedAt is when the forge last answered.
+	// checkedAt is when the operator last checked the forge (answered or not); the
+	// other fields keep what it said at the last check that succeeded.
 	// +optional
 	CheckedAt *metav1.Time `json:"checkedAt,omitempty"`
 }
