@@ -24,15 +24,20 @@ import (
 
 // FederatedActorReconciler publishes an actor's identity in status (ID, handle, inbox,
 // outbox, key IDs), counts its accepted followers, refuses duplicate usernames on one
-// server, and sums it all up in the Ready condition.
+// server, and sums it all up in the Ready condition. When spec.forge is set it also
+// checks the forge (forge_probe.go) and reports ForgeReachable and status.forge.
 type FederatedActorReconciler struct {
 	client.Client
+	// APIReader reads the forge token Secret uncached (the cache holds only the Secrets
+	// Fedforge manages); the Client when nil.
+	APIReader client.Reader
 }
 
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=federatedactors,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=federatedactors/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=federationservers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=subscriptions,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // Reconcile computes one actor's status from its server, its key condition and its
 // Subscriptions. Status is written once, on the way out: a failure turns Ready False
@@ -85,6 +90,7 @@ func (r *FederatedActorReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			ready.Status, ready.Reason = metav1.ConditionFalse, fedv1.ReasonUsernameConflict
 			ready.Message = fmt.Sprintf("preferredUsername %q is already used by FederatedActor %s on server %s", actor.Spec.PreferredUsername, other, server.Name)
 		}
+		res.RequeueAfter = r.forgeProbe(ctx, actor, server, time.Now())
 	}
 	if ready.Status == metav1.ConditionTrue {
 		switch kc := meta.FindStatusCondition(actor.Status.Conditions, fedv1.ConditionKeyReady); {
@@ -98,7 +104,7 @@ func (r *FederatedActorReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if ready.Status == metav1.ConditionTrue {
 		actor.Status.ObservedGeneration = actor.Generation
 	}
-	return ctrl.Result{}, nil
+	return res, nil
 }
 
 // countFollowers counts accepted inbound Subscriptions from the informer cache.

@@ -40,3 +40,10 @@ func policy(ns, name, target string) *fedv1.FederationPolicy {
 		Spec:       fedv1.FederationPolicySpec{TargetRef: fedv1.LocalObjectReference{Name: target}},
 	}
 }
+
+// withForge sets a's spec.forge, with the token in Secret "forge-token".
+func withForge(a *fedv1.FederatedActor, typ fedv1.ForgeType, url, project string) *fedv1.FederatedActor {
+	a.Spec.Forge = &fedv1.ForgeAccess{Type: typ, URL: url, Project: project,
+		TokenSecretRef: fedv1.SecretKeyReference{Name: "forge-token"}}
+	return a
+}

@@ -54,6 +54,18 @@ var _ = Describe("CRD validation", func() {
 		Entry("actor username with a slash", func(ns string) client.Object {
 			return actor(ns, "a", "s", "group/project")
 		}, "spec.preferredUsername"),
+		Entry("forge URL that is not http(s)", func(ns string) client.Object {
+			return withForge(actor(ns, "a", "s", "repo"), fedv1.ForgeGitea, "ftp://git.example.org", "alice/repo")
+		}, "spec.forge.url"),
+		Entry("forge project without an owner", func(ns string) client.Object {
+			return withForge(actor(ns, "a", "s", "repo"), fedv1.ForgeGitea, "https://git.example.org", "repo")
+		}, "spec.forge.project"),
+		Entry("Gitea project with nested groups", func(ns string) client.Object {
+			return withForge(actor(ns, "a", "s", "repo"), fedv1.ForgeGitea, "https://git.example.org", "a/b/repo")
+		}, "project must be owner/name"),
+		Entry("forge of unknown type", func(ns string) client.Object {
+			return withForge(actor(ns, "a", "s", "repo"), "Fossil", "https://git.example.org", "alice/repo")
+		}, `Unsupported value: "Fossil"`),
 		Entry("actor of unknown type", func(ns string) client.Object {
 			a := actor(ns, "a", "s", "releases")
 			a.Spec.Type = "Robot"
@@ -138,6 +150,8 @@ var _ = Describe("CRD validation", func() {
 			actor(ns, "releases", "forge", "releases-group-project"),
 			policy(ns, "p", "forge"),
 			subscription(ns, "x", "releases", fedv1.DirectionInbound, "https://mastodon.example/users/alice"),
+			withForge(actor(ns, "repo", "forge", "repo"), fedv1.ForgeForgejo, "https://codeberg.org", "alice/repo"),
+			withForge(actor(ns, "nested", "forge", "nested"), fedv1.ForgeGitLab, "https://gitlab.example.org/", "group/sub/repo"),
 		} {
 			Expect(k8s.Create(ctx, obj)).To(Succeed())
 		}

@@ -46,6 +46,14 @@ const (
 	// keys that match the key policy; False when reading, making or writing them failed.
 	ConditionKeyReady = "KeyReady"
 
+	// ConditionForgeReachable (FederatedActor, operator) is set only when spec.forge is:
+	// True when an authenticated read of the project on the forge succeeded, False with
+	// ReasonTokenMissing, ReasonForgeUnauthorized, ReasonForgeUnreachable or
+	// ReasonForgeNotSupported and the forge's own answer as the message. It says that
+	// reading works; whether the token may write is only known when a write is tried.
+	// It does not change Ready: the actor is served either way.
+	ConditionForgeReachable = "ForgeReachable"
+
 	// ConditionAttached (FederationPolicy, operator) is True when the target server exists.
 	ConditionAttached = "Attached"
 	// ConditionBlocklistLoaded (FederationPolicy, operator) is True when the blocklist was
@@ -110,6 +118,22 @@ const (
 	// ReasonUsernameConflict (Ready) says an older actor of the same server has the same
 	// preferredUsername.
 	ReasonUsernameConflict = "UsernameConflict"
+	// ReasonForgeReachable (ForgeReachable) says the forge answered an authenticated read
+	// of the project.
+	ReasonForgeReachable = "ForgeReachable"
+	// ReasonForgeUnreachable (ForgeReachable) says the forge could not be reached or
+	// answered with an error other than 401 (down, refused address, unknown project);
+	// the message is the error. The check is retried with backoff.
+	ReasonForgeUnreachable = "ForgeUnreachable"
+	// ReasonForgeUnauthorized (ForgeReachable) says the forge refused the token (401, or
+	// 403 on the read); the message is the forge's answer.
+	ReasonForgeUnauthorized = "ForgeUnauthorized"
+	// ReasonTokenMissing (ForgeReachable) says the Secret of spec.forge.tokenSecretRef or
+	// its key does not exist, or is empty.
+	ReasonTokenMissing = "TokenMissing"
+	// ReasonForgeNotSupported (ForgeReachable) says no API client for spec.forge.type is
+	// built yet (GitLab, GitHub: phase 2).
+	ReasonForgeNotSupported = "ForgeNotSupported"
 )
 
 // Reasons of FederationPolicy conditions.

@@ -127,6 +127,61 @@ type FederatedActorSpec struct {
 	// keyPolicy controls the actor's signing keys.
 	// +optional
 	KeyPolicy *KeyPolicy `json:"keyPolicy,omitempty"`
+
+	// forge declares the forge project this actor fronts and how Fedforge may call its
+	// API: to check access (the ForgeReachable condition), to read what the actor
+	// document shows (cloneUri, forkedFrom) and, in phase 2, to open issues, comments and
+	// merge requests asked for from the Fediverse. Unset: the actor only publishes what
+	// its sources send.
+	// +optional
+	Forge *ForgeAccess `json:"forge,omitempty"`
+}
+
+// ForgeType names the API a forge speaks.
+// +kubebuilder:validation:Enum=Gitea;Forgejo;GitLab;GitHub
+type ForgeType string
+
+// Forge types. Gitea and Forgejo share one API (/api/v1) and one client.
+const (
+	ForgeGitea   ForgeType = "Gitea"
+	ForgeForgejo ForgeType = "Forgejo"
+	ForgeGitLab  ForgeType = "GitLab"
+	ForgeGitHub  ForgeType = "GitHub"
+)
+
+// DefaultForgeTokenKey is the Secret key read when tokenSecretRef names no key.
+const DefaultForgeTokenKey = "token"
+
+// ForgeAccess is one forge project and the token Fedforge calls its API with.
+// +kubebuilder:validation:XValidation:rule="self.type == 'GitLab' || self.project.matches('^[^/]+/[^/]+$')",message="project must be owner/name (only GitLab has nested groups: group/subgroup/name)"
+type ForgeAccess struct {
+	// type of forge: Gitea, Forgejo, GitLab or GitHub.
+	// +required
+	Type ForgeType `json:"type"`
+
+	// url is the forge's base URL, as users open it (https://codeberg.org,
+	// https://gitlab.example.org, https://github.com); Fedforge adds the API path. It
+	// must be http(s); a forge on a private or loopback address is reached only when the
+	// FederationServer's allowedPrivateCIDRs lists its range.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/]+(/[^\s]*)?$`
+	URL string `json:"url"`
+
+	// project is the repository's path on the forge, owner/name (GitLab:
+	// group/subgroup/name), as in its web URL.
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$`
+	Project string `json:"project"`
+
+	// tokenSecretRef names the Secret (same namespace) holding the API token, under key
+	// (default "token"). Give the least the token needs: on Gitea and Forgejo the scopes
+	// read:repository and write:issue (see docs/forges.md). The token is never logged nor
+	// copied into status; the operator reads this one Secret when it checks the forge.
+	// +required
+	TokenSecretRef SecretKeyReference `json:"tokenSecretRef"`
 }
 
 // ActorIcon is an image reference.
@@ -260,14 +315,39 @@ type FederatedActorStatus struct {
 	// observedGeneration is the generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// forge is what the forge's API said about spec.forge's project at the last
+	// successful check; the actor document of a Repository actor shows it.
+	// +optional
+	Forge *ForgeStatus `json:"forge,omitempty"`
 	// conditions: Ready (the actor is served: its server exists and its keys are ready,
 	// and its preferredUsername is unique on the server), KeyReady (the key Secret exists
-	// and holds valid keys).
+	// and holds valid keys), ForgeReachable (spec.forge answers an authenticated call;
+	// absent without spec.forge).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ForgeStatus is what the forge's API reports about the project an actor fronts, read by
+// the operator so that the actor document is filled from the forge, not hand-typed. It
+// never holds the token.
+type ForgeStatus struct {
+	// webUrl is the project's page on the forge.
+	// +optional
+	WebURL string `json:"webUrl,omitempty"`
+	// cloneUri is the URL to `git clone` over HTTP(S) (ForgeFed cloneUri).
+	// +optional
+	CloneURI string `json:"cloneUri,omitempty"`
+	// forkedFrom is the page of the repository this one is a fork of, when the forge
+	// says it is a fork (ForgeFed forkedFrom).
+	// +optional
+	ForkedFrom string `json:"forkedFrom,omitempty"`
+	// checkedAt is when the operator last checked the forge (answered or not); the
+	// other fields keep what it said at the last check that succeeded.
+	// +optional
+	CheckedAt *metav1.Time `json:"checkedAt,omitempty"`
 }
 
 // AnnotationRotateKeys asks for a key rotation when its value changes.

@@ -64,7 +64,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	c := mgr.GetClient()
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controllers.ActorKeyReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("fedforge-keys"), Clock: clock.RealClock{}},
-		&controllers.FederatedActorReconciler{Client: c},
+		&controllers.FederatedActorReconciler{Client: c, APIReader: mgr.GetAPIReader()},
 		&controllers.FederationServerReconciler{Client: c, LocalMode: o.LocalMode, DefaultImage: o.DefaultServerImage},
 		&controllers.SubscriptionReconciler{Client: c},
 		&controllers.FederationPolicyReconciler{Client: c},

@@ -25,15 +25,24 @@ type Reader interface {
 	ParseWebhook(h http.Header, body, secret []byte) (*Event, error)
 }
 
-// Writer is the outbound half of a forge adapter, declared now so that phase 2 (issues,
-// comments and merge requests from the Fediverse) adds implementations, not a shape.
-// No adapter implements it yet. A Writer is built per forge access (API base URL, a
-// least-privilege token from a Secret, the project path), through the outbound network
-// guard; each adapter's writer uses the forge's own SDK where one is served.
+// Writer is the outbound half of a forge adapter: issues, comments and merge requests
+// asked for from the Fediverse (phase 2). internal/forge/gitea implements it for Gitea and
+// Forgejo; GitLab and GitHub follow with their SDKs. A Writer is built per forge access
+// (API base URL, a least-privilege token from a Secret, the project path), over the HTTP
+// client of NewAPIClient (the outbound network guard); each adapter's writer uses the
+// forge's own SDK where one is served.
 //
-// Every method is idempotent by the key in its argument (see IdempotencyKey), returns
-// errors wrapped with %w carrying the forge's host and never the token, and takes the
-// project by its Repository.FullName, the path every forge's API addresses it by.
+// Idempotency is the caller's: the durable forge-write queue (phase 2) keys every write
+// by the IdempotencyKey in its argument, records the Ref the forge assigned under that
+// key, and does not call a Writer again for a key it holds. A Writer makes one attempt
+// per call and writes the key as a hidden marker with the object (gitea.KeyMarker), so
+// that the queue can find an object whose answer it lost (a crash between the forge's
+// answer and its own commit). Refs from a Writer therefore always have Created set.
+//
+// Methods return errors carrying the forge's host and never the token: an *APIError
+// with the forge's status and message when the forge answered or could not be reached.
+// They take the project by its Repository.FullName, the path every forge's API
+// addresses it by.
 type Writer interface {
 	// Type is the source type this writer writes to.
 	Type() fedv1.SourceType
@@ -44,6 +53,17 @@ type Writer interface {
 	// CloseIssue closes issue number of repo (a ForgeFed Resolve); closing a closed
 	// issue succeeds.
 	CloseIssue(ctx context.Context, repo Repository, number int64, key IdempotencyKey) error
-	// OpenMergeRequest opens mr in repo from a branch already pushed.
+	// OpenMergeRequest opens mr in repo from a branch already pushed to the same
+	// repository. On Gitea and Forgejo this needs the write:repository scope (pull
+	// requests are under the repository scope), more than issues and comments need.
 	OpenMergeRequest(ctx context.Context, repo Repository, mr MergeRequest) (Ref, error)
+}
+
+// RepoInfo is what a forge's API says about the project a Writer fronts, read by a
+// writer's Check (the probe behind the ForgeReachable condition).
+type RepoInfo struct {
+	Repository
+	// ForkedFrom is the web page of the parent repository when the forge says this one
+	// is a fork, else "".
+	ForkedFrom string
 }

@@ -3,14 +3,15 @@ package forge
 // The neutral model of what Fedforge writes into a forge (phase 2): an issue opened
 // from a ForgeFed Offer{Ticket}, a comment from a reply, a merge request from an
 // Offer{Patch}/branch. Like Event on the way in, these carry only what every forge can
-// take, so that the inbox handlers never speak a forge's API dialect. Types only: the
-// writers that use them are declared by Writer and built in phase 2.
+// take, so that the inbox handlers never speak a forge's API dialect. The writers
+// that take them implement Writer (internal/forge/gitea for Gitea and Forgejo).
 
 // IdempotencyKey names one write across every retry of it: the id of the ActivityPub
 // activity that asked for it (an Offer, a Create of a reply). Remote servers redeliver
-// and Fedforge's own queue retries after a crash, so a Writer must find the forge object
-// it already made for a key (from a marker it writes with the object, or a row in the
-// store) and return it instead of filing a second issue or comment.
+// and Fedforge's own queue retries after a crash, so the forge-write queue (phase 2)
+// keeps a row per key with the Ref the forge assigned, and returns it instead of filing
+// a second issue or comment; writers put the key in a hidden marker with the object so
+// that an answer lost in a crash can be recovered (see Writer).
 type IdempotencyKey string
 
 // RemoteAuthor is the Fediverse account a ticket or comment comes from. Fedforge writes

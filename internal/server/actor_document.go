@@ -103,7 +103,24 @@ func (d *documents) actorDocument(ctx context.Context, fs *fedv1.FederationServe
 	if a.Spec.Icon != nil {
 		spec.IconURL, spec.IconMediaType = a.Spec.Icon.URL, a.Spec.Icon.MediaType
 	}
+	forgeFedRepository(&spec, a)
 	return activitypub.NewActor(spec), nil
+}
+
+// forgeFedRepository adds the ForgeFed properties of a Repository actor that fronts a
+// forge project (spec.forge): cloneUri and, when the forge says the repository is a fork,
+// forkedFrom (the parent's page on the forge). They come from status.forge, which the
+// operator fills from the forge's API, so they are never hand-typed; until the operator
+// has read the forge, the document has neither.
+func forgeFedRepository(spec *activitypub.ActorSpec, a *fedv1.FederatedActor) {
+	st := a.Status.Forge
+	if a.Spec.Type != fedv1.ActorRepository || a.Spec.Forge == nil || st == nil {
+		return
+	}
+	if st.CloneURI != "" {
+		spec.CloneURI = []string{st.CloneURI}
+	}
+	spec.ForkedFrom = st.ForkedFrom
 }
 
 // summaryHTML turns the plain-text spec.summary into the HTML that summary holds in AS2:

@@ -1,7 +1,7 @@
 // Package gitea is Fedforge's adapter for Gitea and Forgejo, which share their webhook
 // payloads (Forgejo is a Gitea fork and still sends Gitea's headers beside its own): it
-// verifies the HMAC signature and reads the payloads into forge.Events. Phase 2 adds the
-// write side (forge.Writer) here, for both forges.
+// verifies the HMAC signature and reads the payloads into forge.Events. Its write side,
+// Writer (writer.go), implements forge.Writer for both forges with the Gitea SDK.
 package gitea
 
 import (
