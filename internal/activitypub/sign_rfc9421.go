@@ -252,6 +252,15 @@ func componentValue(m Message, c httpsfv.Item) ([]string, error) {
 	if strings.HasPrefix(name, "@") {
 		return nil, newErr(KindUnsupported, "", nil, "derived component %q", name)
 	}
+	if name == "host" && m.Header == nil && req != nil {
+		// Go's server moves the Host field out of req.Header into req.Host, and its
+		// client writes req.Host (or URL.Host) and ignores Header["Host"]: the field
+		// on the wire is requestHost, as the cavage signing string already has it.
+		// Fedify 2 covers "host" in its first RFC 9421 knock.
+		if h := requestHost(req); h != "" {
+			return []string{h}, nil
+		}
+	}
 	v, ok := headerValue(m.header(), name)
 	if !ok {
 		return nil, newErr(KindMalformed, "", nil, "covered header %q is missing", name)

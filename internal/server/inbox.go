@@ -62,8 +62,13 @@ func (f *federation) inbox(w http.ResponseWriter, r *http.Request) {
 	}
 	if status >= 400 {
 		f.log.Info("inbox refused a request", "remote", remoteIP(r), "host", claimedHost(r), "status", status, "reason", err.Error())
-		if status == http.StatusTooManyRequests {
+		switch status {
+		case http.StatusTooManyRequests:
 			w.Header().Set("Retry-After", "60")
+		case http.StatusUnauthorized:
+			// Unsigned or unverifiable: say what we accept (RFC 9421 section 5.1) so
+			// that a double-knocking peer (Fedify) retries with a signature we check.
+			w.Header().Set("Accept-Signature", activitypub.AcceptSignature())
 		}
 		http.Error(w, reasonOf(err, status), status)
 		return

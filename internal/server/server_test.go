@@ -48,6 +48,7 @@ type fixture struct {
 	k8s  client.Client
 	http *httptest.Server
 	keys *keys.Pair
+	srv  *Server
 }
 
 func testScheme() *runtime.Scheme {
@@ -110,7 +111,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{k8s: k, http: hs, keys: pair}
+	f := &fixture{k8s: k, http: hs, keys: pair, srv: srv}
 	f.populate(ctx, t)
 	return f
 }
