@@ -10,6 +10,7 @@ import (
 	"github.com/fedforge/fedforge/internal/forge"
 	"github.com/fedforge/fedforge/internal/forge/webhook"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -240,7 +241,11 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 		}
 		ev.Kind, ev.Action, ev.Ref, ev.Branch = forge.KindPush, forge.ActionPushed, p.Ref, forge.ShortRef(p.Ref)
 		ev.Before, ev.After, ev.TotalCommits = p.Before, p.After, p.TotalCommits
-		for _, c := range p.Commits {
+		// Gitea lists a push's commits newest first (git rev-list order), and dates them
+		// to the second, so commits made within one second tie: reading them backwards
+		// keeps the stable sort below oldest first (seen with a real Gitea 1.27.3; the
+		// recorded payload had one commit).
+		for _, c := range slices.Backward(p.Commits) {
 			ev.Commits = append(ev.Commits, forge.Commit{ID: c.ID, Message: c.Message, URL: c.URL,
 				Author: forge.Person{Name: c.Author.FullName, Username: c.Author.Username}, Time: webhook.ParseTime(c.Timestamp)})
 		}
