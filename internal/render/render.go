@@ -39,22 +39,34 @@ type Target struct {
 }
 
 // TargetFor builds the Target of a source of an actor on the server at base. A push
-// also becomes a Note for Mastodon followers only when the source lists Push explicitly
-// and the actor is not a Repository: a Repository actor's pushes are for forges, which
-// read the ForgeFed Push, and an empty event list ("everything") must not turn every
-// push into a post.
+// also becomes a Note for Mastodon followers only when the source lists Push explicitly:
+// an empty event list ("everything") must not turn every push into a post. A Repository
+// actor is no exception: its followers on Mastodon see no ForgeFed Push at all, and
+// issue 12 asks that a push reach them as a post too.
 func TargetFor(base string, actor *fedv1.FederatedActor, src *fedv1.EventSource, now time.Time) Target {
 	t := Target{ActorID: urls.ForActor(base, actor.Spec.PreferredUsername).ID, Now: now}
 	if src != nil {
 		t.Visibility = src.Visibility
-		t.PushNote = actor.Spec.Type != fedv1.ActorRepository && slices.Contains(src.Events, string(forge.KindPush))
+		t.PushNote = slices.Contains(src.Events, string(forge.KindPush))
 	}
 	return t
 }
 
 // Selected reports whether a source publishes events of kind k: all supported kinds
-// when spec.sources[].events is empty, only the listed ones otherwise.
+// when spec.sources[].events is empty, only the listed ones otherwise, except that a
+// source that publishes releases does not publish tags. Forges announce the new tag of
+// every release as a tag push of its own (Gitea and Forgejo a push of refs/tags/<tag>
+// with no commits, fired before the release and delivered in any order; GitHub and
+// GitLab alike), and that delivery cannot be told from a tag pushed alone, so the
+// release is the one post; a project that tags without releasing selects Tag alone.
 func Selected(src *fedv1.EventSource, k forge.Kind) bool {
+	if k == forge.KindTag && selected(src, forge.KindRelease) {
+		return false
+	}
+	return selected(src, k)
+}
+
+func selected(src *fedv1.EventSource, k forge.Kind) bool {
 	return src == nil || len(src.Events) == 0 || slices.Contains(src.Events, string(k))
 }
 

@@ -162,7 +162,7 @@ func TestRenderDeterministic(t *testing.T) {
 }
 
 // TestRenderPushNote checks who gets a Note for a push: only sources that list Push
-// explicitly, and never a Repository actor.
+// explicitly, whatever the actor's type.
 func TestRenderPushNote(t *testing.T) {
 	push := parseCase(t, forgetest.Payloads["github push new branch"])
 	tests := map[string]struct {
@@ -170,10 +170,11 @@ func TestRenderPushNote(t *testing.T) {
 		events    []string
 		want      []string
 	}{
-		"service selecting push":    {fedv1.ActorService, []string{"Release", "Push"}, []string{"Push", "Create"}},
-		"service with all events":   {fedv1.ActorService, nil, []string{"Push"}},
-		"repository selecting push": {fedv1.ActorRepository, []string{"Push"}, []string{"Push"}},
-		"person selecting push":     {fedv1.ActorPerson, []string{"Push"}, []string{"Push", "Create"}},
+		"service selecting push":     {fedv1.ActorService, []string{"Release", "Push"}, []string{"Push", "Create"}},
+		"service with all events":    {fedv1.ActorService, nil, []string{"Push"}},
+		"repository selecting push":  {fedv1.ActorRepository, []string{"Push"}, []string{"Push", "Create"}},
+		"repository with all events": {fedv1.ActorRepository, nil, []string{"Push"}},
+		"person selecting push":      {fedv1.ActorPerson, []string{"Push"}, []string{"Push", "Create"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
