@@ -26,7 +26,9 @@ func (m Message) targetURI() string {
 	if m.Origin == nil {
 		return targetURI(m.Request)
 	}
-	return strings.ToLower(m.Origin.Scheme) + "://" + m.Origin.Host + m.Request.URL.RequestURI()
+	// Host lowercased and without the default port, as a WHATWG URL parser (Fedify's)
+	// writes the URL a peer signs.
+	return strings.ToLower(m.Origin.Scheme) + "://" + m.authority() + m.Request.URL.RequestURI()
 }
 
 // authority is the @authority of m: Origin's host when set (lowercase, without the
