@@ -41,7 +41,7 @@ func contextTerms(t *testing.T, raw json.RawMessage) (map[string]json.RawMessage
 // processor of the Fediverse preloads, and defines each ForgeFed property we write
 // inline, so that a peer expands our documents without fetching anything.
 func TestContextsAreSelfContained(t *testing.T) {
-	preloaded := map[string]bool{ActivityStreamsContext: true, SecurityContext: true, MultikeyContext: true}
+	preloaded := map[string]bool{ActivityStreamsContext: true, SecurityContext: true, DataIntegrityContext: true}
 	var forgeFedProps []string
 	ft := reflect.TypeFor[ForgeFed]()
 	for i := range ft.NumField() {

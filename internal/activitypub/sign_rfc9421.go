@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"math/big"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -142,51 +141,6 @@ func (s *RFC9421Signature) HasComponent(name string) bool {
 	return false
 }
 
-// Message is what an RFC 9421 signature covers: a request, or a response (Status set)
-// with the request it answers. It lets the same code serve sig-b24 (a response) and inbox
-// requests.
-type Message struct {
-	Request *http.Request
-	Status  int         // for a response; 0 for a request
-	Header  http.Header // the response's headers; nil means Request.Header
-}
-
-func (m Message) header() http.Header {
-	if m.Header != nil {
-		return m.Header
-	}
-	if m.Request == nil {
-		return http.Header{}
-	}
-	return m.Request.Header
-}
-
-// targetURI reconstructs the absolute request URI, on the client (URL is absolute) and
-// on the server (scheme from TLS, authority from Host).
-func targetURI(req *http.Request) string {
-	if req.URL.IsAbs() {
-		u := *req.URL
-		u.Host = requestHost(req)
-		u.Fragment = ""
-		return u.String()
-	}
-	scheme := "http"
-	if req.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + req.Host + req.URL.RequestURI()
-}
-
-func authority(req *http.Request) string {
-	h := strings.ToLower(requestHost(req))
-	if strings.HasSuffix(h, ":443") && (req.URL.Scheme == "https" || req.TLS != nil) {
-		h = strings.TrimSuffix(h, ":443")
-	} else if strings.HasSuffix(h, ":80") && req.URL.Scheme == "http" {
-		h = strings.TrimSuffix(h, ":80")
-	}
-	return h
-}
-
 // componentValue derives one component's value (RFC 9421 section 2).
 func componentValue(m Message, c httpsfv.Item) ([]string, error) {
 	name := c.Value.(string)
@@ -205,11 +159,11 @@ func componentValue(m Message, c httpsfv.Item) ([]string, error) {
 	case "@method":
 		return []string{req.Method}, nil
 	case "@target-uri":
-		return []string{targetURI(req)}, nil
+		return []string{m.targetURI()}, nil
 	case "@authority":
-		return []string{authority(req)}, nil
+		return []string{m.authority()}, nil
 	case "@scheme":
-		u, _ := url.Parse(targetURI(req))
+		u, _ := url.Parse(m.targetURI())
 		return []string{strings.ToLower(u.Scheme)}, nil
 	case "@request-target":
 		return []string{strings.SplitN(requestTarget(req), " ", 2)[1]}, nil

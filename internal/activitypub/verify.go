@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -71,6 +72,12 @@ type Verifier struct {
 	Replay *ReplayCache // nil disables replay detection
 	// Now returns the current time; nil means time.Now. Tests pin it.
 	Now func() time.Time
+	// Origin returns the public base URL (scheme://host) of the server the requests are
+	// addressed to; RFC 9421's @target-uri, @authority and @scheme are checked against it
+	// (Message.Origin). A server behind a TLS-terminating Ingress sees http while peers sign
+	// https; the configured base URL is the truth, forwarded headers are not trusted
+	// (docs/decisions.md). nil derives them from the request.
+	Origin func(ctx context.Context) (*url.URL, error)
 }
 
 // NewVerifier returns a Verifier with a replay cache of the given capacity.
@@ -220,7 +227,13 @@ func (v *Verifier) verifyRFC9421(ctx context.Context, req *http.Request, body []
 	if expires, err = v.checkWindow(host, created, expires); err != nil {
 		return nil, err
 	}
-	base, err := sig.SignatureBase(Message{Request: req})
+	msg := Message{Request: req}
+	if v.Origin != nil {
+		if msg.Origin, err = v.Origin(ctx); err != nil {
+			return nil, fmt.Errorf("activitypub: the public origin to verify %s's signature against: %w", host, err)
+		}
+	}
+	base, err := sig.SignatureBase(msg)
 	if err != nil {
 		return nil, withHost(err, host)
 	}

@@ -32,10 +32,22 @@ const forgeFedTerms = `"forge":"https://forgefed.org/ns#",` +
 	`"resolvedBy":{"@id":"forge:resolvedBy","@type":"@id"},"resolved":{"@id":"forge:resolved","@type":"xsd:dateTime"},` +
 	`"dependsOn":{"@id":"forge:dependsOn","@type":"@id"},"xsd":"http://www.w3.org/2001/XMLSchema#"`
 
+// multikeyTerms defines the FEP-521a key terms (assertionMethod, Multikey, controller,
+// publicKeyMultibase) inline with the IRIs the Controlled Identifiers 1.0 context
+// (https://www.w3.org/ns/cid/v1) gives them, as https://www.w3.org/ns/did/v1 and
+// https://w3id.org/security/multikey/v1 (what Fedify writes) do too. Neither security/v1
+// nor data-integrity/v1 defines them, and a processor drops undefined terms on expansion,
+// so without these a JSON-LD peer would not see our Ed25519 key. Inline rather than naming
+// did/v1 or multikey/v1: only processors that preload those would read them without a fetch.
+const multikeyTerms = `"assertionMethod":{"@id":"https://w3id.org/security#assertionMethod","@type":"@id","@container":"@set"},` +
+	`"Multikey":"https://w3id.org/security#Multikey",` +
+	`"controller":{"@id":"https://w3id.org/security#controller","@type":"@id"},` +
+	`"publicKeyMultibase":{"@id":"https://w3id.org/security#publicKeyMultibase","@type":"https://w3id.org/security#multibase"},`
+
 // actorContext is the @context of every actor we write: AS2, the security vocabulary for
-// publicKey, the data-integrity context for Multikey/assertionMethod, the Mastodon terms
-// Mastodon itself declares inline, and the ForgeFed terms.
-var actorContext = json.RawMessage(`["https://www.w3.org/ns/activitystreams","https://w3id.org/security/v1","https://w3id.org/security/data-integrity/v1",{"manuallyApprovesFollowers":"as:manuallyApprovesFollowers","toot":"http://joinmastodon.org/ns#","featured":{"@id":"toot:featured","@type":"@id"},"discoverable":"toot:discoverable","indexable":"toot:indexable","alsoKnownAs":{"@id":"as:alsoKnownAs","@type":"@id"},"movedTo":{"@id":"as:movedTo","@type":"@id"},"sensitive":"as:sensitive","Hashtag":"as:Hashtag","schema":"http://schema.org#","PropertyValue":"schema:PropertyValue","value":"schema:value",` + forgeFedTerms + `}]`)
+// publicKey, the data-integrity context, the Multikey terms of our Ed25519 key, the
+// Mastodon terms Mastodon itself declares inline, and the ForgeFed terms.
+var actorContext = json.RawMessage(`["https://www.w3.org/ns/activitystreams","https://w3id.org/security/v1","https://w3id.org/security/data-integrity/v1",{` + multikeyTerms + `"manuallyApprovesFollowers":"as:manuallyApprovesFollowers","toot":"http://joinmastodon.org/ns#","featured":{"@id":"toot:featured","@type":"@id"},"discoverable":"toot:discoverable","indexable":"toot:indexable","alsoKnownAs":{"@id":"as:alsoKnownAs","@type":"@id"},"movedTo":{"@id":"as:movedTo","@type":"@id"},"sensitive":"as:sensitive","Hashtag":"as:Hashtag","schema":"http://schema.org#","PropertyValue":"schema:PropertyValue","value":"schema:value",` + forgeFedTerms + `}]`)
 
 // activityContext is the @context of activities and objects we write.
 var activityContext = json.RawMessage(`["https://www.w3.org/ns/activitystreams",{"sensitive":"as:sensitive","Hashtag":"as:Hashtag","toot":"http://joinmastodon.org/ns#",` + forgeFedTerms + `}]`)

@@ -4,7 +4,7 @@ package activitypub
 const (
 	ActivityStreamsContext = "https://www.w3.org/ns/activitystreams"
 	SecurityContext        = "https://w3id.org/security/v1"
-	MultikeyContext        = "https://w3id.org/security/data-integrity/v1"
+	DataIntegrityContext   = "https://w3id.org/security/data-integrity/v1"
 	ForgeFedContext        = "https://forgefed.org/ns"
 )
 

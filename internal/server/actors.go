@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"sort"
 	"strings"
@@ -49,6 +50,24 @@ func (ac *actors) baseURL(ctx context.Context) (string, *fedv1.FederationServer,
 		return "", nil, err
 	}
 	return fs.BaseURL(), &fs, nil
+}
+
+// publicOrigin is the FederationServer's public base URL, parsed: the scheme and host
+// peers address and sign (RFC 9421 @target-uri), whatever the proxy in front of this
+// process speaks to it.
+func (ac *actors) publicOrigin(ctx context.Context) (*url.URL, error) {
+	base, _, err := ac.baseURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: base URL %q: %w", ac.srv, base, err)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("server %s: base URL %q has no host", ac.srv, base)
+	}
+	return u, nil
 }
 
 // byIRI finds the served actor whose ID is iri.

@@ -190,6 +190,7 @@ func New(o Options) (*Server, error) {
 		}})
 	f.verifier = activitypub.NewVerifier(f.keyCache, 100000)
 	f.verifier.Now = o.Now
+	f.verifier.Origin = acs.publicOrigin // peers sign our public URL, not what the Ingress forwards
 	s := &Server{opts: o, mgr: mgr, cache: c, fed: f, exec: exec}
 	if err := s.setupControllers(); err != nil {
 		return nil, err
