@@ -23,16 +23,8 @@ import (
 func TestInboxAdvertisesAcceptSignature(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	peer, err := keys.Generate()
-	must(t, err)
 	const actor = "https://peer.example/users/alice"
-	// The remote keys are known already (as after a first fetch): no peer serves them.
-	for id, pub := range map[string]crypto.PublicKey{actor + "#main-key": peer.RSA.Public(), actor + "#ed25519-key": peer.Ed25519.Public()} {
-		pem, err := keys.EncodePublic(pub)
-		must(t, err)
-		must(t, f.srv.fed.keyStore.PutKey(ctx, &activitypub.StoredKey{KeyID: id, Owner: actor, PEM: string(pem),
-			FetchedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
-	}
+	peer := f.knownPeer(ctx, t, actor)
 	n := 0
 	post := func(t *testing.T, contentType string, sign func(*http.Request, []byte)) *http.Response {
 		t.Helper()
@@ -133,4 +125,19 @@ func TestInboxAdvertisesAcceptSignature(t *testing.T) {
 			t.Fatalf("got %d with Accept-Signature %q, want 415 without", resp.StatusCode, resp.Header.Get("Accept-Signature"))
 		}
 	})
+}
+
+// knownPeer gives a remote actor RSA and Ed25519 keys (under #main-key and #ed25519-key)
+// that the server's key store holds already, as after a first fetch: no peer serves them.
+func (f *fixture) knownPeer(ctx context.Context, t *testing.T, actor string) *keys.Pair {
+	t.Helper()
+	peer, err := keys.Generate()
+	must(t, err)
+	for id, pub := range map[string]crypto.PublicKey{actor + "#main-key": peer.RSA.Public(), actor + "#ed25519-key": peer.Ed25519.Public()} {
+		pem, err := keys.EncodePublic(pub)
+		must(t, err)
+		must(t, f.srv.fed.keyStore.PutKey(ctx, &activitypub.StoredKey{KeyID: id, Owner: actor, PEM: string(pem),
+			FetchedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
+	}
+	return peer
 }

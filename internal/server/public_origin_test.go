@@ -15,7 +15,6 @@ import (
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
-	"github.com/fedforge/fedforge/internal/keys"
 )
 
 // TestInboxBehindTLSProxy: the FederationServer's public URL is https, the process is
@@ -27,15 +26,8 @@ import (
 func TestInboxBehindTLSProxy(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	peer, err := keys.Generate()
-	must(t, err)
 	const actor = "https://peer.example/users/alice"
-	for id, pub := range map[string]crypto.PublicKey{actor + "#main-key": peer.RSA.Public(), actor + "#ed25519-key": peer.Ed25519.Public()} {
-		pem, err := keys.EncodePublic(pub)
-		must(t, err)
-		must(t, f.srv.fed.keyStore.PutKey(ctx, &activitypub.StoredKey{KeyID: id, Owner: actor, PEM: string(pem),
-			FetchedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
-	}
+	peer := f.knownPeer(ctx, t, actor)
 
 	// The platform team publishes the server over https; the Ingress terminates TLS.
 	var fs fedv1.FederationServer
