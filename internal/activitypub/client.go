@@ -88,16 +88,6 @@ func (c *Client) UserAgent() string { return c.userAgent }
 // must reach peers the way this client does (feeds, forge APIs).
 func (c *Client) Guard() *netguard.Guard { return c.guard }
 
-// CheckAddr reports whether the dialer may connect to ip (internal/netguard's rule),
-// as an *Error of KindForbidden. It is exported so that the server can apply the same
-// rule to addresses it learns elsewhere.
-func (c *Client) CheckAddr(ip netip.Addr) error {
-	if err := c.guard.CheckAddr(ip); err != nil {
-		return newErr(KindForbidden, ip.Unmap().String(), err, "address refused")
-	}
-	return nil
-}
-
 // Signer signs outgoing requests for one local actor. Key is a crypto.Signer from
 // ParsePrivateKeyPEM (RSA for Mastodon compatibility; Ed25519 for RFC 9421 peers that
 // read FEP-521a keys).

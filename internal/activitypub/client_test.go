@@ -144,7 +144,7 @@ func TestCheckAddr(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			err := c.CheckAddr(netip.MustParseAddr(tc.ip))
+			err := c.Guard().CheckAddr(netip.MustParseAddr(tc.ip))
 			if (err == nil) != tc.ok {
 				t.Fatalf("CheckAddr(%s) = %v, want ok=%v", tc.ip, err, tc.ok)
 			}
