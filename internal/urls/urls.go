@@ -3,7 +3,10 @@
 // and actor IDs must never change once peers have stored them.
 package urls
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Actor is the URL layout of one local actor.
 type Actor struct {
@@ -40,3 +43,29 @@ func SharedInbox(base string) string { return strings.TrimRight(base, "/") + "/i
 
 // Handle is the WebFinger handle preferredUsername@host (host may carry a port).
 func Handle(preferredUsername, host string) string { return preferredUsername + "@" + host }
+
+// Ticket is the ForgeFed Ticket of the forge's issue number in the repository this actor
+// fronts: <actor>/issues/<number>. The URL is derived from the forge's own issue number,
+// so that an issue opened from the Fediverse and one opened in the forge have the same
+// shape, and the outbound side (a comment written in the forge) can name the Ticket it
+// replies to without a lookup.
+func (a Actor) Ticket(number int64) string { return a.ID + "/issues/" + itoa(number) }
+
+// MergeRequest is the ForgeFed Ticket (with a patch or branch) of the forge's merge
+// request number: <actor>/merge-requests/<number>. GitLab numbers issues and merge
+// requests separately, so the two never share a path.
+func (a Actor) MergeRequest(number int64) string {
+	return a.ID + "/merge-requests/" + itoa(number)
+}
+
+// Comment is the Note of the forge comment commentID under the ticket or merge request
+// at thread (a URL from Ticket or MergeRequest): <thread>/comments/<id>.
+func Comment(thread string, commentID int64) string { return thread + "/comments/" + itoa(commentID) }
+
+// Replies is the replies collection of a Ticket or Note.
+func Replies(object string) string { return object + "/replies" }
+
+// ObjectFollowers is the followers collection of a Ticket (its participants).
+func ObjectFollowers(object string) string { return object + "/followers" }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
