@@ -227,7 +227,7 @@ type EventSource struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=8
-	// +kubebuilder:validation:items:Enum=Release;Tag;Push;MergeRequest;Issue
+	// +kubebuilder:validation:items:Enum=Release;Tag;Push;MergeRequest;Issue;Comment;Fork;Star
 	Events []string `json:"events,omitempty"`
 
 	// visibility of what the source publishes.

@@ -28,6 +28,15 @@ const (
 	KindPush         Kind = "Push"
 	KindMergeRequest Kind = "MergeRequest"
 	KindIssue        Kind = "Issue"
+	// KindComment is a comment on an issue or merge request (phase 2: it goes out as a
+	// Note inReplyTo the Ticket; Event.Number names the thread, Event.CommentID the
+	// comment, Event.OnMergeRequest says which kind of thread).
+	KindComment Kind = "Comment"
+	// KindFork is a fork of the repository made in the forge; Event.Repository is the
+	// upstream and Event.Fork the new repository.
+	KindFork Kind = "Fork"
+	// KindStar is a star given to the repository in the forge; Event.Actor gave it.
+	KindStar Kind = "Star"
 )
 
 // Actions carried in Event.Action. Each forge spells them differently ("open",
@@ -38,6 +47,13 @@ const (
 	ActionPushed    = "pushed"
 	ActionOpened    = "opened"
 	ActionMerged    = "merged"
+	// ActionClosed and ActionReopened are an issue or merge request closed without
+	// merge, or reopened (ForgeFed Resolve and Undo{Resolve} of the Ticket).
+	ActionClosed   = "closed"
+	ActionReopened = "reopened"
+	// ActionEdited and ActionDeleted are a comment (or issue body) edited or deleted.
+	ActionEdited  = "edited"
+	ActionDeleted = "deleted"
 )
 
 // Format says how Event.Body is written, so that rendering escapes plain text and
@@ -142,6 +158,13 @@ type Event struct {
 	Labels []string
 	// Prerelease marks a release as a pre-release.
 	Prerelease bool
+	// CommentID is the forge's id of the comment of a KindComment event.
+	CommentID int64
+	// OnMergeRequest says that the issue-like thread of a KindComment event (or of a
+	// close/reopen) is a merge request, not an issue.
+	OnMergeRequest bool
+	// Fork is the new repository of a KindFork event.
+	Fork Repository
 	// Time is when the event happened according to the forge; zero when it did not say.
 	Time time.Time
 	// Identity is the stable identity of the event on its forge (for example
