@@ -55,6 +55,7 @@ func main() {
 	fs := flag.NewFlagSet("fedforge "+cmd, flag.ExitOnError)
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)
+	pprofAddr := fs.String("pprof-bind-address", "", "loopback address to serve Go's runtime profiles (/debug/pprof/) on; empty disables it")
 	var run func() error
 	switch cmd {
 	case "manager":
@@ -142,6 +143,12 @@ func main() {
 	}
 	_ = fs.Parse(args)
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zopts)))
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr); err != nil {
+			ctrl.Log.Error(err, "fedforge "+cmd+" failed")
+			os.Exit(2)
+		}
+	}
 	if err := run(); err != nil {
 		ctrl.Log.Error(err, "fedforge "+cmd+" failed")
 		os.Exit(1)
