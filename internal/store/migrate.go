@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -99,6 +100,9 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("store: read schema_migrations: %w", err)
 		}
+		if err := newerSchema(applied, steps); err != nil {
+			return err
+		}
 		for _, m := range steps {
 			if applied[m.version] {
 				continue
@@ -115,4 +119,26 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// ErrSchemaTooNew is returned by Open when the database was migrated by a newer Fedforge:
+// this binary would not know the tables it must keep consistent, so it refuses to run
+// rather than write beside them (a rollback of the binary keeps the data: roll forward,
+// or restore the database from before the upgrade).
+var ErrSchemaTooNew = errors.New("store: the database schema is newer than this Fedforge")
+
+// newerSchema refuses a database holding a migration this binary does not have.
+func newerSchema(applied map[int]bool, steps []migration) error {
+	known := 0
+	if len(steps) > 0 {
+		known = steps[len(steps)-1].version
+	}
+	newest := 0
+	for v := range applied {
+		newest = max(newest, v)
+	}
+	if newest > known {
+		return fmt.Errorf("%w: it has migration %d, this binary knows up to %d; run the Fedforge version that migrated it (or newer)", ErrSchemaTooNew, newest, known)
+	}
+	return nil
 }
