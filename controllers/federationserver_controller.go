@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
@@ -97,6 +98,11 @@ func (r *FederationServerReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	upToDate := dep.Status.ObservedGeneration >= dep.Generation && dep.Status.UpdatedReplicas >= srv.Spec.Replicas
 	if dep.Status.ReadyReplicas < srv.Spec.Replicas || !upToDate {
 		ready.Status, ready.Reason = metav1.ConditionFalse, fedv1.ReasonReplicasNotReady
+	}
+	// The server process reports its store (StoreReady); a store it cannot open is the
+	// reason its replicas are not ready, and says why better than a replica count.
+	if st := meta.FindStatusCondition(srv.Status.Conditions, fedv1.ConditionStoreReady); st != nil && st.Status == metav1.ConditionFalse {
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, st.Reason, st.Message
 	}
 	meta.SetStatusCondition(&srv.Status.Conditions, ready)
 	srv.Status.ObservedGeneration = srv.Generation
@@ -316,11 +322,27 @@ func specHash(spec fedv1.FederationServerSpec) (string, error) {
 	return hex.EncodeToString(sum[:8]), nil
 }
 
+// storeReadyChanged lets a change of the StoreReady condition, which the server process
+// writes, reach Reconcile, so that Ready follows the store without a spec change.
+var storeReadyChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*serverT)
+	n, ok2 := e.ObjectNew.(*serverT)
+	if !ok1 || !ok2 {
+		return false
+	}
+	a := meta.FindStatusCondition(o.Status.Conditions, fedv1.ConditionStoreReady)
+	b := meta.FindStatusCondition(n.Status.Conditions, fedv1.ConditionStoreReady)
+	if a == nil || b == nil {
+		return a != b
+	}
+	return a.Status != b.Status || a.Reason != b.Reason || a.Message != b.Message
+}}
+
 // SetupWithManager watches servers and everything they own.
 func (r *FederationServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("federationserver").
-		For(&serverT{}, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+		For(&serverT{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, storeReadyChanged)))
 	if !r.LocalMode {
 		b = b.Owns(&appsv1.Deployment{}).Owns(&corev1.Service{}).Owns(&corev1.ServiceAccount{}).
 			Owns(&corev1.PersistentVolumeClaim{}).Owns(&networkingv1.Ingress{}).

@@ -41,6 +41,12 @@ const (
 	// token Secret exists and delivery Jobs can be started when the queue grows; False
 	// with ReasonCreateFailed or ReasonReconcileFailed otherwise.
 	ConditionDeliveryJobsReady = "DeliveryJobsReady"
+	// ConditionStoreReady (FederationServer, server process) is True when a server replica
+	// opened its store (connected, schema migrated, host claimed); False with
+	// ReasonStoreUnavailable, ReasonSchemaTooNew or ReasonStoreHostMismatch and the
+	// driver's message while it cannot, which it retries with backoff instead of
+	// crash-looping. The operator turns Ready False with the same reason and message.
+	ConditionStoreReady = "StoreReady"
 
 	// ConditionKeyReady (FederatedActor, operator) is True when the key Secret holds valid
 	// keys that match the key policy; False when reading, making or writing them failed.
@@ -103,6 +109,17 @@ const (
 	// ReasonReplicasNotReady (Ready) says fewer replicas are ready or up to date than
 	// asked for.
 	ReasonReplicasNotReady = "ReplicasNotReady"
+	// ReasonStoreOpened (StoreReady) says the server opened its store.
+	ReasonStoreOpened = "StoreOpened"
+	// ReasonStoreUnavailable (StoreReady, Ready) says the store could not be opened: a
+	// wrong password, an unreachable database, a full disk; the message is the driver's.
+	ReasonStoreUnavailable = "StoreUnavailable"
+	// ReasonSchemaTooNew (StoreReady, Ready) says the database was migrated by a newer
+	// Fedforge than the server's image.
+	ReasonSchemaTooNew = "SchemaTooNew"
+	// ReasonStoreHostMismatch (StoreReady, Ready) says the database belongs to a server
+	// with another spec.host: two servers must never share one database.
+	ReasonStoreHostMismatch = "StoreHostMismatch"
 )
 
 // Reasons of FederatedActor conditions.

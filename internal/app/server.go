@@ -120,12 +120,12 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 	if o.StoreDSN == "" {
 		return fmt.Errorf("server: no store: set --store or FEDFORGE_STORE_DSN")
 	}
-	st, err := store.Open(ctx, o.StoreDSN)
+	cfg = withoutClientThrottling(cfg)
+	st, err := openStore(ctx, cfg, types.NamespacedName{Namespace: ns, Name: name}, o.StoreDSN)
 	if err != nil {
-		return fmt.Errorf("server: opening the store: %w", err)
+		return err
 	}
 	defer st.Close()
-	cfg = withoutClientThrottling(cfg)
 	// Dependency order: the store (above), the outbound client, the delivery metrics;
 	// server.New then builds the key source and the executor that shares them.
 	client := activitypub.NewClient(activitypub.ClientConfig{

@@ -1,0 +1,171 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+)
+
+// TestServerReportsItsStore runs `fedforge server`'s code path against a real
+// PostgreSQL and a real API server: with a wrong password it keeps retrying and reports
+// StoreReady=False with the driver's message (no crash, nothing served); with the right
+// one it serves and reports True; a second FederationServer pointed at the same database
+// is refused with StoreHostMismatch, because two servers must never share one.
+func TestServerReportsItsStore(t *testing.T) {
+	base := os.Getenv("FEDFORGE_TEST_POSTGRES_DSN")
+	if base == "" {
+		t.Fatal("FEDFORGE_TEST_POSTGRES_DSN is not set: run `export FEDFORGE_TEST_POSTGRES_DSN=\"$(hack/test-postgres.sh)\"` (make test does)")
+	}
+	logf.SetLogger(logr.Discard())
+	old := storeRetry
+	storeRetry.first, storeRetry.max = 50*time.Millisecond, 200*time.Millisecond
+	t.Cleanup(func() { storeRetry = old })
+
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets(t),
+	}
+	cfg, err := env.Start()
+	must(t, err)
+	t.Cleanup(func() { _ = env.Stop() })
+	k, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	ns := "store"
+	must(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	for name, host := range map[string]string{"one": "one.fedforge.test", "two": "two.fedforge.test"} {
+		must(t, k.Create(ctx, &fedv1.FederationServer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec:       fedv1.FederationServerSpec{Host: host, Scheme: fedv1.SchemeHTTP},
+		}))
+	}
+	dsn := freshSchema(t, base)
+	wrong, err := url.Parse(dsn)
+	must(t, err)
+	wrong.User = url.UserPassword(wrong.User.Username(), "not-the-password")
+
+	// run starts a server; the returned stop ends it and waits until it has returned.
+	run := func(name, dsn, listen string) (stop func()) {
+		sctx, scancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = RunServer(sctx, cfg, ServerOptions{Server: ns + "/" + name, Listen: listen, StoreDSN: dsn,
+				AllowHTTP: true, MetricsAddr: "0", FeedTick: time.Second, StatusInterval: time.Second})
+		}()
+		stop = func() { scancel(); <-done }
+		t.Cleanup(stop)
+		return stop
+	}
+	t.Cleanup(cancel)
+	storeCondition := func(name string) (*metav1.Condition, error) {
+		var fs fedv1.FederationServer
+		if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &fs); err != nil {
+			return nil, err
+		}
+		c := meta.FindStatusCondition(fs.Status.Conditions, fedv1.ConditionStoreReady)
+		if c == nil {
+			return nil, fmt.Errorf("%s: no StoreReady condition yet", name)
+		}
+		return c, nil
+	}
+
+	// A wrong password: reported with the driver's message, retried, nothing served.
+	badListen := freeAddr(t, "127.0.0.4")
+	stopBad := run("one", wrong.String(), badListen)
+	eventually(t, 30*time.Second, func() error {
+		c, err := storeCondition("one")
+		if err != nil {
+			return err
+		}
+		if c.Status != metav1.ConditionFalse || c.Reason != fedv1.ReasonStoreUnavailable || !strings.Contains(c.Message, "password authentication failed") {
+			return fmt.Errorf("StoreReady = %s/%s %q, want False/%s with the driver's message", c.Status, c.Reason, c.Message, fedv1.ReasonStoreUnavailable)
+		}
+		if strings.Contains(c.Message, "not-the-password") {
+			t.Errorf("the condition shows the password: %q", c.Message)
+		}
+		return nil
+	})
+	if resp, err := http.Get("http://" + badListen + "/readyz"); err == nil {
+		resp.Body.Close()
+		t.Errorf("a server without its store answered /readyz with %d; it must not listen yet", resp.StatusCode)
+	}
+
+	stopBad() // as a rollout replaces a pod with a bad Secret
+
+	// The right password: it opens, claims the database and serves.
+	goodListen := freeAddr(t, "127.0.0.4")
+	run("one", dsn, goodListen)
+	eventually(t, 30*time.Second, func() error {
+		c, err := storeCondition("one")
+		if err != nil {
+			return err
+		}
+		if c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("StoreReady = %s/%s %q", c.Status, c.Reason, c.Message)
+		}
+		resp, err := http.Get("http://" + goodListen + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %d", resp.StatusCode)
+		}
+		return nil
+	})
+
+	// Another server on the same database: refused, and says whose it is.
+	run("two", dsn, freeAddr(t, "127.0.0.4"))
+	eventually(t, 30*time.Second, func() error {
+		c, err := storeCondition("two")
+		if err != nil {
+			return err
+		}
+		if c.Status != metav1.ConditionFalse || c.Reason != fedv1.ReasonStoreHostMismatch || !strings.Contains(c.Message, "one.fedforge.test") {
+			return fmt.Errorf("StoreReady of the second server = %s/%s %q, want False/%s naming the owner", c.Status, c.Reason, c.Message, fedv1.ReasonStoreHostMismatch)
+		}
+		return nil
+	})
+}
+
+// freshSchema creates a throwaway PostgreSQL schema, dropped at cleanup, and returns a
+// DSN whose search_path points at it.
+func freshSchema(t *testing.T, base string) string {
+	admin, err := sql.Open("pgx", base)
+	must(t, err)
+	t.Cleanup(func() { admin.Close() })
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := "app_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(context.Background(), `CREATE SCHEMA `+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() { _, _ = admin.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`) })
+	u, err := url.Parse(base)
+	must(t, err)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
