@@ -52,4 +52,3 @@ func TestClaimHost(t *testing.T) {
 		})
 	}
 }
-
