@@ -16,7 +16,8 @@ import (
 
 // TestRepositoryForgeFedSurface: a Repository actor that fronts a forge project shows the
 // cloneUri and forkedFrom the operator read from the forge (status.forge), once they are
-// there; an actor of another type, or without spec.forge, never does.
+// there; an actor of another type, or without spec.forge, never does. Every Repository
+// has forks and likes collections; one that fronts a forge tracks its own tickets.
 func TestRepositoryForgeFedSurface(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -43,9 +44,21 @@ func TestRepositoryForgeFedSurface(t *testing.T) {
 		return m
 	}
 
-	// Before the operator has read the forge: no ForgeFed repository properties.
-	if m := doc("tool"); m["cloneUri"] != nil || m["forkedFrom"] != nil {
+	// Before the operator has read the forge: no cloneUri or forkedFrom, but the
+	// collections and ticketsTrackedBy, which do not depend on what the forge says.
+	m := doc("tool")
+	if m["cloneUri"] != nil || m["forkedFrom"] != nil {
 		t.Errorf("cloneUri/forkedFrom before status.forge: %v %v", m["cloneUri"], m["forkedFrom"])
+	}
+	toolID := fmt.Sprint(m["id"])
+	if m["forks"] != toolID+"/forks" || m["likes"] != toolID+"/likes" || m["ticketsTrackedBy"] != toolID {
+		t.Errorf("fronted Repository: forks %v likes %v ticketsTrackedBy %v, want its collections and itself", m["forks"], m["likes"], m["ticketsTrackedBy"])
+	}
+	if m := doc("unfronted"); m["forks"] == nil || m["likes"] == nil || m["ticketsTrackedBy"] != nil {
+		t.Errorf("Repository without spec.forge: forks %v likes %v ticketsTrackedBy %v, want the collections and no tracker", m["forks"], m["likes"], m["ticketsTrackedBy"])
+	}
+	if m := doc("service"); m["forks"] != nil || m["likes"] != nil || m["ticketsTrackedBy"] != nil {
+		t.Errorf("a Service has no repository surface: %v %v %v", m["forks"], m["likes"], m["ticketsTrackedBy"])
 	}
 	for _, name := range []string{"tool", "service", "unfronted"} {
 		var a fedv1.FederatedActor
