@@ -17,16 +17,22 @@ import (
 // anything else is a post.
 func forkedRepository(act *activitypub.Object) (repo *activitypub.Object, upstream string) {
 	repo = act.Object.Object
-	if repo == nil || !repo.Type.Has(activitypub.TypeRepository) {
-		return nil, ""
-	}
-	if up := repo.Origin.ID(); up != "" {
-		return repo, up
-	}
-	if up := repo.ForkedFrom.ID(); up != "" {
+	if up := upstreamOf(repo); up != "" {
 		return repo, up
 	}
 	return nil, ""
+}
+
+// upstreamOf returns what a Repository document says it was forked from: origin, else
+// forkedFrom; "" for anything else.
+func upstreamOf(repo *activitypub.Object) string {
+	if repo == nil || !repo.Type.Has(activitypub.TypeRepository) {
+		return ""
+	}
+	if up := repo.Origin.ID(); up != "" {
+		return up
+	}
+	return repo.ForkedFrom.ID()
 }
 
 // onForkNotice handles a fork notice: Create{Repository} whose origin (or forkedFrom) is
@@ -54,7 +60,7 @@ func (f *federation) onForkNotice(ctx context.Context, in *inbound, repo *activi
 	if err != nil {
 		return nil, err // unreachable or refused: the peer retries
 	}
-	if _, up := forkedRepository(&activitypub.Object{Object: activitypub.ObjectRef(doc)}); doc.ID != forkID || up != upstream {
+	if doc.ID != forkID || upstreamOf(doc) != upstream {
 		return nil, refuse(http.StatusUnprocessableEntity, nil, "fork notice for %s: the document at %s (id %q) does not say it was forked from it", upstream, forkID, doc.ID)
 	}
 	created, err := f.store.RecordFork(ctx, store.Fork{ActorID: la.urls.ID, ForkID: forkID, Via: store.ViaFederation,
