@@ -23,13 +23,15 @@ const (
 )
 
 // preloadedContexts are copies of the context documents Fedify ships built in
-// (testdata/contexts, see SOURCES.md), by IRI.
+// (testdata/contexts, see SOURCES.md), by IRI, and ForgeFed's context, which only the
+// comparison in TestRepositoryForgeFedTermsExpand loads (we never name it).
 var preloadedContexts = map[string]string{
 	ActivityStreamsContext:                  "contexts/activitystreams.jsonld",
 	SecurityContext:                         "contexts/security-v1.jsonld",
 	DataIntegrityContext:                    "contexts/data-integrity-v1.jsonld",
 	"https://www.w3.org/ns/did/v1":          "contexts/did-v1.jsonld",
 	"https://w3id.org/security/multikey/v1": "contexts/multikey-v1.jsonld",
+	ForgeFedContext:                         "contexts/forgefed.jsonld",
 }
 
 // offlineLoader is a JSON-LD document loader that serves only the listed preloaded

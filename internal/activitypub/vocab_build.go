@@ -81,7 +81,11 @@ type ActorSpec struct {
 	AlsoKnownAs       []string
 	MovedTo           string
 	// ForgeFed properties for Repository and tracker actors.
-	CloneURI         []string
+	CloneURI []string
+	// Forks is the ForgeFed forks collection (an OrderedCollection of the forks' ids).
+	Forks string
+	// Likes is the AS2 likes collection (a Repository's stars, ForgeFed says).
+	Likes            string
 	TicketsTrackedBy string
 	SendPatchesTo    string
 	Team             string
@@ -161,6 +165,12 @@ func NewActor(s ActorSpec) *Object {
 	}
 	if len(s.CloneURI) > 0 {
 		o.CloneURI = IRIRefs(s.CloneURI...)
+	}
+	if s.Forks != "" {
+		o.Forks = IRIRef(s.Forks)
+	}
+	if s.Likes != "" {
+		o.Likes = IRIRef(s.Likes)
 	}
 	if s.TicketsTrackedBy != "" {
 		o.TicketsTrackedBy = IRIRef(s.TicketsTrackedBy)

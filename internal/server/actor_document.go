@@ -103,18 +103,31 @@ func (d *documents) actorDocument(ctx context.Context, fs *fedv1.FederationServe
 	if a.Spec.Icon != nil {
 		spec.IconURL, spec.IconMediaType = a.Spec.Icon.URL, a.Spec.Icon.MediaType
 	}
-	forgeFedRepository(&spec, a)
+	forgeFedRepository(&spec, a, u)
 	return activitypub.NewActor(spec), nil
 }
 
-// forgeFedRepository adds the ForgeFed properties of a Repository actor that fronts a
-// forge project (spec.forge): cloneUri and, when the forge says the repository is a fork,
-// forkedFrom (the parent's page on the forge). They come from status.forge, which the
-// operator fills from the forge's API, so they are never hand-typed; until the operator
-// has read the forge, the document has neither.
-func forgeFedRepository(spec *activitypub.ActorSpec, a *fedv1.FederatedActor) {
+// forgeFedRepository adds the ForgeFed properties of a Repository actor. Every
+// Repository has a forks and a likes collection (the store fills them from the forge's
+// webhooks and from peers' fork notices and Likes). One that fronts a forge project
+// (spec.forge) also names itself in ticketsTrackedBy, since the tickets offered to it
+// are written into that project's issues, and shows cloneUri and, when the forge says
+// the repository is a fork, forkedFrom (the parent's page on the forge). Those come from
+// status.forge, which the operator fills from the forge's API, so they are never
+// hand-typed; until the operator has read the forge, the document has neither. team is
+// not written: the current ForgeFed specification defines it on branches only, and no
+// forge API gives Fedforge a team to point at (docs/decisions.md).
+func forgeFedRepository(spec *activitypub.ActorSpec, a *fedv1.FederatedActor, u urls.Actor) {
+	if a.Spec.Type != fedv1.ActorRepository {
+		return
+	}
+	spec.Forks, spec.Likes = u.Forks(), u.Likes()
+	if a.Spec.Forge == nil {
+		return
+	}
+	spec.TicketsTrackedBy = u.ID
 	st := a.Status.Forge
-	if a.Spec.Type != fedv1.ActorRepository || a.Spec.Forge == nil || st == nil {
+	if st == nil {
 		return
 	}
 	if st.CloneURI != "" {

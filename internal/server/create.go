@@ -3,7 +3,11 @@ package server
 import "context"
 
 // onCreate handles Create (a post, a reply): it is filed for the local actors it
-// concerns (addressees.go), who read it in their inbox.
+// concerns (addressees.go), who read it in their inbox. A Create of a Repository forked
+// from one of ours is a ForgeFed fork notice (fork.go).
 func (f *federation) onCreate(ctx context.Context, in *inbound) ([]string, error) {
+	if repo, upstream := forkedRepository(in.act); repo != nil {
+		return f.onForkNotice(ctx, in, repo, upstream)
+	}
 	return f.addressees(ctx, in.act, in.recipient)
 }

@@ -286,6 +286,7 @@ var verbs = map[string]verb{
 	"Delete":   {handle: (*federation).onDelete, changesState: true},
 	"Update":   {handle: (*federation).onUpdate, changesState: true},
 	"Move":     {handle: (*federation).onMove, changesState: true},
+	"Like":     {handle: (*federation).onLike, changesState: true},
 	"Create":   {handle: (*federation).onCreate},
 	"Announce": {handle: (*federation).onAnnounce},
 }

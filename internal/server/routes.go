@@ -34,6 +34,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /actors/{username}/outbox", f.outbox)
 	mux.HandleFunc("GET /actors/{username}/followers", f.relations(fedv1.DirectionInbound))
 	mux.HandleFunc("GET /actors/{username}/following", f.relations(fedv1.DirectionOutbound))
+	mux.HandleFunc("GET /actors/{username}/forks", f.forks) // repo_collections.go
+	mux.HandleFunc("GET /actors/{username}/likes", f.likes)
 	mux.HandleFunc("GET /actors/{username}/{kind}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
 		switch r.PathValue("kind") {
 		case "activities", "objects":

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+	"github.com/fedforge/fedforge/internal/forge"
 	"github.com/fedforge/fedforge/internal/forge/feed"
 	"github.com/fedforge/fedforge/internal/sources"
 	"github.com/fedforge/fedforge/internal/store"
@@ -103,6 +106,80 @@ func (f *federation) publishActivities(ctx context.Context, actor *fedv1.Federat
 	return nil
 }
 
+// recordForgeEvent implements sources.WebhookConfig.Observe: a fork made in the forge
+// (KindFork: upstream Event.Repository, the new repository Event.Fork) is listed in the
+// upstream Repository actor's forks collection, and a star (KindStar) counted in its
+// likes, or taken back when the forge says it was removed. It runs whether or not the
+// source posts forks and stars to followers: the collections say what the forge says.
+// A fork that a local Repository actor fronts is listed by that actor's id, so a peer
+// can follow it; any other fork by its page on the forge.
+func (f *federation) recordForgeEvent(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) error {
+	if actor.Spec.Type != fedv1.ActorRepository || (ev.Kind != forge.KindFork && ev.Kind != forge.KindStar) {
+		return nil
+	}
+	base, err := f.base(ctx)
+	if err != nil {
+		return err
+	}
+	id := urlsFor(base, actor).ID
+	log := f.log.WithValues("actor", id, "kind", ev.Kind, "delivery", ev.DeliveryID)
+	if ev.Kind == forge.KindFork {
+		fork, err := f.forkID(ctx, base, ev.Fork.WebURL)
+		if err != nil || fork == "" {
+			log.Info("fork event without the fork's page: not listed", "error", err)
+			return err
+		}
+		created, err := f.store.RecordFork(ctx, store.Fork{ActorID: id, ForkID: fork, Via: store.ViaForge, Created: f.now().UTC()})
+		log.V(1).Info("forge fork recorded", "fork", fork, "new", created)
+		return err
+	}
+	liker := forgeUserPage(ev)
+	if liker == "" {
+		log.Info("star event without the user: not counted")
+		return nil
+	}
+	if ev.Action == forge.ActionDeleted {
+		_, err := f.store.RemoveLike(ctx, id, liker, store.ViaForge)
+		return err
+	}
+	_, err = f.store.RecordLike(ctx, store.Like{ActorID: id, LikerID: liker, Via: store.ViaForge, Created: f.now().UTC()})
+	return err
+}
+
+// forkID is what the forks collection lists for a fork whose forge page is page: the id
+// of the local Repository actor whose status.forge shows that page, else the page.
+func (f *federation) forkID(ctx context.Context, base, page string) (string, error) {
+	if page == "" {
+		return "", nil
+	}
+	all, err := f.actors.list(ctx, indexActorServer, f.srv.Name)
+	if err != nil {
+		return "", err
+	}
+	for i := range all {
+		a := &all[i]
+		if a.Spec.Type == fedv1.ActorRepository && a.Status.Forge != nil && a.Status.Forge.WebURL != "" &&
+			strings.TrimRight(a.Status.Forge.WebURL, "/") == strings.TrimRight(page, "/") {
+			return urlsFor(base, a).ID, nil
+		}
+	}
+	return page, nil
+}
+
+// forgeUserPage is who gave a star: the forge user's profile page, or, when the payload
+// has none, the user's page under the forge's host (every supported forge serves a user
+// at /<username>).
+func forgeUserPage(ev *forge.Event) string {
+	if ev.Actor.URL != "" {
+		return ev.Actor.URL
+	}
+	u, err := url.Parse(ev.Repository.WebURL)
+	if ev.Actor.Username == "" || err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host + "/" + url.PathEscape(ev.Actor.Username)
+}
+
 // lookupSource implements sources.LookupFunc.
 func (f *federation) lookupSource(ctx context.Context, username, source string) (*fedv1.FederatedActor, *fedv1.EventSource, error) {
 	la, err := f.actors.byName(ctx, username)
@@ -148,7 +225,7 @@ func (s *Server) setupSources(reg prometheus.Registerer) error {
 	secrets := &secretCache{f: f}
 	wh, err := sources.NewWebhookHandler(sources.WebhookConfig{
 		Lookup: f.lookupSource, Secret: secrets.get, Publish: f.publishToFollowers, Base: f.base,
-		Now: f.now, Log: f.log.WithName("webhook"), Metrics: reg,
+		Observe: f.recordForgeEvent, Now: f.now, Log: f.log.WithName("webhook"), Metrics: reg,
 	})
 	if err != nil {
 		return err

@@ -10,8 +10,12 @@ import (
 )
 
 // onUndo handles Undo{Follow}: the follower leaves, and its Subscription is removed
-// without a Reject. Undo of anything else (Like, Announce) needs no state here.
+// without a Reject. Undo{Like} of a Repository takes the star back (like.go). Undo of
+// anything else (Announce) needs no state here.
 func (f *federation) onUndo(ctx context.Context, in *inbound) ([]string, error) {
+	if out, handled, err := f.undoLike(ctx, in); handled {
+		return out, err
+	}
 	act := in.act
 	inner := act.Object.Object
 	followID := act.Object.ID()

@@ -39,6 +39,10 @@ type WebhookConfig struct {
 	Secret  SecretFunc
 	Publish render.PublishFunc
 	Base    render.BaseFunc
+	// Observe, when set, sees every authentic event before the source's selection and
+	// rendering (the server records forks and stars from it, whether or not the source
+	// posts them). An error is answered 500, so the forge retries.
+	Observe func(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) error
 	Now     func() time.Time
 	Log     logr.Logger
 	Metrics prometheus.Registerer
@@ -138,6 +142,14 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.WithValues("kind", ev.Kind, "action", ev.Action, "delivery", ev.DeliveryID)
+	if h.cfg.Observe != nil {
+		if err := h.cfg.Observe(ctx, actor, ev); err != nil {
+			log.Error(err, "recording webhook event failed")
+			h.count(srcType, resultError)
+			http.Error(w, "recording failed", http.StatusInternalServerError)
+			return
+		}
+	}
 	if !render.Selected(src, ev.Kind) {
 		h.count(srcType, resultNotSelected)
 		log.V(1).Info("webhook event not selected by the source")

@@ -264,7 +264,11 @@ type FeedState struct {
 // in its own transaction; implementations are safe for concurrent use by several
 // goroutines and, on PostgreSQL, by several replicas.
 type Store interface {
+	// Instance is which server the database belongs to (instance.go).
 	Instance
+	// RepoSurface keeps Repository actors' forks and likes (reposurface.go).
+	RepoSurface
+
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing
 	// and fan-out cannot lose deliveries. It returns false, and enqueues nothing, when

@@ -32,6 +32,12 @@ func (a Actor) Followers() string { return a.ID + "/followers" }
 // Following is the actor's following collection.
 func (a Actor) Following() string { return a.ID + "/following" }
 
+// Forks is a Repository actor's ForgeFed forks collection.
+func (a Actor) Forks() string { return a.ID + "/forks" }
+
+// Likes is a Repository actor's likes collection (its stars, in ForgeFed's terms).
+func (a Actor) Likes() string { return a.ID + "/likes" }
+
 // RSAKeyID is the draft-cavage keyId Mastodon expects: the actor ID with #main-key.
 func (a Actor) RSAKeyID() string { return a.ID + "#main-key" }
 
