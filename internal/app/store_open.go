@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -55,11 +56,30 @@ func openStore(ctx context.Context, cfg *rest.Config, key types.NamespacedName, 
 	}
 }
 
-// tryOpenStore makes one attempt: read the server's host, open, claim.
+// tryOpenStore makes one attempt: read the server's host, open, claim. When the server's
+// spec names a PostgreSQL DSN Secret, the DSN is read from it live on every attempt (the
+// environment variable the pod started with is only the fallback), so that fixing a wrong
+// password in the Secret heals a waiting server without restarting its pods.
 func tryOpenStore(ctx context.Context, k client.Client, key types.NamespacedName, dsn string) (store.Store, string, error) {
 	var fs fedv1.FederationServer
 	if err := k.Get(ctx, key, &fs); err != nil {
 		return nil, "", fmt.Errorf("reading FederationServer %s: %w", key, err)
+	}
+	if st := fs.Spec.Storage; st != nil && st.Postgres != nil {
+		ref := st.Postgres.DSNSecretRef
+		name := ref.Key
+		if name == "" {
+			name = "dsn"
+		}
+		var sec corev1.Secret
+		if err := k.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: ref.Name}, &sec); err != nil {
+			return nil, fs.Spec.Host, fmt.Errorf("reading the DSN Secret %s: %w", ref.Name, err)
+		}
+		v, ok := sec.Data[name]
+		if !ok || len(v) == 0 {
+			return nil, fs.Spec.Host, fmt.Errorf("the DSN Secret %s has no key %q", ref.Name, name)
+		}
+		dsn = string(v)
 	}
 	st, err := store.Open(ctx, dsn)
 	if err != nil {

@@ -26,10 +26,11 @@ import (
 )
 
 // TestServerReportsItsStore runs `fedforge server`'s code path against a real
-// PostgreSQL and a real API server: with a wrong password it keeps retrying and reports
-// StoreReady=False with the driver's message (no crash, nothing served); with the right
-// one it serves and reports True; a second FederationServer pointed at the same database
-// is refused with StoreHostMismatch, because two servers must never share one.
+// PostgreSQL and a real API server: with a wrong password in its DSN Secret it keeps
+// retrying and reports StoreReady=False with the driver's message (no crash, nothing
+// served); once the Secret is fixed the same process opens the store, serves and reports
+// True; a second FederationServer pointed at the same database is refused with
+// StoreHostMismatch, because two servers must never share one.
 func TestServerReportsItsStore(t *testing.T) {
 	base := os.Getenv("FEDFORGE_TEST_POSTGRES_DSN")
 	if base == "" {
@@ -53,16 +54,21 @@ func TestServerReportsItsStore(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ns := "store"
 	must(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	for name, host := range map[string]string{"one": "one.fedforge.test", "two": "two.fedforge.test"} {
-		must(t, k.Create(ctx, &fedv1.FederationServer{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-			Spec:       fedv1.FederationServerSpec{Host: host, Scheme: fedv1.SchemeHTTP},
-		}))
-	}
 	dsn := freshSchema(t, base)
 	wrong, err := url.Parse(dsn)
 	must(t, err)
 	wrong.User = url.UserPassword(wrong.User.Username(), "not-the-password")
+	// Server one reads its DSN from a Secret (as the operator's Deployment does, through
+	// FEDFORGE_STORE_DSN and spec.storage.postgres); it starts with a wrong password.
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"}, Data: map[string][]byte{"dsn": []byte(wrong.String())}}
+	must(t, k.Create(ctx, secret))
+	pg := &fedv1.ServerStorage{Postgres: &fedv1.PostgresStorage{DSNSecretRef: fedv1.SecretKeyReference{Name: "db"}}}
+	for name, host := range map[string]string{"one": "one.fedforge.test", "two": "two.fedforge.test"} {
+		must(t, k.Create(ctx, &fedv1.FederationServer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec:       fedv1.FederationServerSpec{Host: host, Scheme: fedv1.SchemeHTTP, Storage: pg},
+		}))
+	}
 
 	// run starts a server; the returned stop ends it and waits until it has returned.
 	run := func(name, dsn, listen string) (stop func()) {
@@ -91,8 +97,8 @@ func TestServerReportsItsStore(t *testing.T) {
 	}
 
 	// A wrong password: reported with the driver's message, retried, nothing served.
-	badListen := freeAddr(t, "127.0.0.4")
-	stopBad := run("one", wrong.String(), badListen)
+	listen := freeAddr(t, "127.0.0.4")
+	run("one", wrong.String(), listen)
 	eventually(t, 30*time.Second, func() error {
 		c, err := storeCondition("one")
 		if err != nil {
@@ -106,16 +112,15 @@ func TestServerReportsItsStore(t *testing.T) {
 		}
 		return nil
 	})
-	if resp, err := http.Get("http://" + badListen + "/readyz"); err == nil {
+	if resp, err := http.Get("http://" + listen + "/readyz"); err == nil {
 		resp.Body.Close()
 		t.Errorf("a server without its store answered /readyz with %d; it must not listen yet", resp.StatusCode)
 	}
 
-	stopBad() // as a rollout replaces a pod with a bad Secret
-
-	// The right password: it opens, claims the database and serves.
-	goodListen := freeAddr(t, "127.0.0.4")
-	run("one", dsn, goodListen)
+	// The Secret is fixed: the same process, still retrying, reads it again, opens,
+	// claims the database and serves, without a restart.
+	secret.Data["dsn"] = []byte(dsn)
+	must(t, k.Update(ctx, secret))
 	eventually(t, 30*time.Second, func() error {
 		c, err := storeCondition("one")
 		if err != nil {
@@ -124,7 +129,7 @@ func TestServerReportsItsStore(t *testing.T) {
 		if c.Status != metav1.ConditionTrue {
 			return fmt.Errorf("StoreReady = %s/%s %q", c.Status, c.Reason, c.Message)
 		}
-		resp, err := http.Get("http://" + goodListen + "/readyz")
+		resp, err := http.Get("http://" + listen + "/readyz")
 		if err != nil {
 			return err
 		}
@@ -136,7 +141,7 @@ func TestServerReportsItsStore(t *testing.T) {
 	})
 
 	// Another server on the same database: refused, and says whose it is.
-	run("two", dsn, freeAddr(t, "127.0.0.4"))
+	run("two", wrong.String(), freeAddr(t, "127.0.0.4"))
 	eventually(t, 30*time.Second, func() error {
 		c, err := storeCondition("two")
 		if err != nil {
