@@ -21,6 +21,10 @@
 # under /var/lib/postgresql/fedforge-test/, keyed by a hash of the clone's path so that two
 # clones never share one. As another user, the server runs as that user and the cluster
 # stays in the clone's .local/postgres. FEDFORGE_PG_DIR overrides both.
+#
+# FEDFORGE_PG_LISTEN=ip also listens on ip and lets FEDFORGE_PG_CIDR (password required)
+# connect, and the DSN names ip: hack/cluster-postgres.sh uses it to serve the local
+# cluster's pods from the node's bridge address.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,8 +72,10 @@ port_free() {
 	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+LISTEN_EXTRA="${FEDFORGE_PG_LISTEN:-}"
+
 dsn() {
-	printf 'postgres://postgres:%s@127.0.0.1:%s/%s?sslmode=disable\n' "$(cat "$PASS_FILE")" "$(cat "$PORT_FILE")" "$DB"
+	printf 'postgres://postgres:%s@%s:%s/%s?sslmode=disable\n' "$(cat "$PASS_FILE")" "${LISTEN_EXTRA:-127.0.0.1}" "$(cat "$PORT_FILE")" "$DB"
 }
 
 if ! PGBIN="$(find_bin)"; then
@@ -155,9 +161,15 @@ if ! running; then
 	fi
 	[[ -n "$port" ]] || { log "no free port found"; exit 1; }
 	echo "$port" >"$PORT_FILE"
-	log "starting on 127.0.0.1:$port"
+	listen=127.0.0.1
+	if [[ -n "$LISTEN_EXTRA" ]]; then
+		listen="127.0.0.1,$LISTEN_EXTRA"
+		line="host all all ${FEDFORGE_PG_CIDR:?FEDFORGE_PG_CIDR must name who may connect on $LISTEN_EXTRA} scram-sha-256"
+		grep -qxF "$line" "$DATA/pg_hba.conf" || as_user sh -c "echo '$line' >>'$DATA/pg_hba.conf'"
+	fi
+	log "starting on $listen port $port"
 	as_user "$PGBIN/pg_ctl" -D "$DATA" -l "$BASE/postgres.log" -w -t 60 \
-		-o "-p $port -k $SOCK -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+		-o "-p $port -k $SOCK -c listen_addresses=$listen -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
 		start >&2
 fi
 

@@ -121,7 +121,7 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 		return fmt.Errorf("server: no store: set --store or FEDFORGE_STORE_DSN")
 	}
 	cfg = withoutClientThrottling(cfg)
-	st, err := openStore(ctx, cfg, types.NamespacedName{Namespace: ns, Name: name}, o.StoreDSN)
+	st, err := openStore(ctx, cfg, types.NamespacedName{Namespace: ns, Name: name}, o.StoreDSN, o.Listen)
 	if err != nil {
 		return err
 	}

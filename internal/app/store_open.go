@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,12 +30,22 @@ var storeRetry = struct{ first, max time.Duration }{time.Second, 30 * time.Secon
 // database that is down, a schema from a newer Fedforge or a database that belongs to
 // another server therefore shows in `kubectl get federationserver` with the driver's
 // message (the operator folds it into Ready), instead of a pod that crash-loops without
-// a reason. Until the store is open the server does not listen, so the pod is not ready.
-func openStore(ctx context.Context, cfg *rest.Config, key types.NamespacedName, dsn string) (store.Store, error) {
+// a reason. Until the store is open, listen answers /healthz (the process is alive: the
+// liveness probe must not restart a pod that waits for its database) and 503 with
+// Retry-After to everything else, /readyz included, so the pod is not ready and peers
+// retry later.
+func openStore(ctx context.Context, cfg *rest.Config, key types.NamespacedName, dsn, listen string) (store.Store, error) {
 	log := logf.FromContext(ctx).WithValues("server", key.String())
 	k, err := client.New(cfg, client.Options{Scheme: Scheme()})
 	if err != nil {
 		return nil, fmt.Errorf("server: API client: %w", err)
+	}
+	if listen != "" {
+		stop, err := serveWaiting(listen)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
 	}
 	wait := storeRetry.first
 	for {
@@ -124,6 +136,31 @@ func reportStore(ctx context.Context, k client.Client, key types.NamespacedName,
 			return
 		}
 	}
+}
+
+// serveWaiting answers on listen while the store is being opened: 200 on /healthz, 503
+// with Retry-After elsewhere. stop closes it, so that the server proper can listen.
+func serveWaiting(listen string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen on %s: %w", listen, err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			_, _ = w.Write([]byte("ok: waiting for the store\n"))
+			return
+		}
+		w.Header().Set("Retry-After", "30")
+		http.Error(w, "the server is waiting for its store", http.StatusServiceUnavailable)
+	})}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-done
+	}, nil
 }
 
 // storeFailureReason is the StoreReady reason of an error from tryOpenStore.

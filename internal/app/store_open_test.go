@@ -112,9 +112,18 @@ func TestServerReportsItsStore(t *testing.T) {
 		}
 		return nil
 	})
-	if resp, err := http.Get("http://" + listen + "/readyz"); err == nil {
+	// Waiting, it is alive (liveness must not restart it) but not ready, and peers are
+	// told to come back later.
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusServiceUnavailable, "/inbox": http.StatusServiceUnavailable} {
+		resp, err := http.Get("http://" + listen + path)
+		must(t, err)
 		resp.Body.Close()
-		t.Errorf("a server without its store answered /readyz with %d; it must not listen yet", resp.StatusCode)
+		if resp.StatusCode != want {
+			t.Errorf("GET %s while waiting for the store: %d, want %d", path, resp.StatusCode, want)
+		}
+		if want == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("GET %s: 503 without Retry-After", path)
+		}
 	}
 
 	// The Secret is fixed: the same process, still retrying, reads it again, opens,

@@ -1,0 +1,214 @@
+//go:build e2e
+
+/*
+Copyright 2026 The Fedforge Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver, to make a schema for the second server
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+)
+
+// clusterPostgres starts the PostgreSQL the cluster's pods use (hack/cluster-postgres.sh,
+// on the node's bridge address), from scratch, and returns its DSN; it is destroyed after
+// the specs that use it.
+func clusterPostgres(ctx context.Context) string {
+	GinkgoHelper()
+	script := filepath.Join(root, "hack", "cluster-postgres.sh")
+	out, err := exec.CommandContext(ctx, script, "destroy").CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "%s destroy: %s", script, out)
+	cmd := exec.CommandContext(ctx, script)
+	cmd.Stderr = GinkgoWriter
+	dsn, err := cmd.Output()
+	Expect(err).NotTo(HaveOccurred(), "%s", script)
+	DeferCleanup(func(ctx SpecContext) {
+		out, err := exec.CommandContext(ctx, script, "destroy").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s destroy: %s", script, out)
+	})
+	return strings.TrimSpace(string(dsn))
+}
+
+// pgServerManifest is a FederationServer on PostgreSQL with replicas, its DSN in Secret db.
+func (i instance) pgServerManifest(replicas int) string {
+	return i.serverManifest() + fmt.Sprintf(`  replicas: %d
+  storage:
+    postgres:
+      dsnSecretRef: {name: db}
+`, replicas)
+}
+
+var _ = Describe("Three replicas on PostgreSQL", Ordered, ContinueOnFailure, func() {
+	var (
+		pg   = instance{ns: "e2e-pg"}
+		fans = instance{ns: "e2e-pg-fans"}
+		dsn  string
+	)
+	const project, fan = "project", "fan"
+
+	BeforeAll(func(ctx SpecContext) {
+		dsn = clusterPostgres(ctx)
+		createNamespace(ctx, pg.ns)
+		createNamespace(ctx, fans.ns)
+		apply(ctx, pg.ns, secretManifest("db", "dsn", dsn)+"---"+pg.pgServerManifest(3)+"---"+actorManifest(project, "Application", ""))
+		apply(ctx, fans.ns, fans.serverManifest()+"---"+actorManifest(fan, "Person", ""))
+		waitServerReady(ctx, pg, func(g Gomega, dep *appsv1.Deployment) {
+			g.Expect(*dep.Spec.Replicas).To(BeEquivalentTo(3))
+			g.Expect(dep.Status.ReadyReplicas).To(BeEquivalentTo(3))
+		})
+		waitServerReady(ctx, fans, nil)
+		waitActorReady(ctx, pg.ns, project)
+		waitActorReady(ctx, fans.ns, fan)
+	}, NodeTimeout(6*time.Minute))
+
+	It("serves from every replica, Accepts a Follow once, and shows which replica leads", func(ctx SpecContext) {
+		By("every replica answering for the actor on its own pod address")
+		pods := serverPods(ctx, pg.ns)
+		Expect(pods).To(HaveLen(3))
+		for _, p := range pods {
+			status, body, err := get(ctx, fmt.Sprintf("http://%s:%d/actors/%s", p.Status.PodIP, 8080, project), pg.host(), "application/activity+json")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(status).To(Equal(200), "pod %s: %s", p.Name, body)
+			Expect(string(body)).To(ContainSubstring(pg.actorID(project)))
+		}
+
+		By("a Follow from the other instance, through the Service to whichever replica, Accepted once")
+		apply(ctx, fans.ns, followManifest("follow-project", fan, pg.actorID(project)))
+		waitPhase(ctx, fans.ns, "follow-project", fedv1.PhaseAccepted)
+		Eventually(func(g Gomega) {
+			in := inbound(ctx, g, pg.ns, project, fans.actorID(fan))
+			g.Expect(in).To(HaveLen(1))
+			g.Expect(in[0].Status.Phase).To(Equal(fedv1.PhaseAccepted))
+			g.Expect(followersOf(ctx, g, pg.ns, project)).To(BeEquivalentTo(1))
+			g.Expect(totalItems(ctx, g, pg, "/actors/"+project+"/followers")).To(BeEquivalentTo(1))
+		}).WithContext(ctx).Should(Succeed())
+		Consistently(func(g Gomega) {
+			g.Expect(inbound(ctx, g, pg.ns, project, fans.actorID(fan))).To(HaveLen(1), "one Follow, one Inbound Subscription")
+		}).WithContext(ctx).WithTimeout(5 * time.Second).Should(Succeed())
+
+		By("the exchanges' leader lease held by one of the three pods")
+		Eventually(func(g Gomega) {
+			leases := &coordinationv1.LeaseList{}
+			g.Expect(k8s.List(ctx, leases, client.InNamespace(pg.ns))).To(Succeed())
+			names := map[string]bool{}
+			for _, p := range serverPods(ctx, pg.ns) {
+				names[p.Name] = true
+			}
+			held := 0
+			for _, l := range leases.Items {
+				if l.Spec.HolderIdentity == nil {
+					continue
+				}
+				for name := range names {
+					if strings.HasPrefix(*l.Spec.HolderIdentity, name) {
+						held++
+					}
+				}
+			}
+			g.Expect(held).To(BeNumerically(">=", 1), "leases %v, pods %v", leases.Items, names)
+		}).WithContext(ctx).Should(Succeed())
+	})
+
+	It("says why a server cannot use its database (wrong password, another server's database) and heals when the Secret is fixed", func(ctx SpecContext) {
+		other := instance{ns: "e2e-pg-other"}
+		createNamespace(ctx, other.ns)
+		u, err := url.Parse(dsn)
+		Expect(err).NotTo(HaveOccurred())
+		wrong := *u
+		wrong.User = url.UserPassword(u.User.Username(), "not-the-password")
+		apply(ctx, other.ns, secretManifest("db", "dsn", wrong.String())+"---"+other.pgServerManifest(1))
+		ready := func(g Gomega) *metav1.Condition {
+			srv := &fedv1.FederationServer{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: other.ns, Name: serverName}, srv)).To(Succeed())
+			c := meta.FindStatusCondition(srv.Status.Conditions, fedv1.ConditionReady)
+			g.Expect(c).NotTo(BeNil())
+			return c
+		}
+
+		By("a wrong password: Ready=False, StoreUnavailable, the driver's message; no crash loop")
+		Eventually(func(g Gomega) {
+			c := ready(g)
+			g.Expect(c.Reason).To(Equal(fedv1.ReasonStoreUnavailable), "Ready: %s %s", c.Reason, c.Message)
+			g.Expect(c.Message).To(ContainSubstring("password authentication failed"))
+			g.Expect(c.Message).NotTo(ContainSubstring("not-the-password"))
+		}).WithContext(ctx).Should(Succeed())
+		for _, p := range serverPods(ctx, other.ns) {
+			for _, cs := range p.Status.ContainerStatuses {
+				Expect(cs.RestartCount).To(BeZero(), "pod %s restarted: the server waits for its store instead of exiting", p.Name)
+			}
+		}
+
+		By("the right password, but the database of the other server: refused, naming its owner")
+		apply(ctx, other.ns, secretManifest("db", "dsn", dsn))
+		Eventually(func(g Gomega) {
+			c := ready(g)
+			g.Expect(c.Reason).To(Equal(fedv1.ReasonStoreHostMismatch), "Ready: %s %s", c.Reason, c.Message)
+			g.Expect(c.Message).To(ContainSubstring(pg.host()))
+		}).WithContext(ctx).Should(Succeed())
+
+		By("its own schema: the same pod opens it and the server becomes Ready")
+		db, err := sql.Open("pgx", dsn)
+		Expect(err).NotTo(HaveOccurred())
+		defer db.Close()
+		_, err = db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS other`)
+		Expect(err).NotTo(HaveOccurred())
+		own := *u
+		q := own.Query()
+		q.Set("search_path", "other")
+		own.RawQuery = q.Encode()
+		apply(ctx, other.ns, secretManifest("db", "dsn", own.String()))
+		waitServerReady(ctx, other, nil)
+		for _, p := range serverPods(ctx, other.ns) {
+			for _, cs := range p.Status.ContainerStatuses {
+				Expect(cs.RestartCount).To(BeZero(), "pod %s healed by a restart, not by reading the Secret again", p.Name)
+			}
+		}
+	})
+})
+
+// serverPods lists the running pods of the namespace's server Deployment.
+func serverPods(ctx context.Context, ns string) []corev1.Pod {
+	GinkgoHelper()
+	dep := &appsv1.Deployment{}
+	Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: serverName + "-server"}, dep)).To(Succeed())
+	pods := &corev1.PodList{}
+	Expect(k8s.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels(dep.Spec.Selector.MatchLabels))).To(Succeed())
+	var out []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			out = append(out, p)
+		}
+	}
+	return out
+}
