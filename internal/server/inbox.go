@@ -58,6 +58,10 @@ func (f *federation) inbox(w http.ResponseWriter, r *http.Request) {
 			status = ie.status
 		} else if s := activitypub.StatusOf(err); s != 0 && s != http.StatusInternalServerError {
 			status = s
+		} else if store.IsUnavailable(err) {
+			// The database is restarting or out of reach: nothing was accepted, and a
+			// peer should come back later rather than count a server error.
+			status = http.StatusServiceUnavailable
 		}
 	}
 	if status >= 400 {
@@ -65,6 +69,8 @@ func (f *federation) inbox(w http.ResponseWriter, r *http.Request) {
 		switch status {
 		case http.StatusTooManyRequests:
 			w.Header().Set("Retry-After", "60")
+		case http.StatusServiceUnavailable:
+			w.Header().Set("Retry-After", "30")
 		case http.StatusUnauthorized:
 			// Unsigned or unverifiable: say what we accept (RFC 9421 section 5.1) so
 			// that a double-knocking peer (Fedify) retries with a signature we check.
@@ -79,6 +85,9 @@ func (f *federation) inbox(w http.ResponseWriter, r *http.Request) {
 // reasonOf is the one-line reason the inbox answers with: specific for refusals, generic
 // for internal failures (whose details stay in the log).
 func reasonOf(err error, status int) string {
+	if status == http.StatusServiceUnavailable {
+		return "the server's database is unavailable; the activity was not processed, retry later"
+	}
 	if status >= 500 {
 		return "internal error; the activity was not processed, retry later"
 	}

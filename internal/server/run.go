@@ -104,8 +104,9 @@ func (s *Server) Run(ctx context.Context, h http.Handler) error {
 	return s.mgr.Start(ctx)
 }
 
-// watchReady marks the server ready once its caches are synced and its FederationServer
-// exists, and keeps checking, so readiness drops when the object is deleted.
+// watchReady marks the server ready once its caches are synced, its FederationServer
+// exists and its store answers, and keeps checking every second, so readiness drops when
+// the object is deleted or the database goes away, and comes back with it.
 func (s *Server) watchReady(ctx context.Context) {
 	if !s.cache.WaitForCacheSync(ctx) {
 		return
@@ -114,6 +115,16 @@ func (s *Server) watchReady(ctx context.Context) {
 	defer t.Stop()
 	for {
 		err := s.cache.Get(ctx, s.opts.Server, &fedv1.FederationServer{})
+		if err == nil {
+			// A replica whose database is restarting or out of reach is taken out of
+			// the Service until it answers again: its inbox could only answer 503.
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err = s.opts.Store.Ping(pctx)
+			cancel()
+			if err != nil && ctx.Err() == nil && s.ready.Load() {
+				logf.FromContext(ctx).Info("not ready: the store does not answer", "server", s.opts.Server.String(), "error", err.Error())
+			}
+		}
 		s.ready.Store(err == nil)
 		select {
 		case <-ctx.Done():

@@ -52,3 +52,29 @@ func TestClaimHost(t *testing.T) {
 		})
 	}
 }
+
+// TestIsUnavailable: a database that does not answer is "unavailable" (peers are told to
+// retry later); a statement PostgreSQL refuses is not.
+func TestIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	_, err := Open(ctx, "postgres://postgres:x@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	if err == nil || !IsUnavailable(err) {
+		t.Errorf("Open of a closed port: %v, IsUnavailable = false", err)
+	}
+	for _, e := range engines(t) {
+		if e.name != "postgres" {
+			continue
+		}
+		s := openTest(t, e.dsn(t)).(*sqlStore)
+		_, err := s.w.ExecContext(ctx, `SELEKT 1`)
+		if err == nil || IsUnavailable(err) {
+			t.Errorf("a syntax error: %v, IsUnavailable = true", err)
+		}
+		if err := s.Ping(ctx); err != nil {
+			t.Errorf("Ping: %v", err)
+		}
+	}
+	if IsUnavailable(nil) || IsUnavailable(errors.New("store: no such row")) {
+		t.Error("nil or an ordinary error counted as unavailable")
+	}
+}
