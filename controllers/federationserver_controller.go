@@ -6,14 +6,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,6 +32,9 @@ const (
 	labelComponentServer = "server"
 	annotationSpecHash   = "federation.fedforge.dev/spec-hash"
 	serverPort           = 8080
+	// serverShutdownDelay is how long a stopping server replica keeps serving, not ready,
+	// so that kube-proxy stops sending it connections first (rolling updates, evictions).
+	serverShutdownDelay = 5 * time.Second
 	// internalPort serves the delivery queue to delivery Jobs (never through the Ingress).
 	internalPort = 8081
 	// metricsPort serves the server's Prometheus metrics (delivery, webhooks, feeds).
@@ -55,6 +61,7 @@ type FederationServerReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;serviceaccounts;persistentvolumeclaims;configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=subscriptions;subscriptions/status,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=federationpolicies/status,verbs=get;update;patch
@@ -96,7 +103,12 @@ func (r *FederationServerReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	ready := metav1.Condition{Type: fedv1.ConditionReady, Status: metav1.ConditionTrue, Reason: fedv1.ReasonReconciled, ObservedGeneration: srv.Generation,
 		Message: fmt.Sprintf("%d/%d replicas ready", dep.Status.ReadyReplicas, srv.Spec.Replicas)}
 	upToDate := dep.Status.ObservedGeneration >= dep.Generation && dep.Status.UpdatedReplicas >= srv.Spec.Replicas
-	if dep.Status.ReadyReplicas < srv.Spec.Replicas || !upToDate {
+	switch {
+	case !upToDate && dep.Status.ObservedGeneration >= dep.Generation:
+		// A new pod template (a new image, a changed spec) is rolling out.
+		ready.Status, ready.Reason = metav1.ConditionFalse, fedv1.ReasonRollingOut
+		ready.Message = fmt.Sprintf("rolling out: %d/%d replicas updated, %d ready", dep.Status.UpdatedReplicas, srv.Spec.Replicas, dep.Status.ReadyReplicas)
+	case dep.Status.ReadyReplicas < srv.Spec.Replicas || !upToDate:
 		ready.Status, ready.Reason = metav1.ConditionFalse, fedv1.ReasonReplicasNotReady
 	}
 	// The server process reports its store (StoreReady); a store it cannot open is the
@@ -255,7 +267,12 @@ func (r *FederationServerReconciler) desiredWorkload(srv *serverT) ([]client.Obj
 			},
 		},
 	}
-	objs = append(objs, dep, svc)
+	// At most one replica down at a time for voluntary disruptions (node drains): with
+	// several replicas the others keep serving; with one, a drain still proceeds.
+	one := intstr.FromInt32(1)
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: om(), Spec: policyv1.PodDisruptionBudgetSpec{
+		MaxUnavailable: &one, Selector: &metav1.LabelSelector{MatchLabels: labels}}}
+	objs = append(objs, dep, svc, pdb)
 	if ing := srv.Spec.Ingress; ing != nil {
 		objs = append(objs, desiredIngress(srv, om(), name))
 	}
@@ -299,7 +316,8 @@ func serverRules() []rbacv1.PolicyRule {
 // elected replica runs the exchanges.
 func serverArgs(srv *fedv1.FederationServer) []string {
 	args := []string{"server", "--server=" + srv.Namespace + "/" + srv.Name, "--public-host=" + srv.Spec.Host, fmt.Sprintf("--listen=:%d", serverPort),
-		fmt.Sprintf("--internal-listen=:%d", internalPort), fmt.Sprintf("--metrics-bind-address=:%d", metricsPort), "--leader-elect"}
+		fmt.Sprintf("--internal-listen=:%d", internalPort), fmt.Sprintf("--metrics-bind-address=:%d", metricsPort), "--leader-elect",
+		"--shutdown-delay=" + serverShutdownDelay.String()}
 	for _, c := range srv.Spec.AllowedPrivateCIDRs {
 		args = append(args, "--allowed-cidr="+c)
 	}
@@ -346,7 +364,7 @@ func (r *FederationServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if !r.LocalMode {
 		b = b.Owns(&appsv1.Deployment{}).Owns(&corev1.Service{}).Owns(&corev1.ServiceAccount{}).
 			Owns(&corev1.PersistentVolumeClaim{}).Owns(&networkingv1.Ingress{}).
-			Owns(&rbacv1.Role{}).Owns(&rbacv1.RoleBinding{})
+			Owns(&rbacv1.Role{}).Owns(&rbacv1.RoleBinding{}).Owns(&policyv1.PodDisruptionBudget{})
 	}
 	return b.Complete(r)
 }

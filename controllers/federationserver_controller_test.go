@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,6 +45,11 @@ var _ = Describe("FederationServer workload", func() {
 			g.Expect(role.Rules).To(ContainElement(HaveField("Resources", ContainElement("subscriptions"))))
 			owned(g, &rbacv1.RoleBinding{}, key)
 			owned(g, &corev1.PersistentVolumeClaim{}, client.ObjectKey{Namespace: ns, Name: "forge-data"})
+			pdb := &policyv1.PodDisruptionBudget{}
+			owned(g, pdb, key)
+			g.Expect(pdb.Spec.MaxUnavailable.IntValue()).To(Equal(1), "one replica down at a time for drains")
+			g.Expect(pdb.Spec.Selector.MatchLabels).To(Equal(dep.Spec.Selector.MatchLabels))
+			g.Expect(c.Args).To(ContainElement(HavePrefix("--shutdown-delay=")), "a stopping replica drains before it closes")
 		}).Should(Succeed())
 
 		Eventually(func(g Gomega) {

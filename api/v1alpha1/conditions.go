@@ -109,6 +109,9 @@ const (
 	// ReasonReplicasNotReady (Ready) says fewer replicas are ready or up to date than
 	// asked for.
 	ReasonReplicasNotReady = "ReplicasNotReady"
+	// ReasonRollingOut (Ready) says a new pod template is rolling out: the message counts
+	// the replicas updated and ready.
+	ReasonRollingOut = "RollingOut"
 	// ReasonStoreOpened (StoreReady) says the server opened its store.
 	ReasonStoreOpened = "StoreOpened"
 	// ReasonStoreUnavailable (StoreReady, Ready) says the store could not be opened: a

@@ -52,6 +52,8 @@ type ServerOptions struct {
 	DeliveryToken string
 	// StatusInterval is how often status summaries are written (default 1 min).
 	StatusInterval time.Duration
+	// ShutdownDelay keeps serving this long after SIGTERM, not ready (server.Options).
+	ShutdownDelay time.Duration
 	// NoInProcessDelivery leaves every delivery to delivery Jobs.
 	NoInProcessDelivery bool
 }
@@ -149,7 +151,7 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 		Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: o.Listen, Config: cfg, Scheme: Scheme(),
 		Store: st, Client: client, Delivery: deliveryOpts, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
 		LeaderElection: o.LeaderElection, MetricsAddr: o.MetricsAddr, FeedTick: o.FeedTick,
-		InternalListen: o.InternalListen, InternalHandler: internalHandler(st, o.DeliveryToken), StatusInterval: o.StatusInterval,
+		InternalListen: o.InternalListen, InternalHandler: internalHandler(st, o.DeliveryToken), StatusInterval: o.StatusInterval, ShutdownDelay: o.ShutdownDelay,
 	})
 	if err != nil {
 		return err

@@ -16,8 +16,12 @@ func (s *Server) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
 		if !s.ready.Load() {
-			http.Error(w, "caches not synced or FederationServer not found", http.StatusServiceUnavailable)
+			http.Error(w, "caches not synced, FederationServer not found or store not answering", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

@@ -51,6 +51,16 @@ func (h httpRunnable) Start(ctx context.Context) error {
 	case err := <-errc:
 		return err
 	}
+	if d := h.s.opts.ShutdownDelay; d > 0 && h.addr == "" {
+		// Not ready any more, but still serving while the endpoints catch up.
+		h.s.draining.Store(true)
+		h.log.Info("draining before shutdown", "delay", d.String())
+		select {
+		case <-time.After(d):
+		case err := <-errc:
+			return err
+		}
+	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return hs.Shutdown(shutdown)

@@ -81,6 +81,11 @@ type Options struct {
 	// StatusInterval is how often the delivery summary and Subscription reachability
 	// are written (default 1 min).
 	StatusInterval time.Duration
+	// ShutdownDelay is how long the listener keeps serving after the process is told to
+	// stop, with /readyz already answering 503, so that the Service's endpoints drop the
+	// replica before it stops accepting connections (a rolling update refuses nothing).
+	// Zero shuts down at once (tests, make run).
+	ShutdownDelay time.Duration
 }
 
 // DeliveryOptions configure the in-process delivery executor.
@@ -106,6 +111,7 @@ type Server struct {
 	fed       *federation
 	exec      *delivery.Executor // in-process delivery; nil when Jobs deliver
 	ready     atomic.Bool
+	draining  atomic.Bool // set once shutdown began: /readyz answers 503
 }
 
 // New builds a server whose caches cover only its namespace, and only the Secrets
