@@ -215,7 +215,7 @@ func isHash(s string) bool {
 // refusal or cap first, then the deadline, then a missing branch.
 func classify(ctx context.Context, p *proxy, host string, err error) error {
 	if perr := p.Err(); perr != nil {
-		return fmt.Errorf("gitsync: %s: %w", host, perr)
+		return fmt.Errorf("gitsync: %w", perr) // names the host it refused
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("gitsync: %s: %w: %v", host, ErrTimeout, err)
