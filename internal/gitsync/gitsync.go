@@ -57,6 +57,11 @@ type Config struct {
 	MaxCommits int
 	// Git is the git binary, default the one on PATH (Debian's /usr/bin/git).
 	Git string
+	// CAFile is a PEM bundle git trusts for https instead of the system's
+	// (/etc/ssl/certs/ca-certificates.crt on Debian): a private CA, or a test's. git does
+	// TLS itself, end to end through the proxy's tunnel, so the guard's TLSConfig does not
+	// apply to it.
+	CAFile string
 	// TempDir is where work directories are made (and removed), default os.TempDir().
 	TempDir string
 	// Log gets one record per Mirror at V(1) and failures; never tokens.

@@ -80,11 +80,20 @@ func (s *Syncer) targetRun(ctx context.Context, w *workdir, t Target, args ...st
 	defer p.Close()
 	config, secrets := authConfig(t.CloneURL, t.Username, t.Token)
 	config = append(config, [2]string{"http.proxy", p.URL()})
+	config = append(config, s.caConfig()...)
 	out, _, err := w.run(ctx, s.cfg.Git, gitCall{args: args, config: config, secrets: append(secrets, p.password)})
 	if err != nil {
 		return "", classify(ctx, p, hostOf(t.CloneURL), err)
 	}
 	return out, nil
+}
+
+// caConfig points git at Config.CAFile when there is one.
+func (s *Syncer) caConfig() [][2]string {
+	if s.cfg.CAFile == "" {
+		return nil
+	}
+	return [][2]string{{"http.sslCAInfo", s.cfg.CAFile}}
 }
 
 // fetchTarget reads the base branch and the federated branch from the own forge.
@@ -133,7 +142,7 @@ func (s *Syncer) fetchSource(ctx context.Context, w *workdir, src Source, res *R
 		args = append(args, "--negotiation-tip="+refOld)
 	}
 	args = append(args, "--end-of-options", src.CloneURL, "+refs/heads/"+src.Branch+":"+refNew)
-	config := [][2]string{{"http.proxy", p.URL()}, {"http.followRedirects", "initial"}}
+	config := append([][2]string{{"http.proxy", p.URL()}, {"http.followRedirects", "initial"}}, s.caConfig()...)
 	_, _, err = w.run(ctx, s.cfg.Git, gitCall{args: args, config: config, secrets: []string{p.password}})
 	res.FetchedBytes = p.Received()
 	if err != nil {

@@ -12,11 +12,12 @@ import (
 
 // TestMirrorBetweenGiteas runs against two real Gitea instances on loopback (started once
 // for both halves, as they take most of the time): the life of a federated branch, then
-// the refusals.
+// the refusals, then https through the proxy's tunnel.
 func TestMirrorBetweenGiteas(t *testing.T) {
 	f := startForges(t)
 	t.Run("life", func(t *testing.T) { testLife(t, f) })
 	t.Run("refusals", func(t *testing.T) { testRefusals(t, f) })
+	t.Run("https", func(t *testing.T) { testHTTPS(t, f) })
 }
 
 // testLife: a federated branch created, fast-forwarded, unchanged, force-pushed upstream,
