@@ -135,7 +135,8 @@ func (w *workdir) run(ctx context.Context, gitBin string, c gitCall) (string, in
 		}
 	}
 	if err != nil {
-		msg := strings.TrimSpace(stderr.String())
+		// push --porcelain says why a ref was rejected on stdout.
+		msg := strings.TrimSpace(stderr.String() + "\n" + stdout.String())
 		if len(msg) > 2000 {
 			msg = msg[len(msg)-2000:]
 		}

@@ -18,6 +18,7 @@ func TestMirrorBetweenGiteas(t *testing.T) {
 	t.Run("life", func(t *testing.T) { testLife(t, f) })
 	t.Run("refusals", func(t *testing.T) { testRefusals(t, f) })
 	t.Run("https", func(t *testing.T) { testHTTPS(t, f) })
+	t.Run("concurrent push on A", func(t *testing.T) { testConcurrentPush(t, f) })
 }
 
 // testLife: a federated branch created, fast-forwarded, unchanged, force-pushed upstream,
