@@ -84,6 +84,18 @@ func testLife(t *testing.T, f *forges) {
 		last = c3
 	})
 
+	t.Run("commit list capped", func(t *testing.T) {
+		req := f.request("feature")
+		req.Source.User = "capped"
+		res, err := f.syncer(t, Config{MaxCommits: 2}).Mirror(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Created || !res.CommitsTruncated || len(res.Commits) != 2 || res.Commits[0].Hash != last {
+			t.Fatalf("result = %+v, want the 2 newest of 3 commits, truncated", res)
+		}
+	})
+
 	t.Run("unchanged", func(t *testing.T) {
 		res, err := s.Mirror(ctx, f.request("feature"))
 		if err != nil {
@@ -254,6 +266,22 @@ func testRefusals(t *testing.T, f *forges) {
 		}
 		if got := f.headOnA(t, "federated/forge-b.example/hung/big"); got != "" {
 			t.Errorf("hung fetch pushed %s", got)
+		}
+	})
+
+	t.Run("no common history", func(t *testing.T) {
+		f.git(t, "", "checkout", "--quiet", "--orphan", "orphan")
+		f.git(t, "", "rm", "-r", "--quiet", "-f", ".")
+		f.commit(t, "other.txt", "another project\n", "Unrelated root")
+		f.pushB(t, "orphan", false)
+		req := f.request("orphan")
+		req.RequireMergeable = true
+		res, err := f.syncer(t, Config{}).Mirror(ctx, req)
+		if !errors.Is(err, ErrConflict) || res == nil || res.MergeBase != "" || res.Mergeable {
+			t.Fatalf("unrelated branch: %+v, %v; want ErrConflict without a merge base", res, err)
+		}
+		if got := f.headOnA(t, res.Branch); got != "" {
+			t.Errorf("unrelated branch pushed %s", got)
 		}
 	})
 
