@@ -216,7 +216,7 @@ stop() {
 }
 
 case "${1:-}" in
-build) build ;;
+build) ensure_git; build ;; # the forge tests and internal/gitsync run git too
 start) shift; start "$@" ;;
 stop) shift; stop "$@" ;;
 *) die "usage: hack/gitea.sh build | start <dir> <ip:port> | stop <dir>" ;;
