@@ -71,17 +71,17 @@ func TestServerReportsItsStore(t *testing.T) {
 	}
 
 	// run starts a server; the returned stop ends it and waits until it has returned.
-	run := func(name, dsn, listen string) (stop func()) {
+	// run starts a server; stop asks it to end (as SIGTERM does) and done closes when it has.
+	run := func(name, dsn, listen string) (stop func(), done chan struct{}) {
 		sctx, scancel := context.WithCancel(ctx)
-		done := make(chan struct{})
+		done = make(chan struct{})
 		go func() {
 			defer close(done)
 			_ = RunServer(sctx, cfg, ServerOptions{Server: ns + "/" + name, Listen: listen, StoreDSN: dsn,
-				AllowHTTP: true, MetricsAddr: "0", FeedTick: time.Second, StatusInterval: time.Second})
+				AllowHTTP: true, MetricsAddr: "0", FeedTick: time.Second, StatusInterval: time.Second, ShutdownDelay: 3 * time.Second})
 		}()
-		stop = func() { scancel(); <-done }
-		t.Cleanup(stop)
-		return stop
+		t.Cleanup(func() { scancel(); <-done })
+		return scancel, done
 	}
 	t.Cleanup(cancel)
 	storeCondition := func(name string) (*metav1.Condition, error) {
@@ -98,7 +98,7 @@ func TestServerReportsItsStore(t *testing.T) {
 
 	// A wrong password: reported with the driver's message, retried, nothing served.
 	listen := freeAddr(t, "127.0.0.4")
-	run("one", wrong.String(), listen)
+	stopOne, oneDone := run("one", wrong.String(), listen)
 	eventually(t, 30*time.Second, func() error {
 		c, err := storeCondition("one")
 		if err != nil {
@@ -161,6 +161,35 @@ func TestServerReportsItsStore(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Told to stop (SIGTERM), server one drains: /readyz answers 503 at once so the
+	// Service drops it, while it keeps serving requests for its shutdown delay, then closes.
+	stopOne()
+	eventually(t, 2*time.Second, func() error {
+		resp, err := http.Get("http://" + listen + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			return fmt.Errorf("/readyz while draining: %d, want 503", resp.StatusCode)
+		}
+		return nil
+	})
+	resp, err := http.Get("http://" + listen + "/.well-known/nodeinfo")
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a request while draining: %d, want 200 (still serving)", resp.StatusCode)
+	}
+	select {
+	case <-oneDone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server did not stop after its shutdown delay")
+	}
+	if _, err := http.Get("http://" + listen + "/readyz"); err == nil {
+		t.Error("the server still listens after it stopped")
+	}
 }
 
 // freshSchema creates a throwaway PostgreSQL schema, dropped at cleanup, and returns a
