@@ -327,6 +327,9 @@ func serverArgs(srv *fedv1.FederationServer) []string {
 	if d := srv.Spec.Delivery; d != nil && d.InProcess != nil && !*d.InProcess {
 		args = append(args, "--in-process-delivery=false")
 	}
+	if d := srv.Spec.Delivery; d != nil && d.Lease != nil {
+		args = append(args, "--delivery-lease="+d.Lease.Duration.String())
+	}
 	return args
 }
 

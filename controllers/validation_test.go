@@ -1,6 +1,8 @@
 package controllers_test
 
 import (
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -39,6 +41,11 @@ var _ = Describe("CRD validation", func() {
 			s.Spec.Replicas = 2
 			return s
 		}, "replicas > 1 needs storage.postgres"),
+		Entry("a delivery lease shorter than three request timeouts", func(ns string) client.Object {
+			s := server(ns, "s", "forge.example.org")
+			s.Spec.Delivery = &fedv1.DeliverySpec{Lease: &metav1.Duration{Duration: 30 * time.Second}}
+			return s
+		}, "lease must be at least 90s"),
 		Entry("sqlite and postgres at once", func(ns string) client.Object {
 			s := server(ns, "s", "forge.example.org")
 			q := resource.MustParse("1Gi")

@@ -195,6 +195,14 @@ type DeliverySpec struct {
 	// +kubebuilder:default=true
 	InProcess *bool `json:"inProcess,omitempty"`
 
+	// lease is how long a worker owns the delivery rows it took: a replica that dies
+	// (SIGKILL, OOM, node loss) leaves its rows to the others once it ends, so it bounds
+	// how late those deliveries are after a crash. At least 90s (three request timeouts);
+	// 5m when unset.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('90s')",message="lease must be at least 90s (three 30s request timeouts)"
+	Lease *metav1.Duration `json:"lease,omitempty"`
+
 	// jobResources are the delivery Job's container resources; requests of 100m CPU
 	// and 64Mi and limits of 1 CPU and 256Mi when unset.
 	// +optional

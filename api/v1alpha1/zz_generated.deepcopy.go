@@ -92,6 +92,11 @@ func (in *DeliverySpec) DeepCopyInto(out *DeliverySpec) {
 		*out = new(bool)
 		**out = **in
 	}
+	if in.Lease != nil {
+		in, out := &in.Lease, &out.Lease
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.JobResources != nil {
 		in, out := &in.JobResources, &out.JobResources
 		*out = new(corev1.ResourceRequirements)

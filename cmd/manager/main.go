@@ -86,6 +86,7 @@ func main() {
 		fs.Var(&resolve, "resolve", "host[:port]=ip[:port] for outbound requests (repeatable), to run instances with real names on 127.0.0.x")
 		fs.BoolVar(&o.LeaderElection, "leader-elect", false, "run the exchanges on one replica only")
 		fs.StringVar(&o.MetricsAddr, "metrics-bind-address", "0", "address of the Prometheus metrics endpoint; 0 disables it")
+		fs.DurationVar(&o.DeliveryLease, "delivery-lease", 0, "how long a worker owns the delivery rows it took (spec.delivery.lease; default 5m, at least 90s)")
 		fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "keep serving this long after SIGTERM with /readyz at 503, so endpoints drop the replica first (the operator sets 5s)")
 		inProcess := fs.Bool("in-process-delivery", true, "deliver in this process; false leaves every delivery to delivery Jobs")
 		fs.StringVar(&o.InternalListen, "internal-listen", "", "address of the delivery queue endpoint for delivery Jobs (token in FEDFORGE_DELIVERY_TOKEN); empty disables it")

@@ -54,6 +54,8 @@ type ServerOptions struct {
 	StatusInterval time.Duration
 	// ShutdownDelay keeps serving this long after SIGTERM, not ready (server.Options).
 	ShutdownDelay time.Duration
+	// DeliveryLease is how long a worker owns the delivery rows it took (spec.delivery.lease).
+	DeliveryLease time.Duration
 	// NoInProcessDelivery leaves every delivery to delivery Jobs.
 	NoInProcessDelivery bool
 }
@@ -145,7 +147,7 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 				return err
 			}
 		}
-		deliveryOpts = &server.DeliveryOptions{Metrics: metrics, Log: logf.FromContext(ctx).WithName("delivery")}
+		deliveryOpts = &server.DeliveryOptions{Metrics: metrics, Log: logf.FromContext(ctx).WithName("delivery"), Lease: o.DeliveryLease}
 	}
 	srv, err := server.New(server.Options{
 		Server: types.NamespacedName{Namespace: ns, Name: name}, Listen: o.Listen, Config: cfg, Scheme: Scheme(),

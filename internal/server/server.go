@@ -92,6 +92,8 @@ type Options struct {
 type DeliveryOptions struct {
 	Metrics *delivery.Metrics
 	Log     logr.Logger
+	// Lease is how long a worker owns the rows it took (delivery.DefaultLease when zero).
+	Lease time.Duration
 }
 
 // keyRefetchInterval is the least time between two refetches of one remote key after a
@@ -172,6 +174,7 @@ func New(o Options) (*Server, error) {
 	if o.Delivery != nil {
 		exec, err = delivery.NewExecutor(delivery.Config{
 			Queue: o.Store, Client: apc, Keys: acs, OnGone: subs.onGone, Metrics: o.Delivery.Metrics, Log: o.Delivery.Log,
+			Lease: o.Delivery.Lease,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("server: delivery executor: %w", err)
