@@ -108,6 +108,40 @@ var Payloads = map[string]Payload{
 		Kind: forge.KindIssue, Action: forge.ActionOpened, Number: 1, Title: "Problem", Body: "Found a bug",
 		URL: "http://try.gitea.io/gogits/hello-world/issues/1", Identity: "issue|gogits/hello-world|1|opened",
 	}},
+	"gitea comment created": {fedv1.SourceGitea, "issue_comment", "gitea/real/issue_comment_created.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionCreated, Number: 1, Title: "Crash on start", Body: "Same here, on **arm64**.",
+		URL:      "http://127.0.0.1:33391/fedforge-admin/upstream/issues/1#issuecomment-1",
+		Actor:    forge.Person{Username: "carol"},
+		Identity: "comment|fedforge-admin/upstream|issue|1|1|created",
+	}},
+	"gitea comment edited": {fedv1.SourceGitea, "issue_comment", "gitea/real/issue_comment_edited.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionEdited, Number: 1, Body: "Same here, on **arm64** and amd64.",
+		Identity: "comment|fedforge-admin/upstream|issue|1|1|edited|2026-12-03T11:28:20Z|bd7e9d22471a7166",
+	}},
+	"gitea comment deleted": {fedv1.SourceGitea, "issue_comment", "gitea/real/issue_comment_deleted.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionDeleted, Number: 1, Identity: "comment|fedforge-admin/upstream|issue|1|2|deleted",
+	}},
+	"gitea pull request comment": {fedv1.SourceGitea, "issue_comment", "gitea/real/pull_request_comment_created.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionCreated, Number: 2, Identity: "comment|fedforge-admin/upstream|mr|2|7|created",
+	}},
+	"gitea issue closed": {fedv1.SourceGitea, "issues", "gitea/real/issues_closed.json", forge.Event{
+		Kind: forge.KindIssue, Action: forge.ActionClosed, Number: 1, Title: "Crash on start",
+		Identity: "issue|fedforge-admin/upstream|1|closed|2026-12-03T11:28:20Z",
+	}},
+	"gitea issue reopened": {fedv1.SourceGitea, "issues", "gitea/real/issues_reopened.json", forge.Event{
+		Kind: forge.KindIssue, Action: forge.ActionReopened, Number: 1, Identity: "issue|fedforge-admin/upstream|1|reopened|2026-12-03T11:28:20Z",
+	}},
+	"gitea pull request closed": {fedv1.SourceGitea, "pull_request", "gitea/real/pull_request_closed.json", forge.Event{
+		Kind: forge.KindMergeRequest, Action: forge.ActionClosed, Number: 2, Identity: "mr|fedforge-admin/upstream|2|closed|2026-12-03T11:28:24Z",
+	}},
+	"gitea pull request reopened": {fedv1.SourceGitea, "pull_request", "gitea/real/pull_request_reopened.json", forge.Event{
+		Kind: forge.KindMergeRequest, Action: forge.ActionReopened, Number: 2, Identity: "mr|fedforge-admin/upstream|2|reopened|2026-12-03T11:28:25Z",
+	}},
+	"gitea fork": {fedv1.SourceGitea, "fork", "gitea/real/fork.json", forge.Event{
+		Kind: forge.KindFork, Action: forge.ActionCreated, URL: "http://127.0.0.1:33391/carol/upstream",
+		Repository: forge.Repository{Name: "upstream", FullName: "fedforge-admin/upstream"}, Actor: forge.Person{Username: "carol"},
+		Identity: "fork|fedforge-admin/upstream|carol/upstream",
+	}},
 	"forgejo push": {fedv1.SourceForgejo, "push", "forgejo/push.json", forge.Event{
 		Kind: forge.KindPush, Branch: "develop", Repository: forge.Repository{FullName: "forgejo/webhooks"},
 		Identity: "push|forgejo/webhooks|refs/heads/develop|bffeb74224043ba2feb48d137756c8a9331c449a",
