@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -43,5 +44,17 @@ func CommentIdentity(repo string, onMergeRequest bool, number, commentID int64, 
 // is forked into one place once.
 func ForkIdentity(upstream, fork string) string { return Identity("fork", upstream, fork) }
 
-// StarIdentity is the Identity of a star given by user to repo.
-func StarIdentity(repo, user string) string { return Identity("star", repo, user) }
+// StarIdentity is the Identity of a star given (ActionCreated) or taken back
+// (ActionDeleted) by user on repo.
+func StarIdentity(repo, user, action string) string { return Identity("star", repo, user, action) }
+
+// ownWriteMarker is gitea.KeyMarker, the hidden line Fedforge writes into every body it
+// writes into a forge (kept in step by a test in internal/forge/gitea; this package
+// cannot import that one).
+const ownWriteMarker = "<!-- fedforge:idempotency-key="
+
+// WrittenByFedforge reports whether a comment, issue or merge request body is one that
+// Fedforge wrote into the forge itself (a reply or a ticket that came from the
+// Fediverse). Readers return ErrIgnoredEvent for such events, so that what came in is
+// never echoed back out as if a forge user had written it.
+func WrittenByFedforge(body string) bool { return strings.Contains(body, ownWriteMarker) }

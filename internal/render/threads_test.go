@@ -201,7 +201,7 @@ func TestRenderFork(t *testing.T) {
 
 // TestRenderStar: a star is never posted.
 func TestRenderStar(t *testing.T) {
-	_, err := render.Render(&forge.Event{Kind: forge.KindStar, Identity: forge.StarIdentity("a/b", "carol")}, render.Target{ActorID: rendertest.ActorID})
+	_, err := render.Render(&forge.Event{Kind: forge.KindStar, Identity: forge.StarIdentity("a/b", "carol", forge.ActionCreated)}, render.Target{ActorID: rendertest.ActorID})
 	if !errors.Is(err, forge.ErrIgnoredEvent) {
 		t.Fatalf("star: %v, want ErrIgnoredEvent", err)
 	}

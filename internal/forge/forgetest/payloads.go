@@ -76,6 +76,27 @@ var Payloads = map[string]Payload{
 		Kind: forge.KindIssue, Action: forge.ActionOpened, Number: 1, Title: "Spelling error in the README file",
 		URL: "https://github.com/Codertocat/Hello-World/issues/1", Identity: "issue|Codertocat/Hello-World|1|opened",
 	}},
+	"github comment created": {fedv1.SourceGitHub, "issue_comment", "github/issue_comment_created.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionCreated, Number: 1, Identity: "comment|Codertocat/Hello-World|issue|1|492700400|created",
+	}},
+	"github comment edited": {fedv1.SourceGitHub, "issue_comment", "github/issue_comment_edited.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionEdited, Number: 1,
+	}},
+	"github comment deleted": {fedv1.SourceGitHub, "issue_comment", "github/issue_comment_deleted.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionDeleted, Number: 1, Identity: "comment|Codertocat/Hello-World|issue|1|492700400|deleted",
+	}},
+	"github issue reopened": {fedv1.SourceGitHub, "issues", "github/issues_reopened.json", forge.Event{
+		Kind: forge.KindIssue, Action: forge.ActionReopened, Number: 1, Identity: "issue|Codertocat/Hello-World|1|reopened|2021-10-11T16:40:56Z",
+	}},
+	"github pull request closed": {fedv1.SourceGitHub, "pull_request", "github/pull_request_closed.json", forge.Event{
+		Kind: forge.KindMergeRequest, Action: forge.ActionClosed, Number: 2, Identity: "mr|Codertocat/Hello-World|2|closed|2019-05-15T15:21:18Z",
+	}},
+	"github pull request reopened": {fedv1.SourceGitHub, "pull_request", "github/pull_request_reopened.json", forge.Event{
+		Kind: forge.KindMergeRequest, Action: forge.ActionReopened, Number: 2, Identity: "mr|Codertocat/Hello-World|2|reopened|2019-05-15T15:20:33Z",
+	}},
+	"github fork": {fedv1.SourceGitHub, "fork", "github/fork.json", forge.Event{
+		Kind: forge.KindFork, Action: forge.ActionCreated, Identity: "fork|Codertocat/Hello-World|Octocoders/Hello-World",
+	}},
 	"gitea release published": {fedv1.SourceGitea, "release", "gitea/release_published.json", forge.Event{
 		Kind: forge.KindRelease, Action: forge.ActionPublished, Version: "0.0.5", Title: "Version 0.0.5",
 		URL:        "https://git.xxx/anbraten/demo/releases/tag/0.0.5",

@@ -80,3 +80,12 @@ func TestReadFedforgeWritesIgnored(t *testing.T) {
 		t.Fatalf("comment carrying the marker: %v, want ErrIgnoredEvent", err)
 	}
 }
+
+// TestMarkerInStep: the forge-neutral check every reader uses recognises what the Gitea
+// writer writes.
+func TestMarkerInStep(t *testing.T) {
+	body := gitea.Attributed("x", forge.FormatPlain, forge.RemoteAuthor{Handle: "@a@b.example"}, "", "https://b.example/activities/1", "Written")
+	if !forge.WrittenByFedforge(body) || forge.WrittenByFedforge("a comment quoting fedforge:idempotency-key") {
+		t.Fatalf("forge.WrittenByFedforge disagrees with gitea.KeyMarker")
+	}
+}

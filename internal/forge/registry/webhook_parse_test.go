@@ -150,10 +150,10 @@ func TestParseWebhookIgnored(t *testing.T) {
 	}{
 		"github ping":                 {fedv1.SourceGitHub, "ping", "github/release_published.json", nil},
 		"github tag deleted":          {fedv1.SourceGitHub, "push", "github/push_tag_deleted.json", nil},
-		"github pull request closed":  {fedv1.SourceGitHub, "pull_request", "github/pull_request_closed.json", nil},
+		"github pull request labeled": {fedv1.SourceGitHub, "pull_request", "github/pull_request_closed.json", func(m map[string]any) { m["action"] = "labeled" }},
 		"github release edited":       {fedv1.SourceGitHub, "release", "github/release_published.json", func(m map[string]any) { m["action"] = "edited" }},
 		"github draft release":        {fedv1.SourceGitHub, "release", "github/release_published.json", func(m map[string]any) { m["release"].(map[string]any)["draft"] = true }},
-		"github issue closed":         {fedv1.SourceGitHub, "issues", "github/issues_opened.json", func(m map[string]any) { m["action"] = "closed" }},
+		"github issue labeled":        {fedv1.SourceGitHub, "issues", "github/issues_opened.json", func(m map[string]any) { m["action"] = "labeled" }},
 		"gitlab release update":       {fedv1.SourceGitLab, "Release Hook", "gitlab/release.json", func(m map[string]any) { m["action"] = "update" }},
 		"gitlab branch deleted":       {fedv1.SourceGitLab, "Push Hook", "gitlab/push.json", func(m map[string]any) { m["after"] = "0000000000000000000000000000000000000000" }},
 		"gitlab confidential issue":   {fedv1.SourceGitLab, "Issue Hook", "gitlab/issue.json", func(m map[string]any) { m["object_attributes"].(map[string]any)["confidential"] = true }},
