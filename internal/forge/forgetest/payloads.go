@@ -49,6 +49,14 @@ var Payloads = map[string]Payload{
 		URL: "http://example.com/diaspora/issues/23", Repository: forge.Repository{FullName: "gitlabhq/gitlab-test"},
 		Identity: "issue|gitlabhq/gitlab-test|23|opened",
 	}},
+	"gitlab comment on an issue": {fedv1.SourceGitLab, "Note Hook", "gitlab/note_issue.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionCreated, Number: 17, Title: "test", Body: "Hello world",
+		URL:      "http://example.com/gitlab-org/gitlab-test/issues/17#note_1241",
+		Identity: "comment|gitlab-org/gitlab-test|issue|17|1241|created",
+	}},
+	"gitlab comment on a merge request": {fedv1.SourceGitLab, "Note Hook", "gitlab/note_merge_request.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionCreated, Number: 1, Identity: "comment|gitlab-org/gitlab-test|mr|1|1244|created",
+	}},
 	"github release published": {fedv1.SourceGitHub, "release", "github/release_published.json", forge.Event{
 		Kind: forge.KindRelease, Action: forge.ActionPublished, Version: "0.0.1",
 		URL:        "https://github.com/Codertocat/Hello-World/releases/tag/0.0.1",

@@ -318,7 +318,7 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 		for _, l := range pr.Labels {
 			ev.Labels = append(ev.Labels, l.Name)
 		}
-		if ev.Action == forge.ActionOpened && strings.Contains(pr.Body, KeyMarker) {
+		if ev.Action == forge.ActionOpened && forge.WrittenByFedforge(pr.Body) {
 			return nil, fmt.Errorf("%w: pull request #%d written by Fedforge", forge.ErrIgnoredEvent, pr.Number)
 		}
 		ev.Identity = forge.ThreadIdentity("mr", repo.FullName, pr.Number, ev.Action, ev.Time)
@@ -330,7 +330,7 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 		}
 		switch p.Action {
 		case "opened":
-			if strings.Contains(is.Body, KeyMarker) {
+			if forge.WrittenByFedforge(is.Body) {
 				return nil, fmt.Errorf("%w: issue #%d written by Fedforge", forge.ErrIgnoredEvent, is.Number)
 			}
 			ev.Action, ev.Time, ev.Actor = forge.ActionOpened, webhook.ParseTime(is.CreatedAt), is.User.person()

@@ -3,7 +3,6 @@ package gitea
 import (
 	"cmp"
 	"fmt"
-	"strings"
 
 	"github.com/fedforge/fedforge/internal/forge"
 	"github.com/fedforge/fedforge/internal/forge/webhook"
@@ -33,7 +32,7 @@ func giteaComment(ev *forge.Event, p *gtPayload) (*forge.Event, error) {
 	default:
 		return nil, fmt.Errorf("%w: issue_comment %s", forge.ErrIgnoredEvent, p.Action)
 	}
-	if strings.Contains(c.Body, KeyMarker) {
+	if forge.WrittenByFedforge(c.Body) {
 		return nil, fmt.Errorf("%w: comment %d written by Fedforge", forge.ErrIgnoredEvent, c.ID)
 	}
 	ev.Kind, ev.Number, ev.CommentID, ev.Title = forge.KindComment, is.Number, c.ID, is.Title

@@ -158,7 +158,7 @@ func TestParseWebhookIgnored(t *testing.T) {
 		"gitlab branch deleted":       {fedv1.SourceGitLab, "Push Hook", "gitlab/push.json", func(m map[string]any) { m["after"] = "0000000000000000000000000000000000000000" }},
 		"gitlab confidential issue":   {fedv1.SourceGitLab, "Issue Hook", "gitlab/issue.json", func(m map[string]any) { m["object_attributes"].(map[string]any)["confidential"] = true }},
 		"gitlab confidential hook":    {fedv1.SourceGitLab, "Confidential Issue Hook", "gitlab/issue.json", nil},
-		"gitlab issue closed":         {fedv1.SourceGitLab, "Issue Hook", "gitlab/issue.json", func(m map[string]any) { m["object_attributes"].(map[string]any)["action"] = "close" }},
+		"gitlab issue updated":        {fedv1.SourceGitLab, "Issue Hook", "gitlab/issue.json", func(m map[string]any) { m["object_attributes"].(map[string]any)["action"] = "update" }},
 		"gitlab merge request update": {fedv1.SourceGitLab, "Merge Request Hook", "gitlab/merge_request.json", func(m map[string]any) { m["object_attributes"].(map[string]any)["action"] = "update" }},
 		"gitlab pipeline":             {fedv1.SourceGitLab, "Pipeline Hook", "gitlab/push.json", nil},
 		"gitea branch create":         {fedv1.SourceGitea, "create", "gitea/create_tag.json", func(m map[string]any) { m["ref_type"] = "branch" }},
