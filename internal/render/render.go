@@ -103,6 +103,14 @@ func Render(ev *forge.Event, t Target) ([]store.Activity, error) {
 		return nil, errors.New("render: no actor")
 	}
 	r := newRenderer(ev, t)
+	if ev.Headline != "" {
+		// An activity feed's entry: the forge's own words say what it is.
+		a, err := r.create(ev.Identity, r.headlineContent(), nil)
+		if err != nil {
+			return nil, err
+		}
+		return []store.Activity{a}, nil
+	}
 	switch ev.Kind {
 	case forge.KindMergeRequest, forge.KindIssue:
 		if ev.Action == forge.ActionClosed || ev.Action == forge.ActionReopened {
@@ -209,7 +217,7 @@ func (r *renderer) create(key, content string, attachments activitypub.Refs) (st
 	if u := CleanURL(r.ev.URL); u != "" {
 		note.URL = activitypub.IRIRefs(u)
 	}
-	if r.ev.Kind == forge.KindIssue || r.ev.Kind == forge.KindMergeRequest {
+	if (r.ev.Kind == forge.KindIssue || r.ev.Kind == forge.KindMergeRequest) && r.ev.Number != 0 && r.ev.Headline == "" {
 		// The post is about the Ticket: discussable from elsewhere, replies go to it.
 		note.ASContext = activitypub.IRIRef(r.thread())
 	}
@@ -248,6 +256,9 @@ func (r *renderer) hashtags() activitypub.Refs {
 }
 
 func (r *renderer) tagNames() []string {
+	if r.ev.Headline != "" {
+		return nil // activity feeds span many projects; their entries are not release news
+	}
 	var names []string
 	if r.ev.Kind == forge.KindRelease {
 		names = append(names, "release")
@@ -332,6 +343,20 @@ func (r *renderer) noteContent() string {
 		}
 	}
 	b.WriteString(r.hashtagParagraph())
+	return b.String()
+}
+
+// headlineContent is the Note of an activity feed's entry: its title as the forge wrote
+// it (sanitised, so only the markup Mastodon keeps), an excerpt of its content, and its
+// link when the title does not already carry it.
+func (r *renderer) headlineContent() string {
+	ev := r.ev
+	var b strings.Builder
+	b.WriteString("<p>" + collapseSpace(SanitizeHTML(ev.Headline)) + "</p>")
+	b.WriteString(excerptHTML(ev.Body, ev.BodyFormat, excerptLimit))
+	if u := CleanURL(ev.URL); u != "" && !strings.Contains(b.String(), `href="`+esc(u)+`"`) {
+		b.WriteString("<p>" + link(u, u) + "</p>")
+	}
 	return b.String()
 }
 
