@@ -223,7 +223,13 @@ type EventSource struct {
 	// +optional
 	Feed *FeedSource `json:"feed,omitempty"`
 
-	// events to publish; all supported events when empty.
+	// events to publish. Empty means all of them: Release, Push (the ForgeFed Push; a
+	// post too only when Push is listed), MergeRequest and Issue (opened, merged,
+	// closed and reopened: a post, and Resolve / Undo{Resolve} of the Ticket),
+	// Comment (comments on issues and merge requests, as Notes in reply to the Ticket:
+	// they are the ticket discussion), Fork (an Add to the forks collection and a post),
+	// and Star (counted in the Repository's likes, never posted); Tag only when
+	// Release is not selected, because every release already announces its tag.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=8

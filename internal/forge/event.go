@@ -37,6 +37,10 @@ const (
 	KindFork Kind = "Fork"
 	// KindStar is a star given to the repository in the forge; Event.Actor gave it.
 	KindStar Kind = "Star"
+	// KindActivity is an entry of a forge's activity feed that is none of the above
+	// ("created repository"); only feeds produce it, and it is not selectable in
+	// spec.sources[].events (feed sources do not consult that list).
+	KindActivity Kind = "Activity"
 )
 
 // Actions carried in Event.Action. Each forge spells them differently ("open",
@@ -165,6 +169,11 @@ type Event struct {
 	OnMergeRequest bool
 	// Fork is the new repository of a KindFork event.
 	Fork Repository
+	// Headline is the forge's own one-line HTML description of the event, as an
+	// activity feed titles its entries ("alice opened issue <a …>o/r#1</a>"). When set,
+	// rendering shows it (sanitised) rather than composing a sentence from fields the
+	// feed does not carry (number, commits...).
+	Headline string
 	// Time is when the event happened according to the forge; zero when it did not say.
 	Time time.Time
 	// Identity is the stable identity of the event on its forge (for example

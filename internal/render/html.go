@@ -128,6 +128,9 @@ func excerptHTML(body string, format forge.Format, limit int) string {
 var blockEnd = regexp.MustCompile(`(?i)<br\s*/?>|</p>|</li>|</h[1-6]>|</blockquote>|</pre>`)
 
 // htmlText reduces HTML to text, keeping line breaks where blocks ended.
+// HTMLText is the text of an HTML fragment (a feed entry's title), without markup.
+func HTMLText(s string) string { return htmlText(s) }
+
 func htmlText(s string) string {
 	s = blockEnd.ReplaceAllString(s, "\n")
 	s = html.UnescapeString(textPolicy.Sanitize(s))

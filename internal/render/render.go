@@ -53,7 +53,9 @@ func TargetFor(base string, actor *fedv1.FederatedActor, src *fedv1.EventSource,
 }
 
 // Selected reports whether a source publishes events of kind k: all supported kinds
-// when spec.sources[].events is empty, only the listed ones otherwise, except that a
+// when spec.sources[].events is empty (Comment and the closing and reopening of issues
+// included, because they are the ticket discussion that phase 2 carries; Star too, which
+// is counted and never posted), only the listed ones otherwise, except that a
 // source that publishes releases does not publish tags. Forges announce the new tag of
 // every release as a tag push of its own (Gitea and Forgejo a push of refs/tags/<tag>
 // with no commits, fired before the release and delivered in any order; GitHub and
@@ -87,8 +89,11 @@ func HashKey(key string) string {
 }
 
 // Render turns an event into the activities to publish: Create{Note} for releases, tags,
-// merge requests and issues; a ForgeFed Push for pushes, followed by a Create{Note} when
-// t.PushNote is set. Ids derive from ev.Identity only, so rendering the same event again
+// merge requests and issues opened (a merged one also Resolves its Ticket); a ForgeFed
+// Push for pushes, followed by a Create{Note} when t.PushNote is set; for the ticket
+// discussion (threads.go) Create, Update or Delete of a comment's Note inReplyTo the
+// Ticket, Resolve and Undo{Resolve} for closed and reopened, and for a fork an Add to
+// the forks collection with a Create{Note}. Stars render nothing (ErrIgnoredEvent). Ids derive from ev.Identity only, so rendering the same event again
 // (a forge retry) yields the same ids and Publish does not post twice.
 func Render(ev *forge.Event, t Target) ([]store.Activity, error) {
 	if ev == nil || ev.Identity == "" {
@@ -98,13 +103,45 @@ func Render(ev *forge.Event, t Target) ([]store.Activity, error) {
 		return nil, errors.New("render: no actor")
 	}
 	r := newRenderer(ev, t)
+	if ev.Headline != "" {
+		// An activity feed's entry: the forge's own words say what it is.
+		a, err := r.create(ev.Identity, r.headlineContent(), nil)
+		if err != nil {
+			return nil, err
+		}
+		return []store.Activity{a}, nil
+	}
 	switch ev.Kind {
-	case forge.KindRelease, forge.KindTag, forge.KindMergeRequest, forge.KindIssue:
+	case forge.KindMergeRequest, forge.KindIssue:
+		if ev.Action == forge.ActionClosed || ev.Action == forge.ActionReopened {
+			return r.resolve()
+		}
+		a, err := r.create(ev.Identity, r.noteContent(), r.attachments())
+		if err != nil {
+			return nil, err
+		}
+		if ev.Action != forge.ActionMerged {
+			return []store.Activity{a}, nil
+		}
+		res, err := r.mergedResolve()
+		if err != nil {
+			return nil, err
+		}
+		return []store.Activity{a, res}, nil
+	case forge.KindRelease, forge.KindTag:
 		a, err := r.create(ev.Identity, r.noteContent(), r.attachments())
 		if err != nil {
 			return nil, err
 		}
 		return []store.Activity{a}, nil
+	case forge.KindComment:
+		return r.comment()
+	case forge.KindFork:
+		return r.fork()
+	case forge.KindStar:
+		// A star is counted (the Repository actor's likes), never posted: one post per
+		// star would flood followers and invite star bots (docs/decisions.md).
+		return nil, fmt.Errorf("%w: stars are counted, not posted", forge.ErrIgnoredEvent)
 	case forge.KindPush:
 		push, err := r.push()
 		if err != nil {
@@ -180,7 +217,11 @@ func (r *renderer) create(key, content string, attachments activitypub.Refs) (st
 	if u := CleanURL(r.ev.URL); u != "" {
 		note.URL = activitypub.IRIRefs(u)
 	}
-	if r.ev.Body != "" && r.ev.Kind != forge.KindPush {
+	if (r.ev.Kind == forge.KindIssue || r.ev.Kind == forge.KindMergeRequest) && r.ev.Number != 0 && r.ev.Headline == "" {
+		// The post is about the Ticket: discussable from elsewhere, replies go to it.
+		note.ASContext = activitypub.IRIRef(r.thread())
+	}
+	if r.ev.Body != "" && r.ev.Kind != forge.KindPush && r.ev.Kind != forge.KindFork {
 		// The full notes ride along for peers that want them; Mastodon shows content.
 		note.Source = &activitypub.Content{Content: truncateText(r.ev.Body, 16<<10), MediaType: string(r.ev.BodyFormat)}
 	}
@@ -215,6 +256,9 @@ func (r *renderer) hashtags() activitypub.Refs {
 }
 
 func (r *renderer) tagNames() []string {
+	if r.ev.Headline != "" {
+		return nil // activity feeds span many projects; their entries are not release news
+	}
 	var names []string
 	if r.ev.Kind == forge.KindRelease {
 		names = append(names, "release")
@@ -302,6 +346,20 @@ func (r *renderer) noteContent() string {
 	return b.String()
 }
 
+// headlineContent is the Note of an activity feed's entry: its title as the forge wrote
+// it (sanitised, so only the markup Mastodon keeps), an excerpt of its content, and its
+// link when the title does not already carry it.
+func (r *renderer) headlineContent() string {
+	ev := r.ev
+	var b strings.Builder
+	b.WriteString("<p>" + collapseSpace(SanitizeHTML(ev.Headline)) + "</p>")
+	b.WriteString(excerptHTML(ev.Body, ev.BodyFormat, excerptLimit))
+	if u := CleanURL(ev.URL); u != "" && !strings.Contains(b.String(), `href="`+esc(u)+`"`) {
+		b.WriteString("<p>" + link(u, u) + "</p>")
+	}
+	return b.String()
+}
+
 // maxNoteCommits is how many commits a push's Note lists before "and N more".
 const maxNoteCommits = 5
 
@@ -357,7 +415,7 @@ func (r *renderer) attachments() activitypub.Refs {
 		}
 		return activitypub.Refs{activitypub.ObjectRef(c)}
 	case forge.KindMergeRequest, forge.KindIssue:
-		t := &activitypub.Object{Type: activitypub.Types{activitypub.TypeTicket}, Name: ev.Title}
+		t := &activitypub.Object{ID: r.thread(), Type: activitypub.Types{activitypub.TypeTicket}, Name: ev.Title}
 		resolved := ev.Action == forge.ActionMerged
 		t.IsResolved = &resolved
 		if ev.Body != "" {

@@ -65,7 +65,10 @@ func checkStored(t *testing.T, a store.Activity) {
 		t.Errorf("activity id %s is not under the actor", a.ID)
 	}
 	if a.Object != nil {
-		if a.ObjectID != a.Object.ID || doc.Object.ID() != a.ObjectID || !strings.HasPrefix(a.ObjectID, rendertest.ActorID+"/objects/") {
+		// Notes of comments live under their Ticket (urls.Comment), everything else under objects/.
+		under := strings.HasPrefix(a.ObjectID, rendertest.ActorID+"/objects/") || strings.HasPrefix(a.ObjectID, rendertest.ActorID+"/issues/") ||
+			strings.HasPrefix(a.ObjectID, rendertest.ActorID+"/merge-requests/")
+		if a.ObjectID != a.Object.ID || doc.Object.ID() != a.ObjectID || !under {
 			t.Errorf("object id %q / %q / %q disagree", a.ObjectID, a.Object.ID, doc.Object.ID())
 		}
 		obj, err := activitypub.DecodeObject(a.Object.Raw)

@@ -17,6 +17,7 @@ import (
 	"github.com/fedforge/fedforge/internal/forge"
 	"github.com/fedforge/fedforge/internal/metrics"
 	"github.com/fedforge/fedforge/internal/render"
+	"html"
 	"net/url"
 	"sort"
 	"strings"
@@ -414,16 +415,25 @@ func entryID(it *gofeed.Item) string {
 	return id
 }
 
-// feedEvent makes the Release event of one feed entry. The project is read from the
-// feed's link (github.com/o/r/releases, gitlab/-/tags, gitea/releases...), falling back
-// to the feed's title.
+// feedEvent makes the event of one feed entry (classify.go says which kind). A release
+// is a Release event as ever; any other entry, and a release whose title is a sentence
+// with markup (activity feeds: "alice released <a>v1</a> at <a>o/r</a>"), carries the
+// entry's title as its Headline, which rendering shows instead of "released". The
+// project is read from the feed's link (github.com/o/r/releases, gitlab/-/tags,
+// gitea/releases...), falling back to the feed's title.
 func feedEvent(feed *gofeed.Feed, e feedEntry, src *fedv1.EventSource) *forge.Event {
 	it := e.item
+	title := strings.TrimSpace(it.Title)
 	ev := &forge.Event{
-		Forge: fedv1.SourceFeed, Kind: forge.KindRelease, Action: forge.ActionPublished,
-		Repository: feedRepository(feed), Title: strings.TrimSpace(it.Title), Version: strings.TrimSpace(it.Title),
+		Forge: fedv1.SourceFeed, Kind: classify(it, isReleaseFeed(src.Feed.URL)), Action: forge.ActionPublished,
+		Repository: feedRepository(feed), Title: title, Version: title,
 		Body: cmp.Or(it.Content, it.Description), BodyFormat: forge.FormatHTML, Time: e.date,
 		Identity: forge.Identity("feed", src.Feed.URL, e.id),
+	}
+	if plain := htmlToText(title); ev.Kind != forge.KindRelease || plain != title {
+		// An entry without title or link still says something (HTML: the headline is
+		// sanitised, not escaped, when rendered).
+		ev.Headline, ev.Title, ev.Version = cmp.Or(title, html.EscapeString(render.CleanURL(it.Link)), "(untitled entry)"), plain, ""
 	}
 	ev.URL = render.CleanURL(it.Link)
 	if len(it.Authors) > 0 && it.Authors[0] != nil {

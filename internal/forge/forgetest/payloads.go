@@ -49,6 +49,14 @@ var Payloads = map[string]Payload{
 		URL: "http://example.com/diaspora/issues/23", Repository: forge.Repository{FullName: "gitlabhq/gitlab-test"},
 		Identity: "issue|gitlabhq/gitlab-test|23|opened",
 	}},
+	"gitlab comment on an issue": {fedv1.SourceGitLab, "Note Hook", "gitlab/note_issue.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionCreated, Number: 17, Title: "test", Body: "Hello world",
+		URL:      "http://example.com/gitlab-org/gitlab-test/issues/17#note_1241",
+		Identity: "comment|gitlab-org/gitlab-test|issue|17|1241|created",
+	}},
+	"gitlab comment on a merge request": {fedv1.SourceGitLab, "Note Hook", "gitlab/note_merge_request.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionCreated, Number: 1, Identity: "comment|gitlab-org/gitlab-test|mr|1|1244|created",
+	}},
 	"github release published": {fedv1.SourceGitHub, "release", "github/release_published.json", forge.Event{
 		Kind: forge.KindRelease, Action: forge.ActionPublished, Version: "0.0.1",
 		URL:        "https://github.com/Codertocat/Hello-World/releases/tag/0.0.1",
@@ -75,6 +83,27 @@ var Payloads = map[string]Payload{
 	"github issue opened": {fedv1.SourceGitHub, "issues", "github/issues_opened.json", forge.Event{
 		Kind: forge.KindIssue, Action: forge.ActionOpened, Number: 1, Title: "Spelling error in the README file",
 		URL: "https://github.com/Codertocat/Hello-World/issues/1", Identity: "issue|Codertocat/Hello-World|1|opened",
+	}},
+	"github comment created": {fedv1.SourceGitHub, "issue_comment", "github/issue_comment_created.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionCreated, Number: 1, Identity: "comment|Codertocat/Hello-World|issue|1|492700400|created",
+	}},
+	"github comment edited": {fedv1.SourceGitHub, "issue_comment", "github/issue_comment_edited.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionEdited, Number: 1,
+	}},
+	"github comment deleted": {fedv1.SourceGitHub, "issue_comment", "github/issue_comment_deleted.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionDeleted, Number: 1, Identity: "comment|Codertocat/Hello-World|issue|1|492700400|deleted",
+	}},
+	"github issue reopened": {fedv1.SourceGitHub, "issues", "github/issues_reopened.json", forge.Event{
+		Kind: forge.KindIssue, Action: forge.ActionReopened, Number: 1, Identity: "issue|Codertocat/Hello-World|1|reopened|2021-10-11T16:40:56Z",
+	}},
+	"github pull request closed": {fedv1.SourceGitHub, "pull_request", "github/pull_request_closed.json", forge.Event{
+		Kind: forge.KindMergeRequest, Action: forge.ActionClosed, Number: 2, Identity: "mr|Codertocat/Hello-World|2|closed|2019-05-15T15:21:18Z",
+	}},
+	"github pull request reopened": {fedv1.SourceGitHub, "pull_request", "github/pull_request_reopened.json", forge.Event{
+		Kind: forge.KindMergeRequest, Action: forge.ActionReopened, Number: 2, Identity: "mr|Codertocat/Hello-World|2|reopened|2019-05-15T15:20:33Z",
+	}},
+	"github fork": {fedv1.SourceGitHub, "fork", "github/fork.json", forge.Event{
+		Kind: forge.KindFork, Action: forge.ActionCreated, Identity: "fork|Codertocat/Hello-World|Octocoders/Hello-World",
 	}},
 	"gitea release published": {fedv1.SourceGitea, "release", "gitea/release_published.json", forge.Event{
 		Kind: forge.KindRelease, Action: forge.ActionPublished, Version: "0.0.5", Title: "Version 0.0.5",
@@ -107,6 +136,40 @@ var Payloads = map[string]Payload{
 	"gitea issue opened": {fedv1.SourceGitea, "issues", "gitea/issues_opened.json", forge.Event{
 		Kind: forge.KindIssue, Action: forge.ActionOpened, Number: 1, Title: "Problem", Body: "Found a bug",
 		URL: "http://try.gitea.io/gogits/hello-world/issues/1", Identity: "issue|gogits/hello-world|1|opened",
+	}},
+	"gitea comment created": {fedv1.SourceGitea, "issue_comment", "gitea/real/issue_comment_created.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionCreated, Number: 1, Title: "Crash on start", Body: "Same here, on **arm64**.",
+		URL:      "http://127.0.0.1:33391/fedforge-admin/upstream/issues/1#issuecomment-1",
+		Actor:    forge.Person{Username: "carol"},
+		Identity: "comment|fedforge-admin/upstream|issue|1|1|created",
+	}},
+	"gitea comment edited": {fedv1.SourceGitea, "issue_comment", "gitea/real/issue_comment_edited.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionEdited, Number: 1, Body: "Same here, on **arm64** and amd64.",
+		Identity: "comment|fedforge-admin/upstream|issue|1|1|edited|2026-12-03T11:28:20Z|bd7e9d22471a7166",
+	}},
+	"gitea comment deleted": {fedv1.SourceGitea, "issue_comment", "gitea/real/issue_comment_deleted.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionDeleted, Number: 1, Identity: "comment|fedforge-admin/upstream|issue|1|2|deleted",
+	}},
+	"gitea pull request comment": {fedv1.SourceGitea, "issue_comment", "gitea/real/pull_request_comment_created.json", forge.Event{
+		Kind: forge.KindComment, Action: forge.ActionCreated, Number: 2, Identity: "comment|fedforge-admin/upstream|mr|2|7|created",
+	}},
+	"gitea issue closed": {fedv1.SourceGitea, "issues", "gitea/real/issues_closed.json", forge.Event{
+		Kind: forge.KindIssue, Action: forge.ActionClosed, Number: 1, Title: "Crash on start",
+		Identity: "issue|fedforge-admin/upstream|1|closed|2026-12-03T11:28:20Z",
+	}},
+	"gitea issue reopened": {fedv1.SourceGitea, "issues", "gitea/real/issues_reopened.json", forge.Event{
+		Kind: forge.KindIssue, Action: forge.ActionReopened, Number: 1, Identity: "issue|fedforge-admin/upstream|1|reopened|2026-12-03T11:28:20Z",
+	}},
+	"gitea pull request closed": {fedv1.SourceGitea, "pull_request", "gitea/real/pull_request_closed.json", forge.Event{
+		Kind: forge.KindMergeRequest, Action: forge.ActionClosed, Number: 2, Identity: "mr|fedforge-admin/upstream|2|closed|2026-12-03T11:28:24Z",
+	}},
+	"gitea pull request reopened": {fedv1.SourceGitea, "pull_request", "gitea/real/pull_request_reopened.json", forge.Event{
+		Kind: forge.KindMergeRequest, Action: forge.ActionReopened, Number: 2, Identity: "mr|fedforge-admin/upstream|2|reopened|2026-12-03T11:28:25Z",
+	}},
+	"gitea fork": {fedv1.SourceGitea, "fork", "gitea/real/fork.json", forge.Event{
+		Kind: forge.KindFork, Action: forge.ActionCreated, URL: "http://127.0.0.1:33391/carol/upstream",
+		Repository: forge.Repository{Name: "upstream", FullName: "fedforge-admin/upstream"}, Actor: forge.Person{Username: "carol"},
+		Identity: "fork|fedforge-admin/upstream|carol/upstream",
 	}},
 	"forgejo push": {fedv1.SourceForgejo, "push", "forgejo/push.json", forge.Event{
 		Kind: forge.KindPush, Branch: "develop", Repository: forge.Repository{FullName: "forgejo/webhooks"},

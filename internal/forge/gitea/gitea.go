@@ -32,6 +32,7 @@ type gtUser struct {
 	Login    string `json:"login"`
 	Username string `json:"username"`
 	FullName string `json:"full_name"`
+	HTMLURL  string `json:"html_url"`
 }
 
 func (u gtUser) person() forge.Person {
@@ -39,14 +40,17 @@ func (u gtUser) person() forge.Person {
 	if name == "" {
 		name = u.Username
 	}
-	return forge.Person{Name: u.FullName, Username: name}
+	return forge.Person{Name: u.FullName, Username: name, URL: u.HTMLURL}
 }
 
 type gtRepo struct {
-	Name     string `json:"name"`
-	FullName string `json:"full_name"`
-	HTMLURL  string `json:"html_url"`
-	CloneURL string `json:"clone_url"`
+	Name      string  `json:"name"`
+	FullName  string  `json:"full_name"`
+	HTMLURL   string  `json:"html_url"`
+	CloneURL  string  `json:"clone_url"`
+	Fork      bool    `json:"fork"`
+	Parent    *gtRepo `json:"parent"`
+	CreatedAt string  `json:"created_at"`
 }
 
 func (r gtRepo) repo() forge.Repository {
@@ -96,6 +100,8 @@ type gtPayload struct {
 		Title      string    `json:"title"`
 		Body       string    `json:"body"`
 		HTMLURL    string    `json:"html_url"`
+		ClosedAt   string    `json:"closed_at"`
+		UpdatedAt  string    `json:"updated_at"`
 		Merged     bool      `json:"merged"`
 		MergedAt   string    `json:"merged_at"`
 		CreatedAt  string    `json:"created_at"`
@@ -117,11 +123,28 @@ type gtPayload struct {
 		Body      string    `json:"body"`
 		HTMLURL   string    `json:"html_url"`
 		CreatedAt string    `json:"created_at"`
+		UpdatedAt string    `json:"updated_at"`
+		ClosedAt  string    `json:"closed_at"`
 		User      gtUser    `json:"user"`
 		Labels    []gtLabel `json:"labels"`
+		// PullRequest is set when the issue is a pull request (issue_comment on a PR).
+		PullRequest *struct{} `json:"pull_request"`
 	} `json:"issue"`
-	Repository gtRepo `json:"repository"`
-	Sender     gtUser `json:"sender"`
+	// issue_comment
+	Comment *struct {
+		ID        int64  `json:"id"`
+		Body      string `json:"body"`
+		HTMLURL   string `json:"html_url"`
+		User      gtUser `json:"user"`
+		CreatedAt string `json:"created_at"`
+		UpdatedAt string `json:"updated_at"`
+	} `json:"comment"`
+	IsPull bool `json:"is_pull"`
+	// fork: Gitea 1.27 sends the upstream as "forkee" and the new fork as "repository"
+	// (services/webhook/notifier.go), the reverse of GitHub; giteaFork sorts them out.
+	Forkee     *gtRepo `json:"forkee"`
+	Repository gtRepo  `json:"repository"`
+	Sender     gtUser  `json:"sender"`
 }
 
 // Gitea reads Gitea; Forgejo reads Forgejo. They are two adapters because the two
@@ -144,7 +167,9 @@ func (Gitea) Type() fedv1.SourceType { return fedv1.SourceGitea }
 func (Forgejo) Type() fedv1.SourceType { return fedv1.SourceForgejo }
 
 // ParseWebhook verifies a Gitea webhook (hex HMAC-SHA256 of the body in
-// X-Gitea-Signature) and parses release, create (tag), push, pull_request and issues.
+// X-Gitea-Signature) and parses release, create (tag), push, pull_request, issues,
+// issue_comment (on issues and on pull requests) and fork. Gitea 1.27 has no star
+// webhook (modules/webhook/type.go lists none), so a star never arrives from Gitea.
 func (Gitea) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, error) {
 	if !webhook.VerifyHMAC(h.Get(headerGiteaSignature), body, secret) {
 		return nil, fmt.Errorf("%w: %s", forge.ErrUnauthorized, headerGiteaSignature)
@@ -188,7 +213,7 @@ func (Forgejo) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, e
 // parseGiteaEvent reads the payloads Gitea and Forgejo share (modules/structs/hook.go).
 func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 	switch event {
-	case "release", "create", "push", "pull_request", "issues":
+	case "release", "create", "push", "pull_request", "issues", "issue_comment", "fork":
 	default:
 		return nil, fmt.Errorf("%w: Gitea/Forgejo %q", forge.ErrIgnoredEvent, event)
 	}
@@ -202,6 +227,10 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 	}
 	ev := &forge.Event{Repository: repo, Actor: p.Sender.person()}
 	switch event {
+	case "issue_comment":
+		return giteaComment(ev, &p)
+	case "fork":
+		return giteaFork(ev, &p)
 	case "release":
 		r := p.Release
 		if r == nil || r.TagName == "" {
@@ -276,6 +305,10 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 			if pr.MergedBy != nil {
 				ev.Actor = pr.MergedBy.person()
 			}
+		case p.Action == "closed":
+			ev.Action, ev.Time = forge.ActionClosed, webhook.FirstTime(pr.ClosedAt, pr.UpdatedAt)
+		case p.Action == "reopened":
+			ev.Action, ev.Time = forge.ActionReopened, webhook.ParseTime(pr.UpdatedAt)
 		default:
 			return nil, fmt.Errorf("%w: pull_request %s", forge.ErrIgnoredEvent, p.Action)
 		}
@@ -285,24 +318,37 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 		for _, l := range pr.Labels {
 			ev.Labels = append(ev.Labels, l.Name)
 		}
-		ev.Identity = forge.Identity("mr", repo.FullName, strconv.FormatInt(pr.Number, 10), ev.Action)
+		if ev.Action == forge.ActionOpened && forge.WrittenByFedforge(pr.Body) {
+			return nil, fmt.Errorf("%w: pull request #%d written by Fedforge", forge.ErrIgnoredEvent, pr.Number)
+		}
+		ev.Identity = forge.ThreadIdentity("mr", repo.FullName, pr.Number, ev.Action, ev.Time)
 		return ev, nil
 	default: // issues
 		is := p.Issue
 		if is == nil || is.Number == 0 {
 			return nil, fmt.Errorf("%w: issues without number", forge.ErrMalformed)
 		}
-		if p.Action != "opened" {
+		switch p.Action {
+		case "opened":
+			if forge.WrittenByFedforge(is.Body) {
+				return nil, fmt.Errorf("%w: issue #%d written by Fedforge", forge.ErrIgnoredEvent, is.Number)
+			}
+			ev.Action, ev.Time, ev.Actor = forge.ActionOpened, webhook.ParseTime(is.CreatedAt), is.User.person()
+		case "closed":
+			ev.Action, ev.Time = forge.ActionClosed, webhook.FirstTime(is.ClosedAt, is.UpdatedAt)
+		case "reopened":
+			ev.Action, ev.Time = forge.ActionReopened, webhook.ParseTime(is.UpdatedAt)
+		default:
 			return nil, fmt.Errorf("%w: issue %s", forge.ErrIgnoredEvent, p.Action)
 		}
 		num := strconv.FormatInt(is.Number, 10)
-		ev.Kind, ev.Action, ev.Number, ev.Title = forge.KindIssue, forge.ActionOpened, is.Number, is.Title
-		ev.Body, ev.BodyFormat, ev.Time, ev.Actor = is.Body, forge.FormatMarkdown, webhook.ParseTime(is.CreatedAt), is.User.person()
+		ev.Kind, ev.Number, ev.Title = forge.KindIssue, is.Number, is.Title
+		ev.Body, ev.BodyFormat = is.Body, forge.FormatMarkdown
 		ev.URL = cmp.Or(is.HTMLURL, webhook.JoinURL(repo.WebURL, "/issues/", num))
 		for _, l := range is.Labels {
 			ev.Labels = append(ev.Labels, l.Name)
 		}
-		ev.Identity = forge.Identity("issue", repo.FullName, num, forge.ActionOpened)
+		ev.Identity = forge.ThreadIdentity("issue", repo.FullName, is.Number, ev.Action, ev.Time)
 		return ev, nil
 	}
 }

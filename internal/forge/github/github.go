@@ -33,10 +33,15 @@ func (u ghUser) person() forge.Person {
 }
 
 type ghRepo struct {
-	Name     string `json:"name"`
-	FullName string `json:"full_name"`
-	HTMLURL  string `json:"html_url"`
-	CloneURL string `json:"clone_url"`
+	Name      string `json:"name"`
+	FullName  string `json:"full_name"`
+	HTMLURL   string `json:"html_url"`
+	CloneURL  string `json:"clone_url"`
+	CreatedAt any    `json:"created_at"` // a date, or Unix seconds in push payloads
+}
+
+func (r ghRepo) repo() forge.Repository {
+	return forge.Repository{Name: r.Name, FullName: r.FullName, WebURL: r.HTMLURL, CloneURL: r.CloneURL}
 }
 
 type ghLabel struct {
@@ -81,6 +86,8 @@ type ghPayload struct {
 		Merged    bool      `json:"merged"`
 		MergedAt  string    `json:"merged_at"`
 		CreatedAt string    `json:"created_at"`
+		UpdatedAt string    `json:"updated_at"`
+		ClosedAt  string    `json:"closed_at"`
 		User      ghUser    `json:"user"`
 		MergedBy  *ghUser   `json:"merged_by"`
 		Labels    []ghLabel `json:"labels"`
@@ -97,10 +104,25 @@ type ghPayload struct {
 		Body        string    `json:"body"`
 		HTMLURL     string    `json:"html_url"`
 		CreatedAt   string    `json:"created_at"`
+		UpdatedAt   string    `json:"updated_at"`
+		ClosedAt    string    `json:"closed_at"`
 		User        ghUser    `json:"user"`
 		Labels      []ghLabel `json:"labels"`
 		PullRequest any       `json:"pull_request"`
 	} `json:"issue"`
+	// issue_comment
+	Comment *struct {
+		ID        int64  `json:"id"`
+		Body      string `json:"body"`
+		HTMLURL   string `json:"html_url"`
+		User      ghUser `json:"user"`
+		CreatedAt string `json:"created_at"`
+		UpdatedAt string `json:"updated_at"`
+	} `json:"comment"`
+	// fork: "forkee" is the new fork, "repository" the upstream.
+	Forkee *ghRepo `json:"forkee"`
+	// star
+	StarredAt  string `json:"starred_at"`
 	Repository ghRepo `json:"repository"`
 	Sender     ghUser `json:"sender"`
 }
@@ -114,8 +136,8 @@ var _ forge.Reader = Adapter{}
 func (Adapter) Type() fedv1.SourceType { return fedv1.SourceGitHub }
 
 // ParseWebhook verifies a GitHub webhook (X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of
-// the body>) and parses release, push, create (tag), pull_request and issues events. The
-// SHA-1 X-Hub-Signature header is not accepted.
+// the body>) and parses release, push, create (tag), pull_request, issues, issue_comment,
+// fork and star events. The SHA-1 X-Hub-Signature header is not accepted.
 func (Adapter) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, error) {
 	sig, ok := strings.CutPrefix(h.Get(headerGitHubSignature), "sha256=")
 	if !ok || !webhook.VerifyHMAC(sig, body, secret) {
@@ -132,7 +154,7 @@ func (Adapter) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, e
 
 func parseGitHubEvent(event string, body []byte) (*forge.Event, error) {
 	switch event {
-	case "release", "push", "create", "pull_request", "issues":
+	case "release", "push", "create", "pull_request", "issues", "issue_comment", "fork", "star":
 	default:
 		// Includes "ping", sent when the webhook is created.
 		return nil, fmt.Errorf("%w: GitHub %q", forge.ErrIgnoredEvent, event)
@@ -145,9 +167,15 @@ func parseGitHubEvent(event string, body []byte) (*forge.Event, error) {
 	if r.FullName == "" {
 		return nil, fmt.Errorf("%w: %s without repository", forge.ErrMalformed, event)
 	}
-	repo := forge.Repository{Name: r.Name, FullName: r.FullName, WebURL: r.HTMLURL, CloneURL: r.CloneURL}
+	repo := r.repo()
 	ev := &forge.Event{Repository: repo, Actor: p.Sender.person()}
 	switch event {
+	case "issue_comment":
+		return githubComment(ev, &p)
+	case "fork":
+		return githubFork(ev, &p)
+	case "star":
+		return githubStar(ev, &p)
 	case "release":
 		rel := p.Release
 		if rel == nil || rel.TagName == "" {
@@ -202,6 +230,10 @@ func parseGitHubEvent(event string, body []byte) (*forge.Event, error) {
 			if pr.MergedBy != nil {
 				ev.Actor = pr.MergedBy.person()
 			}
+		case p.Action == "closed":
+			ev.Action, ev.Time = forge.ActionClosed, webhook.FirstTime(pr.ClosedAt, pr.UpdatedAt)
+		case p.Action == "reopened":
+			ev.Action, ev.Time = forge.ActionReopened, webhook.ParseTime(pr.UpdatedAt)
 		default:
 			return nil, fmt.Errorf("%w: pull_request %s (merged=%t)", forge.ErrIgnoredEvent, p.Action, pr.Merged)
 		}
@@ -210,24 +242,37 @@ func parseGitHubEvent(event string, body []byte) (*forge.Event, error) {
 		for _, l := range pr.Labels {
 			ev.Labels = append(ev.Labels, l.Name)
 		}
-		ev.Identity = forge.Identity("mr", repo.FullName, strconv.FormatInt(pr.Number, 10), ev.Action)
+		if ev.Action == forge.ActionOpened && forge.WrittenByFedforge(pr.Body) {
+			return nil, fmt.Errorf("%w: pull request #%d written by Fedforge", forge.ErrIgnoredEvent, pr.Number)
+		}
+		ev.Identity = forge.ThreadIdentity("mr", repo.FullName, pr.Number, ev.Action, ev.Time)
 		return ev, nil
 	default: // issues
 		is := p.Issue
 		if is == nil || is.Number == 0 {
 			return nil, fmt.Errorf("%w: issues without number", forge.ErrMalformed)
 		}
-		if p.Action != "opened" {
+		switch p.Action {
+		case "opened":
+			if forge.WrittenByFedforge(is.Body) {
+				return nil, fmt.Errorf("%w: issue #%d written by Fedforge", forge.ErrIgnoredEvent, is.Number)
+			}
+			ev.Action, ev.Time, ev.Actor = forge.ActionOpened, webhook.ParseTime(is.CreatedAt), is.User.person()
+		case "closed":
+			ev.Action, ev.Time = forge.ActionClosed, webhook.FirstTime(is.ClosedAt, is.UpdatedAt)
+		case "reopened":
+			ev.Action, ev.Time = forge.ActionReopened, webhook.ParseTime(is.UpdatedAt)
+		default:
 			return nil, fmt.Errorf("%w: issue %s", forge.ErrIgnoredEvent, p.Action)
 		}
 		num := strconv.FormatInt(is.Number, 10)
-		ev.Kind, ev.Action, ev.Number, ev.Title, ev.Actor = forge.KindIssue, forge.ActionOpened, is.Number, is.Title, is.User.person()
-		ev.Body, ev.BodyFormat, ev.Time = is.Body, forge.FormatMarkdown, webhook.ParseTime(is.CreatedAt)
+		ev.Kind, ev.Number, ev.Title = forge.KindIssue, is.Number, is.Title
+		ev.Body, ev.BodyFormat = is.Body, forge.FormatMarkdown
 		ev.URL = cmp.Or(is.HTMLURL, webhook.JoinURL(repo.WebURL, "/issues/", num))
 		for _, l := range is.Labels {
 			ev.Labels = append(ev.Labels, l.Name)
 		}
-		ev.Identity = forge.Identity("issue", repo.FullName, num, forge.ActionOpened)
+		ev.Identity = forge.ThreadIdentity("issue", repo.FullName, is.Number, ev.Action, ev.Time)
 		return ev, nil
 	}
 }

@@ -95,6 +95,7 @@ type glObjectHook struct {
 		SourceBranch string    `json:"source_branch"`
 		CreatedAt    string    `json:"created_at"`
 		UpdatedAt    string    `json:"updated_at"`
+		ClosedAt     string    `json:"closed_at"`
 		Labels       []glLabel `json:"labels"`
 	} `json:"object_attributes"`
 }
@@ -108,7 +109,8 @@ var _ forge.Reader = Adapter{}
 func (Adapter) Type() fedv1.SourceType { return fedv1.SourceGitLab }
 
 // ParseWebhook verifies a GitLab webhook (X-Gitlab-Token, compared in constant time with
-// the secret) and parses Release, Tag Push, Push, Merge Request and Issue hooks.
+// the secret) and parses Release, Tag Push, Push, Merge Request, Issue and Note hooks.
+// GitLab has no fork or star webhook.
 func (Adapter) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, error) {
 	if !webhook.VerifyToken(h.Get(headerGitLabToken), secret) {
 		return nil, fmt.Errorf("%w: %s", forge.ErrUnauthorized, headerGitLabToken)
@@ -199,27 +201,40 @@ func parseGitLabEvent(event string, body []byte) (*forge.Event, error) {
 			ev.Labels = append(ev.Labels, l.Title)
 		}
 		num := strconv.FormatInt(a.IID, 10)
+		kind, noun := forge.KindMergeRequest, "mr"
 		if event == "Issue Hook" {
 			// Confidential issues arrive as "Confidential Issue Hook"; the flag is checked
-			// too, so a secret issue never reaches the Fediverse.
-			if p.ObjectKind != "issue" || a.Confidential || a.Action != "open" {
+			// too, so a secret issue (or its closing) never reaches the Fediverse.
+			if p.ObjectKind != "issue" || a.Confidential {
 				return nil, fmt.Errorf("%w: issue %s", forge.ErrIgnoredEvent, a.Action)
 			}
-			ev.Kind, ev.Action, ev.Time = forge.KindIssue, forge.ActionOpened, webhook.ParseTime(a.CreatedAt)
-			ev.Identity = forge.Identity("issue", p.Project.PathWithNamespace, num, forge.ActionOpened)
-			return ev, nil
+			kind, noun = forge.KindIssue, "issue"
 		}
 		switch a.Action {
 		case "open":
+			if forge.WrittenByFedforge(a.Description) {
+				return nil, fmt.Errorf("%w: %s !%s written by Fedforge", forge.ErrIgnoredEvent, noun, num)
+			}
 			ev.Action, ev.Time = forge.ActionOpened, webhook.ParseTime(a.CreatedAt)
 		case "merge":
+			if kind == forge.KindIssue {
+				return nil, fmt.Errorf("%w: issue %s", forge.ErrIgnoredEvent, a.Action)
+			}
 			ev.Action, ev.Time = forge.ActionMerged, webhook.ParseTime(a.UpdatedAt)
+		case "close":
+			ev.Action, ev.Time = forge.ActionClosed, webhook.FirstTime(a.ClosedAt, a.UpdatedAt)
+		case "reopen":
+			ev.Action, ev.Time = forge.ActionReopened, webhook.ParseTime(a.UpdatedAt)
 		default:
-			return nil, fmt.Errorf("%w: merge request %s", forge.ErrIgnoredEvent, a.Action)
+			return nil, fmt.Errorf("%w: %s %s", forge.ErrIgnoredEvent, noun, a.Action)
 		}
-		ev.Kind = forge.KindMergeRequest
-		ev.Identity = forge.Identity("mr", p.Project.PathWithNamespace, num, ev.Action)
+		ev.Kind = kind
+		ev.Identity = forge.ThreadIdentity(noun, p.Project.PathWithNamespace, a.IID, ev.Action, ev.Time)
 		return ev, nil
+	case "Note Hook":
+		// Notes on confidential issues arrive as "Confidential Note Hook" (ignored below,
+		// like any other event) with event_type confidential_note, also checked.
+		return parseGitLabNote(body)
 	}
 	return nil, fmt.Errorf("%w: GitLab %q", forge.ErrIgnoredEvent, event)
 }

@@ -26,14 +26,20 @@ func CheckWebhook(t *testing.T, srcType fedv1.SourceType, event string, body []b
 		return
 	}
 	switch ev.Kind {
-	case forge.KindRelease, forge.KindTag, forge.KindPush, forge.KindMergeRequest, forge.KindIssue:
+	case forge.KindRelease, forge.KindTag, forge.KindPush, forge.KindMergeRequest, forge.KindIssue, forge.KindComment, forge.KindFork, forge.KindStar:
 	default:
 		t.Fatalf("unknown kind %q", ev.Kind)
 	}
 	if ev.Identity == "" || ev.Forge != srcType {
 		t.Fatalf("event without identity or forge: %+v", ev)
 	}
+	if forge.WrittenByFedforge(ev.Body) && (ev.Kind == forge.KindComment || ev.Action == forge.ActionOpened) {
+		t.Fatalf("a %s Fedforge wrote was read back: %+v", ev.Kind, ev)
+	}
 	acts, err := render.Render(ev, render.Target{ActorID: ActorID, PushNote: true, Now: Now})
+	if ev.Kind == forge.KindStar && errors.Is(err, forge.ErrIgnoredEvent) {
+		return // counted, never posted
+	}
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
@@ -44,6 +50,9 @@ func CheckWebhook(t *testing.T, srcType fedv1.SourceType, event string, body []b
 		}
 		if o := doc.Object.Object; o != nil && o.Content != "" && render.SanitizeHTML(o.Content) != o.Content {
 			t.Fatalf("content not stable under the sanitiser:\n%q\n%q", o.Content, render.SanitizeHTML(o.Content))
+		}
+		if doc.Summary != "" && render.SanitizeHTML(doc.Summary) != doc.Summary {
+			t.Fatalf("summary not stable under the sanitiser:\n%q\n%q", doc.Summary, render.SanitizeHTML(doc.Summary))
 		}
 		if !strings.HasPrefix(a.ID, ActorID+"/activities/") {
 			t.Fatalf("activity id %s", a.ID)
