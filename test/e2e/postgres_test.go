@@ -68,12 +68,16 @@ func clusterPostgres(ctx context.Context) string {
 	return strings.TrimSpace(string(dsn))
 }
 
-// pgServerManifest is a FederationServer on PostgreSQL with replicas, its DSN in Secret db.
+// pgServerManifest is a FederationServer on PostgreSQL with replicas, its DSN in Secret db,
+// and the shortest delivery lease (so rows a killed replica held come back within 90 s).
 func (i instance) pgServerManifest(replicas int) string {
 	return i.serverManifest() + fmt.Sprintf(`  replicas: %d
   storage:
     postgres:
       dsnSecretRef: {name: db}
+  delivery:
+    lease: 90s
+    jobThreshold: 100000
 `, replicas)
 }
 
@@ -83,13 +87,14 @@ var _ = Describe("Three replicas on PostgreSQL", Ordered, ContinueOnFailure, fun
 		fans = instance{ns: "e2e-pg-fans"}
 		dsn  string
 	)
-	const project, fan = "project", "fan"
+	const project, fan, gitlabToken = "project", "fan", "e2e-pg-gitlab-token"
 
 	BeforeAll(func(ctx SpecContext) {
 		dsn = clusterPostgres(ctx)
 		createNamespace(ctx, pg.ns)
 		createNamespace(ctx, fans.ns)
-		apply(ctx, pg.ns, secretManifest("db", "dsn", dsn)+"---"+pg.pgServerManifest(3)+"---"+actorManifest(project, "Application", ""))
+		apply(ctx, pg.ns, secretManifest("db", "dsn", dsn)+"---"+pg.pgServerManifest(3)+"---"+
+			secretManifest("gitlab-webhook", "token", gitlabToken)+"---"+releasesActorManifest(project))
 		apply(ctx, fans.ns, fans.serverManifest()+"---"+actorManifest(fan, "Person", ""))
 		waitServerReady(ctx, pg, func(g Gomega, dep *appsv1.Deployment) {
 			g.Expect(*dep.Spec.Replicas).To(BeEquivalentTo(3))
@@ -261,6 +266,73 @@ var _ = Describe("Three replicas on PostgreSQL", Ordered, ContinueOnFailure, fun
 			Expect(err).NotTo(HaveOccurred(), "accepted activity %s is not in the store", a.id)
 		}
 		GinkgoWriter.Printf("rollout under load: %d POSTs, all 202 and stored\n", len(answers))
+	})
+
+	It("fans a release out to 1,000 followers while the leader pod is deleted, and another while a replica is killed with SIGKILL: everyone gets both, duplicates within the documented bound, a new leader within the lease", func(ctx SpecContext) {
+		const n = 1000
+		cr := startCrowd(n)
+		target := ""
+		Eventually(func(g Gomega) { target = pg.url(ctx, g) }).WithContext(ctx).Should(Succeed())
+		t0 := time.Now()
+		cr.followAll(ctx, target, pg.host(), pg.actorID(project))
+		Eventually(cr.accepted).WithContext(ctx).WithTimeout(6*time.Minute).WithPolling(time.Second).Should(Equal(n), "every Follow Accepted")
+		Eventually(func(g Gomega) {
+			g.Expect(followersOf(ctx, g, pg.ns, project)).To(BeNumerically(">=", n))
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Succeed())
+		GinkgoWriter.Printf("%d follows accepted in %s\n", n, time.Since(t0).Round(time.Second))
+
+		holder := func(g Gomega) string {
+			l := &coordinationv1.Lease{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: pg.ns, Name: serverName + "-server.federation.fedforge.dev"}, l)).To(Succeed())
+			g.Expect(l.Spec.HolderIdentity).NotTo(BeNil())
+			pod, _, _ := strings.Cut(*l.Spec.HolderIdentity, "_")
+			return pod
+		}
+		release := func(tag string) string {
+			body, link := gitlabRelease(tag)
+			Eventually(func(g Gomega) {
+				status, resp := postGitLabHook(ctx, g, pg, project, "gitlab", gitlabToken, body)
+				g.Expect(status).To(Equal(http.StatusAccepted), "%s", resp)
+			}).WithContext(ctx).Should(Succeed())
+			return link
+		}
+		reachesAll := func(link string, within time.Duration) int {
+			var dup int
+			Eventually(func(g Gomega) {
+				reached, d, _ := cr.deliveries(link)
+				dup = d
+				g.Expect(reached).To(Equal(n), "followers that received the release")
+			}).WithContext(ctx).WithTimeout(within).WithPolling(time.Second).Should(Succeed())
+			return dup
+		}
+
+		By("a release, and the elected replica's pod deleted as the fan-out starts")
+		var leader string
+		Eventually(func(g Gomega) { leader = holder(g) }).WithContext(ctx).Should(Succeed())
+		t1 := time.Now()
+		link1 := release("v7.0.1")
+		Expect(k8s.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: pg.ns, Name: leader}})).To(Succeed())
+		dup1 := reachesAll(link1, 3*time.Minute)
+		took1 := time.Since(t1)
+		Eventually(func(g Gomega) { g.Expect(holder(g)).NotTo(Equal(leader)) }).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed(), "a new leader")
+
+		By("another release, and the new leader's process killed with SIGKILL as the fan-out starts")
+		Eventually(func(g Gomega) { leader = holder(g) }).WithContext(ctx).Should(Succeed())
+		t2 := time.Now()
+		link2 := release("v7.0.2")
+		pid := killProcessOfPod(leader)
+		dup2 := reachesAll(link2, 4*time.Minute) // rows the killed worker held come back after the 90 s lease
+		took2 := time.Since(t2)
+		Eventually(func(g Gomega) {
+			g.Expect(holder(g)).NotTo(BeEmpty())
+		}).WithContext(ctx).Should(Succeed())
+
+		GinkgoWriter.Printf("fan-out to %d personal inboxes: pod deleted %s, %d duplicates; process %d killed %s, %d duplicates\n",
+			n, took1.Round(time.Second), dup1, pid, took2.Round(time.Second), dup2)
+		// docs/delivery.md: a duplicate needs a worker to die between the peer's 2xx and
+		// MarkDelivered; at most Concurrency (32) rows per dead worker are in that window.
+		Expect(dup1).To(BeNumerically("<=", 32))
+		Expect(dup2).To(BeNumerically("<=", 32))
 	})
 
 	It("says why a server cannot use its database (wrong password, another server's database) and heals when the Secret is fixed", func(ctx SpecContext) {
