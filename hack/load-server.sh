@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The server issue's measurements (docs/benchmarks.md): inbox throughput beside raw RSA
 # verify, follow -> Accept latency at 100 follows/s, and manager/server memory with 10,000
-# Subscriptions. Everything runs on 127.0.0.0/8 against a real kube-apiserver and etcd;
-# every loop is bounded.
+# Subscriptions; and (TestLoadReplicas, issue 15) the same inbox load into one server on
+# SQLite, one on PostgreSQL and three replicas sharing PostgreSQL, in one run. Everything
+# runs on 127.0.0.0/8 against a real kube-apiserver and etcd (and hack/test-postgres.sh's
+# PostgreSQL); every loop is bounded.
 #
 # Usage: hack/load-server.sh [--pin] [test-name-regexp]
 #
@@ -16,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KUBEBUILDER_ASSETS="${KUBEBUILDER_ASSETS:-$(hack/envtest-binaries.sh)}"
+export FEDFORGE_TEST_POSTGRES_DSN="${FEDFORGE_TEST_POSTGRES_DSN:-$(hack/test-postgres.sh)}" # TestLoadReplicas
 pin=""
 if [[ "${1:-}" == "--pin" ]]; then
 	pin=1
@@ -35,4 +38,4 @@ if [[ -n "${FEDFORGE_LOAD_PROFILE:-}" ]]; then
 	args+=(-test.cpuprofile "$(realpath -m "$FEDFORGE_LOAD_PROFILE")")
 fi
 # The tests find config/ and hack/ relative to their package directory.
-(cd internal/app && FEDFORGE_LOAD=1 "${run[@]}" "${args[@]}" 2>&1) | grep -E 'load_test.go|^(--- |ok|FAIL|PASS)'
+(cd internal/app && FEDFORGE_LOAD=1 "${run[@]}" "${args[@]}" 2>&1) | grep -E 'load_[a-z_]*test.go|^(--- |ok|FAIL|PASS)'

@@ -226,7 +226,10 @@ func TestLoadInboxClient(t *testing.T) {
 	must(t, err)
 	conns := make([]net.Conn, workers)
 	for i := range conns {
-		conns[i], err = net.Dial("tcp", os.Getenv("FEDFORGE_LOAD_ADDR"))
+		// FEDFORGE_LOAD_ADDR may list several replicas (comma-separated): connections are
+		// spread over them in turn, as a Service spreads them (TestLoadReplicas).
+		addrs := strings.Split(os.Getenv("FEDFORGE_LOAD_ADDR"), ",")
+		conns[i], err = net.Dial("tcp", addrs[i%len(addrs)])
 		must(t, err)
 		defer conns[i].Close()
 	}
