@@ -353,6 +353,19 @@ func TestTicketsIntoRealGitea(t *testing.T) {
 			}
 			return nil
 		})
+		eventually(t, 30*time.Second, func() error {
+			if r := getAS2(t, p.alpha, "/actors/tracker/issues/1/replies"); fmt.Sprint(r["totalItems"]) != "0" {
+				return fmt.Errorf("replies after the deletion: %v", r["orderedItems"])
+			}
+			return nil
+		})
+		// The Note is gone: a later Update of it writes nothing.
+		before := writes()
+		late := map[string]any{"@context": activitypub.ActivityStreamsContext, "id": "http://" + tp.host + "/updates/late", "type": "Update", "actor": alice,
+			"object": map[string]any{"id": note1, "type": "Note", "attributedTo": alice, "content": "late"}}
+		if code, body := tp.send(t, p, "alice", late); code != http.StatusAccepted || writes() != before {
+			t.Errorf("Update of a deleted Note answered %d %s and queued %d writes", code, body, writes()-before)
+		}
 	})
 
 	t.Run("refusals: no tickets, unknown actor, oversized", func(t *testing.T) {

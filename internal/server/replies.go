@@ -111,6 +111,9 @@ func (f *federation) ownComment(ctx context.Context, act *activitypub.Object, no
 	if c.AuthorID != act.Actor.ID() {
 		return c, nil, 0, false, refuse(http.StatusForbidden, nil, "Note %s was written by %s, not by %s", noteID, c.AuthorID, act.Actor.ID())
 	}
+	if c.Deleted {
+		return c, nil, 0, false, nil // its comment is gone: an Update or Delete changes nothing
+	}
 	la, number, ok := f.ticketOf(ctx, c.TicketID)
 	return c, la, number, ok, nil
 }

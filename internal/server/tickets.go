@@ -183,7 +183,7 @@ func (t *ticketing) done(ctx context.Context, w store.ForgeWrite, op forgewrite.
 		return f.store.PutTicketComment(ctx, store.TicketComment{NoteID: op.NoteID, TicketID: op.Origin.TicketID,
 			CommentID: ref.ID, AuthorID: op.Origin.ActorID})
 	case forgewrite.KindDeleteComment:
-		return f.store.DeleteTicketComment(ctx, op.NoteID)
+		return f.store.MarkTicketCommentDeleted(ctx, op.NoteID)
 	}
 	return nil
 }

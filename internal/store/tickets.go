@@ -119,6 +119,9 @@ type TicketComment struct {
 	CommentID int64
 	// AuthorID is the remote actor that wrote the Note.
 	AuthorID string
+	// Deleted says the Note was deleted and its comment with it; the row stays so that
+	// the forge's deletion webhook is still recognised as Fedforge's own.
+	Deleted bool
 	// Created is when it was recorded (UTC).
 	Created time.Time
 }
@@ -168,10 +171,11 @@ type Tickets interface {
 	// TicketCommentByForgeID returns the remote Note a forge comment of a ticket was
 	// written for, or ErrNotFound (the comment was written in the forge).
 	TicketCommentByForgeID(ctx context.Context, ticketID string, commentID int64) (TicketComment, error)
-	// TicketComments returns the remote Notes of a ticket, oldest first.
+	// TicketComments returns the remote Notes of a ticket that are not deleted, oldest
+	// first.
 	TicketComments(ctx context.Context, ticketID string) ([]TicketComment, error)
-	// DeleteTicketComment forgets a remote Note's comment (it was deleted).
-	DeleteTicketComment(ctx context.Context, noteID string) error
+	// MarkTicketCommentDeleted records that a remote Note's comment was deleted.
+	MarkTicketCommentDeleted(ctx context.Context, noteID string) error
 }
 
 const forgeWriteCols = `id, key, actor_id, kind, payload, state, attempt, lease_owner, last_error,
@@ -427,15 +431,15 @@ func (s *sqlStore) PutTicketComment(ctx context.Context, c TicketComment) error 
 
 func scanTicketComment(r scanner) (TicketComment, error) {
 	var c TicketComment
-	var created int64
-	err := r.Scan(&c.NoteID, &c.TicketID, &c.CommentID, &c.AuthorID, &created)
-	c.Created = fromMicros(created)
+	var created, deleted int64
+	err := r.Scan(&c.NoteID, &c.TicketID, &c.CommentID, &c.AuthorID, &deleted, &created)
+	c.Created, c.Deleted = fromMicros(created), deleted != 0
 	return c, err
 }
 
 // TicketCommentByNote implements Tickets.
 func (s *sqlStore) TicketCommentByNote(ctx context.Context, noteID string) (TicketComment, error) {
-	c, err := scanTicketComment(s.queryRow(ctx, `SELECT note_id, ticket_id, comment_id, author_id, created
+	c, err := scanTicketComment(s.queryRow(ctx, `SELECT note_id, ticket_id, comment_id, author_id, deleted, created
 		FROM ticket_comments WHERE note_id = ?`, noteID))
 	if err != nil {
 		return TicketComment{}, notFound(err, "ticket comment of "+noteID)
@@ -448,7 +452,7 @@ func (s *sqlStore) TicketCommentByForgeID(ctx context.Context, ticketID string, 
 	if commentID == 0 {
 		return TicketComment{}, fmt.Errorf("comment 0 of %s: %w", ticketID, ErrNotFound)
 	}
-	c, err := scanTicketComment(s.queryRow(ctx, `SELECT note_id, ticket_id, comment_id, author_id, created
+	c, err := scanTicketComment(s.queryRow(ctx, `SELECT note_id, ticket_id, comment_id, author_id, deleted, created
 		FROM ticket_comments WHERE ticket_id = ? AND comment_id = ?`, ticketID, commentID))
 	if err != nil {
 		return TicketComment{}, notFound(err, fmt.Sprintf("comment %d of %s", commentID, ticketID))
@@ -458,8 +462,8 @@ func (s *sqlStore) TicketCommentByForgeID(ctx context.Context, ticketID string, 
 
 // TicketComments implements Tickets.
 func (s *sqlStore) TicketComments(ctx context.Context, ticketID string) ([]TicketComment, error) {
-	rows, err := s.query(ctx, `SELECT note_id, ticket_id, comment_id, author_id, created FROM ticket_comments
-		WHERE ticket_id = ? ORDER BY created, note_id`, ticketID)
+	rows, err := s.query(ctx, `SELECT note_id, ticket_id, comment_id, author_id, deleted, created FROM ticket_comments
+		WHERE ticket_id = ? AND deleted = 0 ORDER BY created, note_id`, ticketID)
 	if err != nil {
 		return nil, fmt.Errorf("store: comments of %s: %w", ticketID, err)
 	}
@@ -475,10 +479,10 @@ func (s *sqlStore) TicketComments(ctx context.Context, ticketID string) ([]Ticke
 	return out, rows.Err()
 }
 
-// DeleteTicketComment implements Tickets.
-func (s *sqlStore) DeleteTicketComment(ctx context.Context, noteID string) error {
+// MarkTicketCommentDeleted implements Tickets.
+func (s *sqlStore) MarkTicketCommentDeleted(ctx context.Context, noteID string) error {
 	return s.inTx(ctx, func(t tx) error {
-		if _, err := t.exec(ctx, `DELETE FROM ticket_comments WHERE note_id = ?`, noteID); err != nil {
+		if _, err := t.exec(ctx, `UPDATE ticket_comments SET deleted = 1 WHERE note_id = ?`, noteID); err != nil {
 			return fmt.Errorf("store: delete ticket comment %s: %w", noteID, err)
 		}
 		return nil

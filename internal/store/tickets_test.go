@@ -193,11 +193,14 @@ func TestTicketsConformance(t *testing.T) {
 			if all, err := s.TicketComments(ctx, tr.ID); err != nil || len(all) != 1 {
 				t.Errorf("comments = %+v, %v", all, err)
 			}
-			if err := s.DeleteTicketComment(ctx, note.NoteID); err != nil {
+			if err := s.MarkTicketCommentDeleted(ctx, note.NoteID); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.TicketCommentByNote(ctx, note.NoteID); !errors.Is(err, ErrNotFound) {
-				t.Errorf("deleted comment = %v, want ErrNotFound", err)
+			if got, err := s.TicketCommentByForgeID(ctx, tr.ID, 42); err != nil || !got.Deleted || got.NoteID != note.NoteID {
+				t.Errorf("deleted comment by forge id = %+v, %v; want it kept, marked deleted", got, err)
+			}
+			if all, err := s.TicketComments(ctx, tr.ID); err != nil || len(all) != 0 {
+				t.Errorf("comments after deletion = %+v, %v; want none listed", all, err)
 			}
 		},
 	})

@@ -44,12 +44,14 @@ CREATE TABLE ticket_participants (
     PRIMARY KEY (ticket_id, actor_id)
 );
 
--- comment_id is 0 until the forge answered the write of the comment.
+-- comment_id is 0 until the forge answered the write of the comment; deleted is set once
+-- the comment was deleted (the row stays, so the forge's deletion webhook is recognised).
 CREATE TABLE ticket_comments (
     note_id    TEXT    PRIMARY KEY,
     ticket_id  TEXT    NOT NULL,
     comment_id INTEGER NOT NULL DEFAULT 0,
     author_id  TEXT    NOT NULL,
+    deleted    INTEGER NOT NULL DEFAULT 0,
     created    INTEGER NOT NULL
 );
 CREATE INDEX ticket_comments_forge ON ticket_comments (ticket_id, comment_id);
