@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -149,7 +150,8 @@ func TestTicketsIntoRealGitea(t *testing.T) {
 	bot := g.CreateUser(t, "fedforge-bot", "read:repository", "write:issue")
 	must(t, p.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "alpha", Name: "forge-token"},
 		StringData: map[string]string{"token": bot.Token}}))
-	forgeSpec := &fedv1.ForgeAccess{Type: fedv1.ForgeGitea, URL: g.URL, Project: repo.FullName, TokenSecretRef: fedv1.SecretKeyReference{Name: "forge-token"}}
+	api := startAPICounter(t, g.URL)
+	forgeSpec := &fedv1.ForgeAccess{Type: fedv1.ForgeGitea, URL: api.url, Project: repo.FullName, TokenSecretRef: fedv1.SecretKeyReference{Name: "forge-token"}}
 	for name, spec := range map[string]fedv1.FederatedActorSpec{
 		"tracker": {Type: fedv1.ActorRepository, Forge: forgeSpec},
 		"plain":   {Type: fedv1.ActorService},
@@ -218,12 +220,16 @@ func TestTicketsIntoRealGitea(t *testing.T) {
 	offer1 := "http://" + tp.host + "/offers/1"
 	ticket1 := tracker + "/issues/1"
 	t.Run("Offer{Ticket} opens an attributed issue and is accepted with the Ticket", func(t *testing.T) {
+		api.reset()
 		if code, body := tp.send(t, p, "alice", offer("http://"+tp.host+"/offers/1", alice, tracker, "Crash on start", "It **crashes** on `start`.")); code != http.StatusAccepted {
 			t.Fatalf("Offer answered %d %s", code, body)
 		}
 		accept := waitAnswer(t, "Accept", offer1)
 		if accept["actor"] != tracker || accept["result"] != ticket1 {
 			t.Errorf("Accept = %v, want from %s with result %s", accept, tracker, ticket1)
+		}
+		if calls := api.issueCalls(); fmt.Sprint(calls) != "[POST /api/v1/repos/"+repo.FullName+"/issues]" {
+			t.Errorf("forge API calls for one Offer: %v, want the one POST", calls)
 		}
 		is := issuesTitled("Crash on start")
 		if len(is) != 1 || is[0].Index != 1 || is[0].Poster.UserName != "fedforge-bot" {
@@ -269,9 +275,25 @@ func TestTicketsIntoRealGitea(t *testing.T) {
 		}
 		born, _, err := g.Client.CreateIssue(owner, name, sdk.CreateIssueOption{Title: "Opened in Gitea", Body: "by a forge user"})
 		must(t, err)
+		_, _, err = g.Client.CreateIssue(owner, name, sdk.CreateIssueOption{Title: "Read often", Body: "cached"})
+		must(t, err)
 		doc = getAS2(t, p.alpha, fmt.Sprintf("/actors/tracker/issues/%d", born.Index))
 		if doc["type"] != "Ticket" || doc["name"] != "Opened in Gitea" || fmt.Sprint(doc["attributedTo"]) != "["+g.URL+"/"+g.AdminUser+"]" {
 			t.Errorf("forge-born Ticket = %v, want attributed to the Gitea user's profile", doc)
+		}
+		// A storm of GETs of one Ticket costs at most one forge call per 30 s.
+		api.reset()
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = getAS2(t, p.alpha, "/actors/tracker/issues/3") }()
+		}
+		wg.Wait()
+		for range 20 {
+			_ = getAS2(t, p.alpha, "/actors/tracker/issues/3")
+		}
+		if calls := api.issueCalls(); len(calls) > 1 {
+			t.Errorf("40 GETs of a Ticket made %d forge calls: %v", len(calls), calls)
 		}
 		f := getAS2(t, p.alpha, "/actors/tracker/issues/1/followers")
 		if fmt.Sprint(f["orderedItems"]) != "["+alice+"]" {
@@ -286,6 +308,7 @@ func TestTicketsIntoRealGitea(t *testing.T) {
 		return cs
 	}
 	t.Run("a reply becomes an attributed comment", func(t *testing.T) {
+		api.reset()
 		create := map[string]any{"@context": activitypub.ActivityStreamsContext, "id": "http://" + tp.host + "/creates/1", "type": "Create", "actor": alice,
 			"to": []string{tracker}, "object": map[string]any{"id": note1, "type": "Note", "attributedTo": alice, "inReplyTo": ticket1,
 				"content": "<p>Same here, with <b>v2</b>.</p>"}}
@@ -299,7 +322,10 @@ func TestTicketsIntoRealGitea(t *testing.T) {
 			}
 			return nil
 		})
-		r := getAS2(t, p.alpha, "/actors/tracker/issues/1/replies")
+		if calls := api.issueCalls(); fmt.Sprint(calls) != "[POST /api/v1/repos/"+repo.FullName+"/issues/1/comments]" {
+			t.Errorf("forge API calls for one reply: %v, want the one POST", calls)
+		}
+		var r map[string]any
 		eventually(t, 30*time.Second, func() error {
 			if r = getAS2(t, p.alpha, "/actors/tracker/issues/1/replies"); fmt.Sprint(r["orderedItems"]) != "["+note1+"]" {
 				return fmt.Errorf("replies %v", r["orderedItems"])
@@ -428,7 +454,7 @@ func TestTicketsIntoRealGitea(t *testing.T) {
 		if n := len(tp.answers("Accept", down)); n != 0 {
 			t.Fatalf("accepted before the forge wrote the issue")
 		}
-		setForgeURL(g.URL)
+		setForgeURL(api.url)
 		accept := waitAnswer(t, "Accept", down)
 		is := issuesTitled("While down")
 		if len(is) != 1 || accept["result"] != fmt.Sprintf("%s/issues/%d", tracker, is[0].Index) {
@@ -449,6 +475,54 @@ func commentBodies(cs []*sdk.Comment) []string {
 	var out []string
 	for _, c := range cs {
 		out = append(out, c.Body)
+	}
+	return out
+}
+
+// apiCounter is a reverse proxy in front of Gitea that records the API calls Fedforge
+// makes, so that the test counts forge calls per inbound activity.
+type apiCounter struct {
+	url   string
+	mu    sync.Mutex
+	calls []string
+}
+
+func startAPICounter(t *testing.T, target string) *apiCounter {
+	u, err := url.Parse(target)
+	must(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.6:0")
+	must(t, err)
+	c := &apiCounter{url: "http://" + ln.Addr().String()}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	direct := proxy.Director
+	proxy.Director = func(r *http.Request) { direct(r); r.Host = u.Host } // Gitea writes its URLs from Host
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.calls = append(c.calls, r.Method+" "+r.URL.Path)
+		c.mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return c
+}
+
+func (c *apiCounter) reset() {
+	c.mu.Lock()
+	c.calls = nil
+	c.mu.Unlock()
+}
+
+// issueCalls are the recorded calls on issues and comments (not the operator's probe of
+// the repository).
+func (c *apiCounter) issueCalls() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, call := range c.calls {
+		if strings.Contains(call, "/issues") {
+			out = append(out, call)
+		}
 	}
 	return out
 }
