@@ -248,6 +248,12 @@ func (e *Executor) write(ctx context.Context, w store.ForgeWrite, op *Op) (store
 		err = Permanent(fmt.Errorf("unknown kind %q", op.Kind))
 	}
 	if err != nil {
+		// A writer reports what the forge said (or that it did not answer) as an
+		// APIError; anything else is the writer refusing the write itself (no title, a
+		// project that is not owner/name), which no retry changes.
+		if _, ok := forge.AsAPIError(err); !ok && ctx.Err() == nil {
+			err = Permanent(err)
+		}
 		return store.ForgeRef{}, err
 	}
 	return store.ForgeRef{Number: ref.Number, ID: ref.ID, URL: ref.URL}, nil

@@ -2,6 +2,8 @@ package forgewrite_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -34,6 +36,11 @@ type world struct {
 	hc    *http.Client
 	done  sync.Map // key -> store.ForgeRef, what Done saw
 	dones atomic.Int64
+	// failDone makes Done fail this many times first.
+	failDone atomic.Int64
+	// project is the project written to (a missing one makes Gitea answer 404).
+	project atomic.Value // string
+	dead    sync.Map     // key -> reason
 }
 
 func newWorld(t *testing.T) *world {
@@ -51,6 +58,7 @@ func newWorld(t *testing.T) *world {
 	guard := activitypub.NewClient(activitypub.ClientConfig{AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	w := &world{g: g, st: st, repo: repo, token: bot.Token, hc: forge.NewAPIClient(guard, forge.APIClientConfig{})}
 	w.url.Store(g.URL)
+	w.project.Store(repo.FullName)
 	return w
 }
 
@@ -59,10 +67,17 @@ func (w *world) executor(t *testing.T, owner string) *forgewrite.Executor {
 		Store: w.st, Owner: owner, BaseDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond,
 		Lease: 2 * time.Minute, PollInterval: 20 * time.Millisecond,
 		Target: func(ctx context.Context, actorID string) (forgewrite.Target, error) {
-			wr, err := gitea.NewWriter(gitea.Access{Type: fedv1.SourceGitea, URL: w.url.Load().(string), Project: w.repo.FullName, Token: w.token, HTTPClient: w.hc})
-			return forgewrite.Target{Writer: wr, Repo: forge.Repository{FullName: w.repo.FullName}}, err
+			project := w.project.Load().(string)
+			wr, err := gitea.NewWriter(gitea.Access{Type: fedv1.SourceGitea, URL: w.url.Load().(string), Project: project, Token: w.token, HTTPClient: w.hc})
+			return forgewrite.Target{Writer: wr, Repo: forge.Repository{FullName: project}}, err
+		},
+		Dead: func(ctx context.Context, fw store.ForgeWrite, op forgewrite.Op, reason string) {
+			w.dead.Store(fw.Key, reason)
 		},
 		Done: func(ctx context.Context, fw store.ForgeWrite, op forgewrite.Op, ref store.ForgeRef) error {
+			if w.failDone.Add(-1) >= 0 {
+				return errors.New("the store is away")
+			}
 			w.dones.Add(1)
 			w.done.Store(fw.Key, ref)
 			return nil
@@ -165,6 +180,41 @@ func TestQueueAgainstRealGitea(t *testing.T) {
 		}
 	})
 
+	t.Run("a failed follow-up is retried without writing again", func(t *testing.T) {
+		w.failDone.Store(1)
+		w.queue(t, "https://p/offers/4", "follow-up")
+		e := w.executor(t, "replica-a")
+		if _, err := e.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		fw, _ := w.st.GetForgeWrite(ctx, "https://p/offers/4")
+		if fw.State != store.ForgeWritePending || !fw.HasRef || !strings.Contains(fw.LastError, "the store is away") {
+			t.Fatalf("after a failed follow-up: %+v, want pending with the forge's answer recorded", fw)
+		}
+		eventually(t, 30*time.Second, func() bool {
+			_, _ = e.RunOnce(ctx)
+			fw, _ := w.st.GetForgeWrite(ctx, "https://p/offers/4")
+			return fw.State == store.ForgeWriteDone
+		}, "the follow-up ran again")
+		if n := w.issues(t, "follow-up"); n != 1 {
+			t.Errorf("%d issues titled follow-up, want 1", n)
+		}
+	})
+
+	t.Run("a write the forge refuses for good is given up and reported", func(t *testing.T) {
+		w.project.Store(w.repo.Owner.UserName + "/no-such-repository")
+		defer w.project.Store(w.repo.FullName)
+		w.queue(t, "https://p/offers/5", "refused")
+		if _, err := w.executor(t, "replica-a").RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		fw, _ := w.st.GetForgeWrite(ctx, "https://p/offers/5")
+		reason, told := w.dead.Load("https://p/offers/5")
+		if fw.State != store.ForgeWriteDead || !told || !strings.Contains(fmt.Sprint(reason), "404") {
+			t.Errorf("row %+v, Dead told %v (%v); want given up on the forge's 404", fw, told, reason)
+		}
+	})
+
 	t.Run("a forge that is down delays the write, never loses it", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -182,8 +232,8 @@ func TestQueueAgainstRealGitea(t *testing.T) {
 			return err == nil && fw.Attempt >= 2 && strings.Contains(fw.LastError, "forge ")
 		}, "the write was attempted twice against the closed port")
 		st, _ := w.st.ForgeWriteStats(ctx)
-		if st.Pending != 1 || st.Retrying != 1 || st.Dead != 0 {
-			t.Errorf("stats while the forge is down = %+v, want one pending retrying write", st)
+		if st.Pending != 1 || st.Retrying != 1 || st.Dead != 1 {
+			t.Errorf("stats while the forge is down = %+v, want one pending retrying write (and the one refused before)", st)
 		}
 		w.url.Store(w.g.URL)
 		eventually(t, 30*time.Second, func() bool {
