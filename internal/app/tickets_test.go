@@ -469,6 +469,26 @@ func TestTicketsIntoRealGitea(t *testing.T) {
 			return nil
 		})
 	})
+
+	t.Run("an Offer from a host a policy refuses is rejected and writes nothing", func(t *testing.T) {
+		must(t, p.k8s.Create(ctx, &fedv1.FederationPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "alpha", Name: "deny-peer"},
+			Spec:       fedv1.FederationPolicySpec{TargetRef: fedv1.LocalObjectReference{Name: "forge"}, Mode: fedv1.PolicyDenylist, Hosts: []string{tp.host}},
+		}))
+		p.enforced(t, "alpha", "deny-peer")
+		before := writes()
+		denied := "http://" + tp.host + "/offers/denied"
+		if code, body := tp.send(t, p, "alice", offer(denied, alice, tracker, "From a refused host", "x")); code != http.StatusAccepted {
+			t.Errorf("Offer from a refused host answered %d %s, want 202 and a Reject", code, body)
+		}
+		rej := waitAnswer(t, "Reject", denied)
+		if !strings.Contains(fmt.Sprint(rej["summary"]), "does not take tickets from "+tp.host) {
+			t.Errorf("Reject = %v, want the policy named in summary", rej)
+		}
+		if n := writes(); n != before {
+			t.Errorf("an Offer from a refused host queued %d forge writes", n-before)
+		}
+	})
 }
 
 func commentBodies(cs []*sdk.Comment) []string {
