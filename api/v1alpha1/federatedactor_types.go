@@ -135,6 +135,21 @@ type FederatedActorSpec struct {
 	// its sources send.
 	// +optional
 	Forge *ForgeAccess `json:"forge,omitempty"`
+
+	// tickets says whether the actor takes tickets from the Fediverse: a ForgeFed
+	// Offer{Ticket} opens an issue in spec.forge's project, and replies to its Ticket
+	// become comments. Unset, a Repository or TicketTracker actor with spec.forge takes
+	// them (the token was given write:issue for this); other actors never do.
+	// +optional
+	Tickets *TicketsSpec `json:"tickets,omitempty"`
+}
+
+// TicketsSpec controls the tickets an actor takes (docs/forgefed.md).
+type TicketsSpec struct {
+	// enabled turns tickets off (false) for a Repository or TicketTracker actor with
+	// spec.forge; true is the default for those actors and changes nothing for others.
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
 }
 
 // ForgeType names the API a forge speaks.

@@ -161,6 +161,12 @@ type FederationServerStatus struct {
 	// +optional
 	Delivery *DeliveryStatus `json:"delivery,omitempty"`
 
+	// forgeWrites summarises the server's forge-write queue: issues and comments asked
+	// for from the Fediverse that wait to be written into a forge (a forge that is down
+	// delays them). Written by the server with status.delivery.
+	// +optional
+	ForgeWrites *ForgeWriteStatus `json:"forgeWrites,omitempty"`
+
 	// observedGeneration is the generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -237,6 +243,25 @@ type DeliveryStatus struct {
 	// observedAt is when the queue was read.
 	// +optional
 	ObservedAt *metav1.Time `json:"observedAt,omitempty"`
+}
+
+// ForgeWriteStatus is a summary of the durable forge-write queue of a server.
+type ForgeWriteStatus struct {
+	// pending writes will be attempted (due now, being written, or waiting for a retry).
+	// +optional
+	Pending int64 `json:"pending,omitempty"`
+	// retrying writes failed at least once (the forge was down or refused the token)
+	// and wait for their next attempt; the server logs each failure with the forge's
+	// answer.
+	// +optional
+	Retrying int64 `json:"retrying,omitempty"`
+	// dead writes were given up on (the forge refused them for good, or they were
+	// retried for a week); each one is also a Warning Event on its actor.
+	// +optional
+	Dead int64 `json:"dead,omitempty"`
+	// oldestPendingSince is when the oldest pending write was queued.
+	// +optional
+	OldestPendingSince *metav1.Time `json:"oldestPendingSince,omitempty"`
 }
 
 // FederationServer is one Fediverse instance served by `fedforge server`: a public host,

@@ -151,7 +151,7 @@ func TestLoadReplicas(t *testing.T) {
 			t.Errorf("%s: %d of %d POSTs accepted (other answers: %v)", su.name, res.Accepted, n, res.Other)
 		}
 		el := time.Duration(res.ElapsedNs)
-		results[su.name] = fmt.Sprintf("%.0f POSTs/s, server-process CPU %s per POST", float64(n)/el.Seconds(), ((cpu1-cpu0)/time.Duration(n)).Round(time.Microsecond))
+		results[su.name] = fmt.Sprintf("%.0f POSTs/s, server-process CPU %s per POST", float64(n)/el.Seconds(), ((cpu1 - cpu0) / time.Duration(n)).Round(time.Microsecond))
 		t.Logf("%s: %d signed POSTs on 16 connections over %d replica(s) in %s = %s (load average %s)", su.name, n, su.replicas, el.Round(time.Millisecond), results[su.name], loadAverage())
 		cancel()
 		for range su.replicas {

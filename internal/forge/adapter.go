@@ -53,6 +53,11 @@ type Writer interface {
 	// CloseIssue closes issue number of repo (a ForgeFed Resolve); closing a closed
 	// issue succeeds.
 	CloseIssue(ctx context.Context, repo Repository, number int64, key IdempotencyKey) error
+	// EditComment replaces the body of comment id (a Ref.ID from Comment) of repo with
+	// c, attributed again; editing a deleted comment returns a 404 APIError.
+	EditComment(ctx context.Context, repo Repository, id int64, c Comment) error
+	// DeleteComment deletes comment id of repo; deleting a deleted comment succeeds.
+	DeleteComment(ctx context.Context, repo Repository, id int64) error
 	// OpenMergeRequest opens mr in repo from a branch already pushed to the same
 	// repository. On Gitea and Forgejo this needs the write:repository scope (pull
 	// requests are under the repository scope), more than issues and comments need.
@@ -66,4 +71,22 @@ type RepoInfo struct {
 	// ForkedFrom is the web page of the parent repository when the forge says this one
 	// is a fork, else "".
 	ForkedFrom string
+}
+
+// IssueReader reads one issue, so that an issue opened in the forge is served as a Ticket
+// too. The Gitea writer implements it; callers cache answers (a GET storm on a Ticket
+// must not become a storm of forge API calls).
+type IssueReader interface {
+	// Issue returns issue number of repo; a missing issue is a 404 APIError.
+	Issue(ctx context.Context, repo Repository, number int64) (Issue, error)
+}
+
+// KeyFinder finds an object a Writer wrote under an idempotency key (the hidden marker),
+// so that the forge-write queue recovers an answer it lost: a crash, or a timeout after
+// the forge had written. The queue asks only when a write is retried.
+type KeyFinder interface {
+	// FindByKey looks for the object written under key: a comment of issue number when
+	// number > 0, else an issue among the newest of repo. found is false when there is
+	// none.
+	FindByKey(ctx context.Context, repo Repository, number int64, key IdempotencyKey) (ref Ref, found bool, err error)
 }

@@ -1,5 +1,7 @@
 package forge
 
+import "time"
+
 // The neutral model of what Fedforge writes into a forge (phase 2): an issue opened
 // from a ForgeFed Offer{Ticket}, a comment from a reply, a merge request from an
 // Offer{Patch}/branch. Like Event on the way in, these carry only what every forge can
@@ -84,9 +86,35 @@ type MergeRequest struct {
 type Ref struct {
 	// Number is the issue or merge request number shown to people (GitLab iid).
 	Number int64
+	// ID is the forge's id of a comment (Gitea's comment id), 0 for an issue or merge
+	// request: EditComment and DeleteComment take it, and the outbound side matches the
+	// forge's comment webhooks against it to recognise a comment Fedforge wrote.
+	ID int64
 	// URL is the object's page on the forge (for a comment, its anchor).
 	URL string
 	// Created is false when the key matched an object written before, so the caller
 	// does not announce it twice.
 	Created bool
+}
+
+// Issue is an issue as the forge reports it, read to serve its Ticket (every issue of a
+// fronted repository is a Ticket, whether it was opened from the Fediverse or in the
+// forge).
+type Issue struct {
+	// Number is the issue number.
+	Number int64
+	// Title and Body are as written in the forge (Body in the forge's Markdown).
+	Title, Body string
+	// URL is the issue's page on the forge.
+	URL string
+	// Closed says the issue is closed (a resolved Ticket).
+	Closed bool
+	// AuthorLogin is the forge user who opened it (Fedforge's token user for offered
+	// tickets); AuthorURL is that user's profile page.
+	AuthorLogin, AuthorURL string
+	// Created, Updated and ClosedAt are the forge's times (ClosedAt zero when open).
+	Created, Updated, ClosedAt time.Time
+	// PullRequest says the number is a pull request's (Gitea numbers both in one
+	// sequence); it is served as a merge request, not as a Ticket.
+	PullRequest bool
 }

@@ -6,11 +6,15 @@ import (
 
 // onDelete handles Delete of a remote actor (actor == object): its Subscriptions in
 // both directions are removed, quietly, and its cached document and keys forgotten.
-// Deletes of objects need no state here; they are kept in the received log.
+// Deletes of objects are kept in the received log; a deleted Note that was written as a
+// forge comment has its comment deleted too (replies.go).
 func (f *federation) onDelete(ctx context.Context, in *inbound) ([]string, error) {
 	act := in.act
 	actorID := act.Actor.ID()
 	if act.Object.ID() != actorID {
+		if _, err := f.deleteTicketComment(ctx, act); err != nil {
+			return nil, err
+		}
 		return f.addressees(ctx, act, nil)
 	}
 	out, err := f.removeRemote(ctx, actorID)

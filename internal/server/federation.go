@@ -48,4 +48,6 @@ type federation struct {
 	recorder events.EventRecorder
 	// recent is the inbox's in-memory replay check (received.go).
 	recent recentActivities
+	// tickets takes tickets and replies into the forge (tickets.go).
+	tickets *ticketing
 }

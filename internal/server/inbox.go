@@ -180,7 +180,7 @@ func (f *federation) receive(r *http.Request) error {
 		f.refused.add(refusedRequest, f.now(), v.limitedBy...)
 		return refuse(http.StatusTooManyRequests, nil, "more than %d requests a minute from %s", v.requestsPerMinute, au.Host)
 	}
-	if !v.allowed && typ != "Follow" {
+	if !v.allowed && typ != "Follow" && typ != "Offer" {
 		f.refused.add(refusedRequest, f.now(), v.by...)
 		return refuse(http.StatusForbidden, nil, "%s is not allowed to federate with this server", au.Host)
 	}
@@ -195,6 +195,10 @@ func (f *federation) receive(r *http.Request) error {
 		if err := f.heardFrom(ctx, strings.ToLower(au.Host)); err != nil {
 			f.log.Info("recording that a host is back failed", "host", au.Host, "error", err.Error())
 		}
+	}
+	if !v.allowed && typ == "Offer" { // an Offer from a refused host: a Reject says so
+		f.refused.add(refusedRequest, f.now(), v.by...)
+		return f.rejectOffer(ctx, act, "this server does not take tickets from "+au.Host)
 	}
 	if !v.allowed { // a Follow from a refused host: answer it with a Reject
 		f.refused.add(refusedFollow, f.now(), v.by...)
@@ -296,6 +300,7 @@ var verbs = map[string]verb{
 	"Update":   {handle: (*federation).onUpdate, changesState: true},
 	"Move":     {handle: (*federation).onMove, changesState: true},
 	"Like":     {handle: (*federation).onLike, changesState: true},
+	"Offer":    {handle: (*federation).onOffer, changesState: true},
 	"Create":   {handle: (*federation).onCreate},
 	"Announce": {handle: (*federation).onAnnounce},
 }

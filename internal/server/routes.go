@@ -40,6 +40,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /actors/{username}/following", f.relations(fedv1.DirectionOutbound))
 	mux.HandleFunc("GET /actors/{username}/forks", f.forks) // repo_collections.go
 	mux.HandleFunc("GET /actors/{username}/likes", f.likes)
+	// Tickets: every issue of a repository that takes tickets (ticket_document.go).
+	mux.HandleFunc("GET /actors/{username}/issues/{number}", f.ticket)
+	mux.HandleFunc("GET /actors/{username}/issues/{number}/replies", f.ticketReplies)
+	mux.HandleFunc("GET /actors/{username}/issues/{number}/followers", f.ticketFollowers)
 	mux.HandleFunc("GET /actors/{username}/{kind}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
 		switch r.PathValue("kind") {
 		case "activities", "objects":

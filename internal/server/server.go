@@ -200,6 +200,9 @@ func New(o Options) (*Server, error) {
 	f.verifier = activitypub.NewVerifier(f.keyCache, 100000)
 	f.verifier.Now = o.Now
 	f.verifier.Origin = acs.publicOrigin // peers sign our public URL, not what the Ingress forwards
+	if f.tickets, err = newTicketing(f); err != nil {
+		return nil, fmt.Errorf("server: forge writes: %w", err)
+	}
 	s := &Server{opts: o, mgr: mgr, cache: c, fed: f, exec: exec}
 	if err := s.setupControllers(); err != nil {
 		return nil, err
@@ -214,6 +217,14 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	if err := mgr.Add(manager.RunnableFunc(s.reportDelivery)); err != nil {
+		return nil, err
+	}
+	// Every replica writes into forges (leases keep a write on one); the elected one
+	// reports the queue in status.forgeWrites.
+	if err := mgr.Add(everyReplica(s.runForgeWrites)); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(s.reportForgeWrites)); err != nil {
 		return nil, err
 	}
 	return s, nil

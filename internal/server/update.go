@@ -20,6 +20,10 @@ func (f *federation) onUpdate(ctx context.Context, in *inbound) ([]string, error
 	actorID := act.Actor.ID()
 	doc := act.Object.Object
 	if act.Object.ID() != actorID {
+		// An Update of a Note written as a forge comment edits the comment (replies.go).
+		if _, err := f.editTicketComment(ctx, act); err != nil {
+			return nil, err
+		}
 		return f.addressees(ctx, act, nil)
 	}
 	if doc == nil || doc.Inbox == "" {

@@ -268,6 +268,8 @@ type Store interface {
 	Instance
 	// RepoSurface keeps Repository actors' forks and likes (reposurface.go).
 	RepoSurface
+	// Tickets is the forge-write queue and the ticket records (tickets.go).
+	Tickets
 
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing

@@ -40,7 +40,11 @@ type Writer struct {
 	host string
 }
 
-var _ forge.Writer = (*Writer)(nil)
+var (
+	_ forge.Writer      = (*Writer)(nil)
+	_ forge.IssueReader = (*Writer)(nil)
+	_ forge.KeyFinder   = (*Writer)(nil)
+)
 
 // NewWriter checks a and returns its Writer. It makes no network call.
 func NewWriter(a Access) (*Writer, error) {
@@ -176,7 +180,7 @@ func (w *Writer) Comment(ctx context.Context, repo forge.Repository, number int6
 	if err != nil {
 		return forge.Ref{}, w.fail(fmt.Sprintf("commenting on #%d of %s", number, repo.FullName), resp, err)
 	}
-	return forge.Ref{Number: number, URL: out.HTMLURL, Created: true}, nil
+	return forge.Ref{Number: number, ID: out.ID, URL: out.HTMLURL, Created: true}, nil
 }
 
 // CloseIssue closes issue number; closing a closed issue succeeds (Gitea answers 201
