@@ -48,6 +48,10 @@ func (s *Server) Handler() http.Handler {
 		switch r.PathValue("kind") {
 		case "activities", "objects":
 			f.published(w, r)
+		case "issues", "merge-requests":
+			// A comment's Note (<ticket>/comments/<id>), stored when it was published
+			// (internal/render, threads.go); the Ticket itself has its own route.
+			f.published(w, r)
 		default:
 			notFound(w, wantsActivity(r.Header.Get("Accept")))
 		}

@@ -99,7 +99,11 @@ func (f *federation) publishActivities(ctx context.Context, actor *fedv1.Federat
 		if a.ActorID != la.urls.ID {
 			return fmt.Errorf("activity %s is attributed to %s, not %s", a.ID, a.ActorID, la.urls.ID)
 		}
-		if err := f.pub.Publish(ctx, a, followers); err != nil {
+		to, err := f.ticketAudience(ctx, la, a.Raw, followers)
+		if err != nil {
+			return err
+		}
+		if err := f.pub.Publish(ctx, a, to); err != nil {
 			return err
 		}
 	}
