@@ -11,16 +11,22 @@ import (
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 )
 
-// onAccept handles Accept or Reject (the verb table sends both here) of a Follow a local actor sent.
+// onAccept handles Accept or Reject (the verb table sends both here) of a Follow a local
+// actor sent. An answer to anything else (an Offer{Ticket} a local actor posted to its
+// outbox: the Accept names the Ticket opened, a Reject says why) is filed for the local
+// actors it is addressed to, who read it in their inbox.
 func (f *federation) onAccept(ctx context.Context, in *inbound) ([]string, error) {
 	act := in.act
 	inner := act.Object.Object
 	if inner != nil && len(inner.Type) > 0 && !inner.Type.Has("Follow") {
-		return nil, nil // an answer to something we did not send
+		return f.addressees(ctx, act, in.recipient)
 	}
 	subs, err := f.subs.list(ctx, indexSubFollow, act.Object.ID())
 	if err != nil {
 		return nil, err
+	}
+	if len(subs) == 0 {
+		return f.addressees(ctx, act, in.recipient)
 	}
 	var out []string
 	for i := range subs {

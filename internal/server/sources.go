@@ -103,6 +103,9 @@ func (f *federation) publishActivities(ctx context.Context, actor *fedv1.Federat
 		if err != nil {
 			return err
 		}
+		if to, err = f.addressedRemotes(ctx, la, a.Raw, to); err != nil {
+			return err
+		}
 		if err := f.pub.Publish(ctx, a, to); err != nil {
 			return err
 		}

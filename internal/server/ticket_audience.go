@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 
+	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/delivery"
 )
 
@@ -68,7 +70,72 @@ func (f *federation) ticketAudience(ctx context.Context, la *localActor, raw jso
 			f.refused.add(refusedDelivery, f.now(), v.by...)
 			continue
 		}
-		out = append(out, Recipient{Inbox: p.Inbox, SharedInbox: p.SharedInbox})
+		// The personal inbox, not the shared one: the activity names the Ticket's
+		// followers collection, not the participant, so a server filing what reaches its
+		// shared inbox by addressee and followed actor (ours does, as Mastodon does) would
+		// find nobody it concerns and drop it.
+		out = append(out, Recipient{Inbox: p.Inbox})
+	}
+	return out, nil
+}
+
+// addressedRemotes adds the remote actors an activity names in to or cc (a Direct note, an
+// Offer to another instance's repository, a reply to a Ticket there: what an owner posts to
+// its outbox, internal/sources) to its recipients: each is resolved to its inbox through
+// the remote-actor cache (fetched, signed, through the outbound guard, when not cached) and
+// checked against the FederationPolicy. The public collection, collections and our own
+// IRIs are not actors to resolve.
+func (f *federation) addressedRemotes(ctx context.Context, la *localActor, raw json.RawMessage, to []Recipient) ([]Recipient, error) {
+	var addr struct {
+		To, Cc json.RawMessage
+	}
+	if json.Unmarshal(raw, &addr) != nil {
+		return to, nil
+	}
+	base, _, err := f.actors.baseURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	local := strings.TrimRight(base, "/") + "/"
+	var ids []string
+	for _, field := range []json.RawMessage{addr.To, addr.Cc} {
+		var list []string
+		if json.Unmarshal(field, &list) != nil {
+			var one string
+			if json.Unmarshal(field, &one) != nil {
+				continue
+			}
+			list = []string{one}
+		}
+		for _, id := range list {
+			if activitypub.IsPublicIRI(id) || strings.HasPrefix(id, local) || strings.HasSuffix(id, "/followers") || strings.HasSuffix(id, "/following") {
+				continue
+			}
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return to, nil
+	}
+	signer, err := f.actors.signerFor(ctx, la)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := f.policies.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]Recipient(nil), to...)
+	for _, id := range ids {
+		if v := verdictFor(cs, delivery.HostOf(id)); !v.allowed {
+			f.refused.add(refusedDelivery, f.now(), v.by...)
+			continue
+		}
+		ra, err := f.remoteActor(ctx, id, signer, false)
+		if err != nil {
+			return nil, fmt.Errorf("resolving addressee %s: %w", id, err)
+		}
+		out = append(out, Recipient{Inbox: ra.Inbox, SharedInbox: ra.SharedInbox})
 	}
 	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -230,16 +231,18 @@ func BuildOutboxActivity(body []byte, actorID, key string, now time.Time) (store
 			return store.Activity{}, refuse("only Note and Article can be created, not %v", []string(obj.Type))
 		}
 		return buildCreate(obj, in, actorID, followers, key, now)
+	case in.Type.Has(activitypub.TypeOffer):
+		return buildOffer(in, actorID, key, now)
 	case in.Type.Has(activitypub.TypeAnnounce):
 		target := render.CleanURL(in.Object.ID())
 		if target == "" {
 			return store.Activity{}, refuse("Announce needs the IRI of the object it shares")
 		}
-		vis, err := visibilityOf(followers, in)
+		vis, direct, err := visibilityOf(followers, in)
 		if err != nil {
 			return store.Activity{}, err
 		}
-		to, cc := activitypub.Address(vis, followers)
+		to, cc := address(vis, followers, direct)
 		act := activitypub.NewActivity(activitypub.TypeAnnounce, render.ActivityID(actorID, key), actorID, activitypub.IRIRef(target), to, cc)
 		act.Published = activitypub.Time{Time: now}
 		raw, err := json.Marshal(act)
@@ -249,7 +252,58 @@ func BuildOutboxActivity(body []byte, actorID, key string, now time.Time) (store
 		return store.Activity{ID: act.ID, ActorID: actorID, Type: activitypub.TypeAnnounce, ObjectID: target,
 			Visibility: storeVisibility(vis), Published: now, Raw: raw}, nil
 	}
-	return store.Activity{}, refuse("unsupported type %v: post Create (Note or Article), a Note or Article, or Announce", []string(in.Type))
+	return store.Activity{}, refuse("unsupported type %v: post Create (Note or Article), a Note or Article, Offer (Ticket) or Announce", []string(in.Type))
+}
+
+// buildOffer makes the Offer of a Ticket to a remote repository (ForgeFed "Opening a
+// ticket"): the client names the repository (or its ticket tracker) as target and gives
+// the Ticket's title (name or summary) and body (source in Markdown, or content); the
+// Offer goes to the target only, and its Accept or Reject comes back to the actor's inbox.
+func buildOffer(in *activitypub.Object, actorID, key string, now time.Time) (store.Activity, error) {
+	obj := in.Object.Object
+	if obj == nil || !obj.Type.Has(activitypub.TypeTicket) {
+		return store.Activity{}, refuse("Offer must embed the Ticket it offers")
+	}
+	target := render.CleanURL(in.Target.ID())
+	if target == "" || !remoteActorIRI(target) {
+		return store.Activity{}, refuse("Offer needs target: the IRI of the repository (or ticket tracker) to open the ticket on")
+	}
+	title := strings.TrimSpace(obj.Name)
+	if title == "" {
+		title = strings.TrimSpace(render.SanitizeHTML(obj.Summary))
+	}
+	if title == "" {
+		return store.Activity{}, refuse("the Ticket needs a title (name or summary)")
+	}
+	ticket := &activitypub.Object{
+		ID: render.ObjectID(actorID, key), Type: activitypub.Types{activitypub.TypeTicket},
+		AttributedTo: activitypub.IRIRefs(actorID), Name: title, Published: activitypub.Time{Time: now},
+		Content: strings.TrimSpace(render.SanitizeHTML(obj.Content)), To: activitypub.IRIRefs(target),
+	}
+	if ticket.Content != "" {
+		ticket.MediaType = "text/html"
+	}
+	if src := obj.Source; src != nil && strings.TrimSpace(src.Content) != "" {
+		ticket.Source = &activitypub.Content{Content: src.Content, MediaType: "text/markdown"}
+	}
+	if ticket.Content == "" && ticket.Source == nil {
+		return store.Activity{}, refuse("the Ticket needs a body (source or content)")
+	}
+	act := activitypub.NewActivity(activitypub.TypeOffer, render.ActivityID(actorID, key), actorID, activitypub.Embed(ticket),
+		activitypub.IRIRefs(target), nil)
+	act.Target = activitypub.IRIRef(target)
+	act.Published = ticket.Published
+	rawAct, err := json.Marshal(act)
+	if err != nil {
+		return store.Activity{}, err
+	}
+	rawTicket, err := json.Marshal(ticket)
+	if err != nil {
+		return store.Activity{}, err
+	}
+	return store.Activity{ID: act.ID, ActorID: actorID, Type: activitypub.TypeOffer, ObjectID: ticket.ID, Visibility: store.Direct,
+		Published: now, Raw: rawAct, Object: &store.Object{ID: ticket.ID, ActorID: actorID, Type: activitypub.TypeTicket,
+			Visibility: store.Direct, Published: now, Updated: now, Raw: rawTicket}}, nil
 }
 
 // buildCreate makes the Create of a client's Note or Article, keeping only properties
@@ -259,11 +313,11 @@ func buildCreate(obj, wrapper *activitypub.Object, actorID, followers, key strin
 	if wrapper != nil {
 		addressed = append(addressed, wrapper)
 	}
-	vis, err := visibilityOf(followers, addressed...)
+	vis, direct, err := visibilityOf(followers, addressed...)
 	if err != nil {
 		return store.Activity{}, err
 	}
-	to, cc := activitypub.Address(vis, followers)
+	to, cc := address(vis, followers, direct)
 	content := strings.TrimSpace(render.SanitizeHTML(obj.Content))
 	if content == "" {
 		return store.Activity{}, refuse("%v without content", []string(obj.Type))
@@ -309,16 +363,21 @@ func buildCreate(obj, wrapper *activitypub.Object, actorID, followers, key strin
 			Published: now, Updated: now, Raw: rawNote}}, nil
 }
 
-// visibilityOf reads the audience a client chose. Only the public collection and the
-// actor's followers can be addressed (delivery goes to followers); anything else, or no
-// audience at all, is refused rather than silently widened or dropped.
-func visibilityOf(followers string, objs ...*activitypub.Object) (activitypub.Visibility, error) {
+// visibilityOf reads the audience a client chose: the public collection, the actor's
+// followers, and remote actors named by their http(s) IRI (a mention, the repository an
+// Offer goes to), which the server resolves and delivers to (internal/server,
+// publishActivities). Another collection, or no audience at all, is refused rather than
+// silently widened or dropped. Addressed to remote actors only, the visibility is Direct.
+func visibilityOf(followers string, objs ...*activitypub.Object) (activitypub.Visibility, []string, error) {
 	var publicTo, publicCc, toFollowers bool
+	var direct []string
+	seen := map[string]bool{}
 	for _, o := range objs {
 		for _, rs := range []struct {
-			refs activitypub.Refs
-			to   bool
-		}{{o.To, true}, {o.Cc, false}, {o.Bto, true}, {o.Bcc, false}, {o.Audience, false}} {
+			refs  activitypub.Refs
+			to    bool
+			blind bool
+		}{{o.To, true, false}, {o.Cc, false, false}, {o.Bto, true, true}, {o.Bcc, false, true}, {o.Audience, false, false}} {
 			for _, id := range rs.refs.IDs() {
 				switch {
 				case activitypub.IsPublicIRI(id) && rs.to:
@@ -327,25 +386,56 @@ func visibilityOf(followers string, objs ...*activitypub.Object) (activitypub.Vi
 					publicCc = true
 				case id == followers:
 					toFollowers = true
+				case rs.blind:
+					// Delivering to an actor means naming it in what is delivered.
+					return "", nil, refuse("cannot address %s in bto or bcc: it would be revealed; use to or cc", id)
+				case remoteActorIRI(id):
+					if !seen[id] {
+						seen[id] = true
+						direct = append(direct, id)
+					}
 				default:
-					return "", refuse("cannot address %s: only the public collection and %s are supported", id, followers)
+					return "", nil, refuse("cannot address %s: only the public collection, %s and actors' IRIs are supported", id, followers)
 				}
 			}
 		}
 	}
 	switch {
 	case publicTo:
-		return activitypub.Public, nil
+		return activitypub.Public, direct, nil
 	case publicCc:
-		return activitypub.Unlisted, nil
+		return activitypub.Unlisted, direct, nil
 	case toFollowers:
-		return activitypub.FollowersOnly, nil
+		return activitypub.FollowersOnly, direct, nil
+	case len(direct) > 0:
+		return visibilityDirect, direct, nil
 	}
-	return "", refuse("no audience: address the public collection or %s in to/cc", followers)
+	return "", nil, refuse("no audience: address the public collection, %s or an actor in to/cc", followers)
+}
+
+// visibilityDirect is an activity addressed to named actors only (store.Direct).
+const visibilityDirect activitypub.Visibility = "direct"
+
+// remoteActorIRI accepts an absolute http(s) IRI that is not a collection we know of (a
+// followers collection is not an actor: delivering to it would mean its owner's fan-out).
+func remoteActorIRI(id string) bool {
+	u, err := url.Parse(id)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil &&
+		!strings.HasSuffix(u.Path, "/followers") && !strings.HasSuffix(u.Path, "/following")
+}
+
+// address returns to and cc for vis, with the remote actors addressed directly.
+func address(vis activitypub.Visibility, followers string, direct []string) (to, cc activitypub.Refs) {
+	if vis == visibilityDirect {
+		return activitypub.IRIRefs(direct...), nil
+	}
+	return activitypub.Address(vis, followers, direct...)
 }
 
 func storeVisibility(v activitypub.Visibility) store.Visibility {
 	switch v {
+	case visibilityDirect:
+		return store.Direct
 	case activitypub.Unlisted:
 		return store.Unlisted
 	case activitypub.FollowersOnly:

@@ -3,7 +3,9 @@ package sources
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/fedforge/fedforge/internal/forge/webhook"
 	"github.com/fedforge/fedforge/internal/render/rendertest"
 	"net/http"
@@ -158,24 +160,27 @@ func TestOutboxRefuses(t *testing.T) {
 		path              string
 		status            int
 	}{
-		"no token":           {"", c2sType, `{"type":"Note",` + c2sPub + `,"content":"x"}`, true, c2sPath, http.StatusUnauthorized},
-		"wrong token":        {"Bearer nope", c2sType, `{"type":"Note",` + c2sPub + `,"content":"x"}`, true, c2sPath, http.StatusUnauthorized},
-		"basic auth":         {"Basic " + outboxToken, c2sType, `{"type":"Note",` + c2sPub + `,"content":"x"}`, true, c2sPath, http.StatusUnauthorized},
-		"no token secret":    {c2sAuth, c2sType, `{"type":"Note",` + c2sPub + `,"content":"x"}`, false, c2sPath, http.StatusUnauthorized},
-		"unknown actor":      {c2sAuth, c2sType, `{"type":"Note"}`, true, "/actors/nobody/outbox", http.StatusNotFound},
-		"form post":          {c2sAuth, "application/x-www-form-urlencoded", "content=x", true, c2sPath, http.StatusUnsupportedMediaType},
-		"like":               {c2sAuth, c2sType, `{"type":"Like","object":"https://m.example/s/1",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
-		"follow":             {c2sAuth, c2sType, `{"type":"Follow","object":"https://m.example/u/1",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
-		"delete":             {c2sAuth, c2sType, `{"type":"Delete","object":"https://fed.example/x",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
-		"create of image":    {c2sAuth, c2sType, `{"type":"Create","object":{"type":"Image","url":"https://x/y.png"},` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
-		"create by IRI":      {c2sAuth, c2sType, `{"type":"Create","object":"https://x.example/note",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
-		"no audience":        {c2sAuth, c2sType, `{"type":"Note","content":"x"}`, true, c2sPath, http.StatusBadRequest},
-		"direct message":     {c2sAuth, c2sType, `{"type":"Note","content":"x","to":["https://m.example/users/bob"]}`, true, c2sPath, http.StatusBadRequest},
-		"bcc someone":        {c2sAuth, c2sType, `{"type":"Note","content":"x",` + c2sPub + `,"bcc":["https://m.example/users/bob"]}`, true, c2sPath, http.StatusBadRequest},
-		"empty content":      {c2sAuth, c2sType, `{"type":"Note","content":"<script>x</script>",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
-		"announce no object": {c2sAuth, c2sType, `{"type":"Announce",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
-		"not json":           {c2sAuth, c2sType, `type=Note`, true, c2sPath, http.StatusBadRequest},
-		"too large":          {c2sAuth, c2sType, `{"type":"Note","content":"` + strings.Repeat("x", webhook.MaxBodyBytes) + `"}`, true, c2sPath, http.StatusRequestEntityTooLarge},
+		"no token":             {"", c2sType, `{"type":"Note",` + c2sPub + `,"content":"x"}`, true, c2sPath, http.StatusUnauthorized},
+		"wrong token":          {"Bearer nope", c2sType, `{"type":"Note",` + c2sPub + `,"content":"x"}`, true, c2sPath, http.StatusUnauthorized},
+		"basic auth":           {"Basic " + outboxToken, c2sType, `{"type":"Note",` + c2sPub + `,"content":"x"}`, true, c2sPath, http.StatusUnauthorized},
+		"no token secret":      {c2sAuth, c2sType, `{"type":"Note",` + c2sPub + `,"content":"x"}`, false, c2sPath, http.StatusUnauthorized},
+		"unknown actor":        {c2sAuth, c2sType, `{"type":"Note"}`, true, "/actors/nobody/outbox", http.StatusNotFound},
+		"form post":            {c2sAuth, "application/x-www-form-urlencoded", "content=x", true, c2sPath, http.StatusUnsupportedMediaType},
+		"like":                 {c2sAuth, c2sType, `{"type":"Like","object":"https://m.example/s/1",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
+		"follow":               {c2sAuth, c2sType, `{"type":"Follow","object":"https://m.example/u/1",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
+		"delete":               {c2sAuth, c2sType, `{"type":"Delete","object":"https://fed.example/x",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
+		"create of image":      {c2sAuth, c2sType, `{"type":"Create","object":{"type":"Image","url":"https://x/y.png"},` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
+		"create by IRI":        {c2sAuth, c2sType, `{"type":"Create","object":"https://x.example/note",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
+		"no audience":          {c2sAuth, c2sType, `{"type":"Note","content":"x"}`, true, c2sPath, http.StatusBadRequest},
+		"someone's followers":  {c2sAuth, c2sType, `{"type":"Note","content":"x","to":["https://m.example/users/bob/followers"]}`, true, c2sPath, http.StatusBadRequest},
+		"offer without target": {c2sAuth, c2sType, `{"type":"Offer","object":{"type":"Ticket","name":"t","content":"x"}}`, true, c2sPath, http.StatusBadRequest},
+		"offer of a note":      {c2sAuth, c2sType, `{"type":"Offer","target":"https://forge.example/actors/repo","object":{"type":"Note","content":"x"}}`, true, c2sPath, http.StatusBadRequest},
+		"ticket without title": {c2sAuth, c2sType, `{"type":"Offer","target":"https://forge.example/actors/repo","object":{"type":"Ticket","content":"x"}}`, true, c2sPath, http.StatusBadRequest},
+		"bcc someone":          {c2sAuth, c2sType, `{"type":"Note","content":"x",` + c2sPub + `,"bcc":["https://m.example/users/bob"]}`, true, c2sPath, http.StatusBadRequest},
+		"empty content":        {c2sAuth, c2sType, `{"type":"Note","content":"<script>x</script>",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
+		"announce no object":   {c2sAuth, c2sType, `{"type":"Announce",` + c2sPub + `}`, true, c2sPath, http.StatusBadRequest},
+		"not json":             {c2sAuth, c2sType, `type=Note`, true, c2sPath, http.StatusBadRequest},
+		"too large":            {c2sAuth, c2sType, `{"type":"Note","content":"` + strings.Repeat("x", webhook.MaxBodyBytes) + `"}`, true, c2sPath, http.StatusRequestEntityTooLarge},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -214,5 +219,62 @@ func TestOutboxIdempotencyKey(t *testing.T) {
 	}
 	if f.pub.Created != 3 {
 		t.Fatalf("%d activities stored, want 3", f.pub.Created)
+	}
+}
+
+// TestOutboxDirectAndOffer: a Note to a remote actor only is a Direct Create naming that
+// actor (the server delivers to it), and an Offer of a Ticket becomes a ForgeFed Offer to
+// its target with the Ticket's title and Markdown source, Direct.
+func TestOutboxDirectAndOffer(t *testing.T) {
+	const actor = "https://fed.example/actors/alice"
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	dm, err := BuildOutboxActivity([]byte(`{"type":"Note","content":"hi","to":["https://m.example/users/bob"]}`), actor, "k1", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Type   string
+		To, Cc []string
+		Target string
+		Object struct {
+			Type, Name, Content string
+			AttributedTo        []string
+			Source              struct{ Content, MediaType string }
+		}
+	}
+	if err := json.Unmarshal(dm.Raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if dm.Visibility != store.Direct || fmt.Sprint(got.To) != "[https://m.example/users/bob]" || len(got.Cc) != 0 {
+		t.Errorf("direct note: visibility %s to %v cc %v", dm.Visibility, got.To, got.Cc)
+	}
+
+	offer, err := BuildOutboxActivity([]byte(`{"type":"Offer","target":"https://forge.example/actors/repo",
+		"object":{"type":"Ticket","name":"Crash on start","content":"<p>It <script>x</script>crashes</p>","source":{"content":"It **crashes**","mediaType":"text/markdown"}}}`), actor, "k2", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = struct {
+		Type   string
+		To, Cc []string
+		Target string
+		Object struct {
+			Type, Name, Content string
+			AttributedTo        []string
+			Source              struct{ Content, MediaType string }
+		}
+	}{}
+	if err := json.Unmarshal(offer.Raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Type != "Offer" || got.Target != "https://forge.example/actors/repo" || fmt.Sprint(got.To) != "[https://forge.example/actors/repo]" {
+		t.Errorf("offer: type %s target %s to %v", got.Type, got.Target, got.To)
+	}
+	if got.Object.Type != "Ticket" || got.Object.Name != "Crash on start" || got.Object.Source.Content != "It **crashes**" ||
+		strings.Contains(got.Object.Content, "script") || fmt.Sprint(got.Object.AttributedTo) != "["+actor+"]" {
+		t.Errorf("offered ticket: %+v", got.Object)
+	}
+	if offer.Visibility != store.Direct || offer.Object == nil || offer.Object.Type != "Ticket" {
+		t.Errorf("offer stored as %s with object %+v", offer.Visibility, offer.Object)
 	}
 }
