@@ -44,8 +44,10 @@ type federation struct {
 	// heardFrom tells the delivery executor that a host answered us with a verified
 	// request, so a host marked unavailable comes back at once.
 	heardFrom func(ctx context.Context, host string) error
-	// recorder writes Events on actors (failed publishes).
+	// recorder writes Events on Subscriptions, actors and policies (events.go).
 	recorder events.EventRecorder
+	// metrics counts inbox requests and exchanges (metrics.go); nil counts nothing.
+	metrics *serverMetrics
 	// recent is the inbox's in-memory replay check (received.go).
 	recent recentActivities
 }

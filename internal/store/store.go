@@ -349,4 +349,6 @@ type Store interface {
 
 	// Close releases connections; the store must not be used afterwards.
 	Close() error
+
+	GroupCommits
 }
