@@ -157,7 +157,10 @@ var (
 )
 
 // Describe implements prometheus.Collector.
-func (c *commitCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descBatchRows; ch <- descPendingRows }
+func (c *commitCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descBatchRows
+	ch <- descPendingRows
+}
 
 // Collect implements prometheus.Collector.
 func (c *commitCollector) Collect(ch chan<- prometheus.Metric) {

@@ -177,7 +177,7 @@ type refusals struct {
 	// recorder, when set, gets one Refused Event per policy and flush (events.go).
 	recorder events.EventRecorder
 	mu       sync.Mutex
-	pending map[string]*fedv1.RefusedCounts
+	pending  map[string]*fedv1.RefusedCounts
 }
 
 // add counts one refusal of kind against each named policy.
