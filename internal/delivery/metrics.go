@@ -75,6 +75,16 @@ func NewMetrics(reg prometheus.Registerer, stats Stats) (*Metrics, error) {
 		stats: stats,
 		now:   time.Now,
 	}
+	// Every label value exported at zero from the start, so that dashboards and alerts
+	// (config/grafana, docs/operations.md) see the series before the first failure.
+	for _, c := range []string{"network", "local", "3xx", "4xx", "5xx"} {
+		m.failed.WithLabelValues(c)
+	}
+	m.givenUp.WithLabelValues("permanent")
+	m.givenUp.WithLabelValues("gone")
+	for _, st := range []CircuitState{Open, HalfOpen, Unavailable} {
+		m.heldBackC.WithLabelValues(string(st))
+	}
 	for _, c := range []prometheus.Collector{m.delivered, m.failed, m.givenUp, m.heldBackC, m} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("delivery: registering metrics: %w", err)
