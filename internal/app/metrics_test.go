@@ -128,6 +128,32 @@ func dashboardMetrics(t *testing.T, path string) map[string][]string {
 	return out
 }
 
+// alertExpr finds the PrometheusRule expressions in a Markdown page (one line each).
+var alertExpr = regexp.MustCompile(`(?m)^\s*expr: (.+)$`)
+
+// alertMetrics returns the metrics the example alerts of a Markdown page read.
+func alertMetrics(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	must(t, err)
+	out := map[string][]string{}
+	p := parser.NewParser(parser.Options{})
+	for _, m := range alertExpr.FindAllStringSubmatch(string(raw), -1) {
+		expr, err := p.ParseExpr(m[1])
+		if err != nil {
+			t.Errorf("%s: alert %q does not parse: %v", path, m[1], err)
+			continue
+		}
+		parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+			if vs, ok := node.(*parser.VectorSelector); ok {
+				out[vs.Name] = append(out[vs.Name], "alert "+m[1])
+			}
+			return nil
+		})
+	}
+	return out
+}
+
 // exported reports whether a series name is in the scrape: a histogram's _bucket, _sum
 // and _count series belong to its family.
 func exported(fams map[string]*dto.MetricFamily, name string) bool {
@@ -258,6 +284,13 @@ func TestMetricsAndDashboard(t *testing.T) {
 	if len(used) < 10 {
 		t.Fatalf("the dashboard reads %d metrics; the parse found too few: %v", len(used), used)
 	}
+	alerts := alertMetrics(t, filepath.Join("..", "..", "docs", "operations.md"))
+	if len(alerts) < 5 {
+		t.Fatalf("docs/operations.md's alerts read %d metrics; the parse found too few: %v", len(alerts), alerts)
+	}
+	for name, rules := range alerts {
+		used[name] = append(used[name], rules...)
+	}
 	var missing []string
 	for name, panels := range used {
 		if !exported(fams, name) {
@@ -266,6 +299,6 @@ func TestMetricsAndDashboard(t *testing.T) {
 	}
 	sort.Strings(missing)
 	if len(missing) > 0 {
-		t.Errorf("the dashboard reads metrics the server does not export:\n%s", strings.Join(missing, "\n"))
+		t.Errorf("the dashboard or the alerts read metrics the server does not export:\n%s", strings.Join(missing, "\n"))
 	}
 }
