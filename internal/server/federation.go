@@ -50,4 +50,6 @@ type federation struct {
 	metrics *serverMetrics
 	// recent is the inbox's in-memory replay check (received.go).
 	recent recentActivities
+	// lookups rate-limits the profile form's WebFinger lookups (remote_follow.go).
+	lookups lookupLimiter
 }
