@@ -71,9 +71,9 @@ func writeProfilePage(w http.ResponseWriter, fs *fedv1.FederationServer, a *fedv
 	data := struct{ Title, Handle, Summary, ID, Username string }{
 		Title:    profileTitle(a),
 		Username: a.Spec.PreferredUsername,
-		Handle:  "@" + urls.Handle(a.Spec.PreferredUsername, fs.Spec.Host),
-		Summary: a.Spec.Summary,
-		ID:      urls.ForActor(fs.BaseURL(), a.Spec.PreferredUsername).ID,
+		Handle:   "@" + urls.Handle(a.Spec.PreferredUsername, fs.Spec.Host),
+		Summary:  a.Spec.Summary,
+		ID:       urls.ForActor(fs.BaseURL(), a.Spec.PreferredUsername).ID,
 	}
 	setPageHeaders(w)
 	_ = profilePage.Execute(w, data)
