@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+	"github.com/fedforge/fedforge/internal/store"
 )
 
 // described lists obj's Events the way `kubectl describe` does (core/v1 Events selected
@@ -33,7 +35,7 @@ func described(t *testing.T, p *pair, obj client.Object, kind string) []string {
 // tells waits until obj's Events hold a line starting with each of want, in any order.
 func tells(t *testing.T, p *pair, obj client.Object, kind string, want ...string) {
 	t.Helper()
-	eventually(t, 30e9, func() error {
+	eventually(t, 30*time.Second, func() error {
 		got := described(t, p, obj, kind)
 		for _, w := range want {
 			found := false
@@ -50,7 +52,8 @@ func tells(t *testing.T, p *pair, obj client.Object, kind string, want ...string
 
 // TestEventsTellTheStory follows one Subscription from both sides over real HTTP and
 // checks that `kubectl describe` of each object tells what happened: the Follow, the
-// Accept, a publish, the Undo, and a Follow a FederationPolicy refused.
+// Accept, a publish, the host becoming unreachable and back, the Undo, and a Follow a
+// FederationPolicy refused.
 func TestEventsTellTheStory(t *testing.T) {
 	p := newPair(t)
 	ctx := context.Background()
@@ -68,7 +71,7 @@ func TestEventsTellTheStory(t *testing.T) {
 	// A post through the owner's outbox is published to the one follower.
 	must(t, p.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "alpha", Name: "releases-outbox-token"},
 		StringData: map[string]string{"token": "owner-token"}}))
-	eventually(t, 30e9, func() error {
+	eventually(t, 30*time.Second, func() error {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+p.alpha.listen+"/actors/releases/outbox",
 			bytes.NewReader([]byte(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Note","content":"v1.0 is out","to":["https://www.w3.org/ns/activitystreams#Public"]}`)))
 		req.Host = alphaHost
@@ -87,6 +90,20 @@ func TestEventsTellTheStory(t *testing.T) {
 	var actor fedv1.FederatedActor
 	must(t, p.k8s.Get(ctx, client.ObjectKey{Namespace: "alpha", Name: "releases"}, &actor))
 	tells(t, p, &actor, "FederatedActor", "Normal Published: Published 1 activities from the outbox to 1 follower inboxes")
+
+	// beta's host is marked unavailable after failures on 7 distinct days, then heard
+	// from again: alpha's Subscription tells both.
+	st, err := store.Open(ctx, p.alpha.dsn) // the instance's own SQLite file (WAL: shared)
+	must(t, err)
+	day := time.Now().Add(time.Hour)
+	for i := range 7 {
+		_, err := st.RecordHostFailure(ctx, betaHost, day.Add(time.Duration(i)*24*time.Hour), 7)
+		must(t, err)
+	}
+	tells(t, p, in, "Subscription", "Warning HostUnreachable: deliveries to "+betaHost+" failed on 7 distinct days")
+	must(t, st.RecordHostSuccess(ctx, betaHost, day.Add(8*24*time.Hour)))
+	tells(t, p, in, "Subscription", "Normal HostReachable: "+betaHost+" answers deliveries again")
+	must(t, st.Close())
 
 	// The follower leaves: beta sends Undo, alpha deletes its Subscription; the Events
 	// stay readable by the deleted object's uid.
