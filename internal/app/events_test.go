@@ -126,4 +126,56 @@ func TestEventsTellTheStory(t *testing.T) {
 	tells(t, p, denied, "Subscription", "Warning Rejected: "+alphaID+" rejected the follow")
 	tells(t, p, &actor, "FederatedActor", "Warning Rejected: Follow from "+betaID+" rejected (PolicyDenied) by FederationPolicy deny-beta")
 	tells(t, p, pol, "FederationPolicy", "Warning Refused: refused 0 requests, 1 follows and 0 deliveries since the last report")
+
+	// A flood from the refused host. 200 requests: all counted in status.refused, and
+	// reported in one Event per report interval with that interval's counts, not one per
+	// request. 20 signed Follows: each answered with a Reject, and one Event object on the
+	// actor whose series counts the repeats.
+	for i := range 200 {
+		body := []byte(fmt.Sprintf(`{"id":"%s/notes/%d","type":"Create","actor":%q,"object":{"id":"%s/notes/%d/o","type":"Note","content":"spam"}}`, p.beta.base(), i, betaID, p.beta.base(), i))
+		if code, _ := post(t, p.alpha, "/inbox", body, "application/activity+json", nil); code != http.StatusForbidden {
+			t.Fatalf("request %d from the refused host: %d, want 403", i, code)
+		}
+	}
+	key := actorKey(t, p, "beta", "watcher")
+	for i := range 20 {
+		body := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%s/follows/flood-%d","type":"Follow","actor":%q,"object":%q}`, p.beta.base(), i, betaID, alphaID))
+		if code, msg := post(t, p.alpha, "/inbox", body, "application/activity+json", signer(t, body, key, betaID+"#main-key", time.Now())); code != http.StatusAccepted {
+			t.Fatalf("refused Follow %d: %d %s, want 202 (answered with a Reject)", i, code, msg)
+		}
+	}
+	var reports []string
+	eventually(t, 30*time.Second, func() error {
+		must(t, p.k8s.Get(ctx, client.ObjectKeyFromObject(pol), pol))
+		if pol.Status.Refused.Requests != 200 || pol.Status.Refused.Follows != 21 {
+			return fmt.Errorf("status.refused = %+v, want 200 requests and 21 follows", pol.Status.Refused)
+		}
+		reports = described(t, p, pol, "FederationPolicy")
+		requests, follows := 0, 0
+		for _, r := range reports {
+			var n, m, d int
+			if _, err := fmt.Sscanf(r, "Warning Refused: refused %d requests, %d follows and %d deliveries", &n, &m, &d); err != nil {
+				return fmt.Errorf("policy Event %q: %v", r, err)
+			}
+			requests, follows = requests+n, follows+m
+		}
+		if requests != 200 || follows != 21 {
+			return fmt.Errorf("the policy's Events report %d requests and %d follows, want 200 and 21: %q", requests, follows, reports)
+		}
+		return nil
+	})
+	if len(reports) > 10 {
+		t.Errorf("%d policy Events for 200 requests and 21 follows; want one per report interval", len(reports))
+	}
+	var evs corev1.EventList
+	eventually(t, 30*time.Second, func() error {
+		must(t, p.k8s.List(ctx, &evs, client.InNamespace("alpha"), client.MatchingFields{
+			"involvedObject.kind": "FederatedActor", "involvedObject.uid": string(actor.UID), "reason": fedv1.EventRejected}))
+		if len(evs.Items) != 1 || evs.Items[0].Series == nil || evs.Items[0].Series.Count < 2 {
+			return fmt.Errorf("%d Rejected Event objects on the actor after 21 refused Follows, want 1 with a series: %q", len(evs.Items), described(t, p, &actor, "FederatedActor"))
+		}
+		return nil
+	})
+	t.Logf("after 200 refused requests and 21 refused Follows: %d policy Events (%q), %d actor Event (series count %d)",
+		len(reports), reports, len(evs.Items), evs.Items[0].Series.Count)
 }

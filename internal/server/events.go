@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/reference"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 )
@@ -16,11 +17,16 @@ import (
 // fedforge_exchange_activities_total. Events go through client-go's events.k8s.io
 // recorder: a repeat of an Event (same object, type, reason, action) within six minutes
 // is folded into the first one's series, so a peer that repeats itself costs at most two
-// writes per six minutes, plus one refresh every 30 minutes. Refusals, which a flood
-// makes numerous, are also counted in memory and reported once per interval per policy
+// writes per six minutes, plus one refresh every 30 minutes (the reference is made
+// without its resourceVersion for that: stableRef). Refusals, which a flood makes
+// numerous, are counted in memory and reported once per interval per policy
 // (refusals.event).
 
-// event records one Event about obj; nil recorder (unit tests) records nothing.
+// event records one Event about obj; nil recorder (unit tests) records nothing. The
+// policies' Refused Events (refusals.event) keep the policy's resourceVersion on purpose:
+// each report patches the policy's status first, so each report is an Event of its own
+// with its own counts (at most one per policy and interval) instead of a series that
+// would keep the first report's note.
 func (f *federation) event(obj runtime.Object, warning bool, reason, action, note string, args ...any) {
 	if f.recorder == nil || obj == nil {
 		return
@@ -29,7 +35,20 @@ func (f *federation) event(obj runtime.Object, warning bool, reason, action, not
 	if warning {
 		typ = corev1.EventTypeWarning
 	}
-	f.recorder.Eventf(obj, nil, typ, reason, action, note, args...)
+	f.recorder.Eventf(stableRef(f.kube.Scheme(), obj), nil, typ, reason, action, note, args...)
+}
+
+// stableRef is obj's reference without its resourceVersion. The recorder folds repeats
+// by the whole reference, version included, and a Subscription's version changes with
+// every status write: without this, a Follow flood on a Subscription whose status is
+// patched in between would be one Event object per Follow.
+func stableRef(scheme *runtime.Scheme, obj runtime.Object) runtime.Object {
+	r, err := reference.GetReference(scheme, obj)
+	if err != nil {
+		return obj
+	}
+	r.ResourceVersion = ""
+	return r
 }
 
 // followReceived records a Follow that reached the local actor's Subscription.
