@@ -93,6 +93,14 @@ func NewMetrics(reg prometheus.Registerer, stats Stats) (*Metrics, error) {
 	return m, nil
 }
 
+// Unregister removes the metrics from reg, so that a server rebuilt in the same process
+// (tests, a restart in local mode) exports its own queue and not a closed store's.
+func (m *Metrics) Unregister(reg prometheus.Registerer) {
+	for _, c := range []prometheus.Collector{m.delivered, m.failed, m.givenUp, m.heldBackC, m} {
+		reg.Unregister(c)
+	}
+}
+
 // attach lets the gauges report the circuits of the executor that uses m, on its clock.
 func (m *Metrics) attach(b *Breaker, now func() time.Time) {
 	if m == nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,9 +66,13 @@ func newServerMetrics(reg prometheus.Registerer, st store.Store) (*serverMetrics
 		return nil, err
 	}
 	if st != nil {
-		if _, err := metrics.Register(reg, prometheus.Collector(&commitCollector{st: st})); err != nil {
+		// A server rebuilt in the same process (tests, local mode) finds its collector
+		// registered: it then reads the new store, not the closed one.
+		cc, err := metrics.Register(reg, &commitCollector{})
+		if err != nil {
 			return nil, err
 		}
+		cc.st.Store(st)
 	}
 	// Export every series of a bounded label set at zero, so that a dashboard and an
 	// alert see them before the first request.
@@ -146,8 +151,9 @@ func (m *serverMetrics) exchange(activity, direction string) {
 	m.exchanges.WithLabelValues(activity, direction).Inc()
 }
 
-// commitCollector exports the received log's group-commit counts at scrape time.
-type commitCollector struct{ st store.GroupCommits }
+// commitCollector exports the received log's group-commit counts at scrape time, from
+// the store set last.
+type commitCollector struct{ st atomic.Value } // store.GroupCommits
 
 var (
 	descBatchRows = prometheus.NewDesc("fedforge_store_received_batch_rows",
@@ -164,7 +170,11 @@ func (c *commitCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *commitCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.st.GroupCommitStats()
+	st, ok := c.st.Load().(store.GroupCommits)
+	if !ok {
+		return
+	}
+	s := st.GroupCommitStats()
 	buckets := make(map[float64]uint64, len(store.GroupCommitBuckets))
 	for i, le := range store.GroupCommitBuckets {
 		buckets[float64(le)] = uint64(s.BatchesUpTo[i])
