@@ -72,7 +72,7 @@ func newServerMetrics(reg prometheus.Registerer, st store.Store) (*serverMetrics
 		if err != nil {
 			return nil, err
 		}
-		cc.st.Store(st)
+		cc.st.Store(&commitSource{st})
 	}
 	// Export every series of a bounded label set at zero, so that a dashboard and an
 	// alert see them before the first request.
@@ -153,7 +153,10 @@ func (m *serverMetrics) exchange(activity, direction string) {
 
 // commitCollector exports the received log's group-commit counts at scrape time, from
 // the store set last.
-type commitCollector struct{ st atomic.Value } // store.GroupCommits
+type commitCollector struct{ st atomic.Pointer[commitSource] }
+
+// commitSource holds the store, whatever its concrete type (tests wrap stores).
+type commitSource struct{ store.GroupCommits }
 
 var (
 	descBatchRows = prometheus.NewDesc("fedforge_store_received_batch_rows",
@@ -170,11 +173,11 @@ func (c *commitCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *commitCollector) Collect(ch chan<- prometheus.Metric) {
-	st, ok := c.st.Load().(store.GroupCommits)
-	if !ok {
+	src := c.st.Load()
+	if src == nil {
 		return
 	}
-	s := st.GroupCommitStats()
+	s := src.GroupCommitStats()
 	buckets := make(map[float64]uint64, len(store.GroupCommitBuckets))
 	for i, le := range store.GroupCommitBuckets {
 		buckets[float64(le)] = uint64(s.BatchesUpTo[i])
