@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,6 +32,9 @@ type FederatedActorReconciler struct {
 	// APIReader reads the forge token Secret uncached (the cache holds only the Secrets
 	// Fedforge manages); the Client when nil.
 	APIReader client.Reader
+	// Recorder records an Event when the server reference breaks or the username is
+	// taken; nil records none.
+	Recorder events.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=federatedactors,verbs=get;list;watch;update;patch
@@ -100,6 +104,8 @@ func (r *FederatedActorReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, kc.Reason, "signing keys: "+kc.Message
 		}
 	}
+	warnOnChange(r.Recorder, actor, base.Status.Conditions, ready, fedv1.ReasonServerNotFound, fedv1.ActionValidate)
+	warnOnChange(r.Recorder, actor, base.Status.Conditions, ready, fedv1.ReasonUsernameConflict, fedv1.ActionValidate)
 	meta.SetStatusCondition(&actor.Status.Conditions, ready)
 	if ready.Status == metav1.ConditionTrue {
 		actor.Status.ObservedGeneration = actor.Generation

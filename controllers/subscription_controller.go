@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,6 +27,8 @@ import (
 // server's work; this controller never claims a follow was accepted.
 type SubscriptionReconciler struct {
 	client.Client
+	// Recorder records an Event when the actor reference breaks; nil records none.
+	Recorder events.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=subscriptions,verbs=get;list;watch;update;patch
@@ -64,6 +67,7 @@ func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	case err != nil:
 		return ctrl.Result{}, fmt.Errorf("reading FederatedActor %s/%s: %w", sub.Namespace, sub.Spec.ActorRef.Name, err)
 	}
+	warnOnChange(r.Recorder, sub, base.Status.Conditions, found, fedv1.ReasonActorNotFound, fedv1.ActionValidate)
 	meta.SetStatusCondition(&sub.Status.Conditions, found)
 
 	ready := metav1.Condition{Type: fedv1.ConditionReady, Status: metav1.ConditionFalse, ObservedGeneration: sub.Generation}

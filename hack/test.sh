@@ -2,8 +2,8 @@
 # Runs every test a contributor must pass (`make test`): unit tests, fuzz seed corpora,
 # the store suite against real SQLite and a real throwaway PostgreSQL, and the envtest
 # suites against a real kube-apiserver and etcd, all with the race detector.
-# It installs what is missing (PostgreSQL from Debian, envtest binaries from the Go module
-# proxy) and stops the PostgreSQL cluster afterwards if it started it.
+# It installs what is missing (PostgreSQL and Chromium from Debian, envtest binaries from the
+# Go module proxy) and stops the PostgreSQL cluster afterwards if it started it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,6 +11,7 @@ cd "$root"
 assets=$(hack/envtest-binaries.sh)
 hack/check-private-clone.sh
 FEDFORGE_GITEA=$(hack/gitea.sh build); export FEDFORGE_GITEA # real Gitea for internal/forge (docs/forges.md)
+hack/chromium.sh >/dev/null # Debian's Chromium for the profile page's browser test (internal/app)
 pg_was_running=0
 if hack/test-postgres.sh status 2>/dev/null; then
 	pg_was_running=1

@@ -46,6 +46,8 @@ type instance struct {
 	ns, host, listen, dsn string
 	// internal serves the delivery queue to delivery Jobs, with token deliveryToken.
 	internal string
+	// metrics serves the process's /metrics (alpha only; "0" turns it off).
+	metrics string
 }
 
 const deliveryToken = "test-delivery-token"
@@ -148,8 +150,8 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 
 	p := &pair{
 		k8s: k, alphaWrites: &writeLog{},
-		alpha: instance{ns: "alpha", host: alphaHost, listen: freeAddr(t, "127.0.0.2"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "alpha.db"), internal: freeAddr(t, "127.0.0.2")},
-		beta:  instance{ns: "beta", host: betaHost, listen: freeAddr(t, "127.0.0.3"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "beta.db")},
+		alpha: instance{ns: "alpha", host: alphaHost, listen: freeAddr(t, "127.0.0.2"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "alpha.db"), internal: freeAddr(t, "127.0.0.2"), metrics: freeAddr(t, "127.0.0.2")},
+		beta:  instance{ns: "beta", host: betaHost, listen: freeAddr(t, "127.0.0.3"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "beta.db"), metrics: "0"},
 	}
 	resolve := append([]string{alphaHost + "=" + p.alpha.listen, betaHost + "=" + p.beta.listen}, extraResolve...)
 	for _, in := range []instance{p.alpha, p.beta} {
@@ -167,7 +169,7 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 			err := runServer(ctx, cfg, ServerOptions{
 				Server: in.ns + "/forge", Listen: in.listen,
 				StoreDSN: in.dsn, InternalListen: in.internal, DeliveryToken: deliveryToken, StatusInterval: time.Second,
-				AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true, Resolve: resolve, MetricsAddr: "0", FeedTick: time.Second,
+				AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true, Resolve: resolve, MetricsAddr: in.metrics, FeedTick: time.Second,
 			})
 			if err != nil && ctx.Err() == nil {
 				t.Errorf("server %s: %v", in.ns, err)

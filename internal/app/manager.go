@@ -64,9 +64,9 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	c := mgr.GetClient()
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controllers.ActorKeyReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("fedforge-keys"), Clock: clock.RealClock{}},
-		&controllers.FederatedActorReconciler{Client: c, APIReader: mgr.GetAPIReader()},
+		&controllers.FederatedActorReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("fedforge-manager")},
 		&controllers.FederationServerReconciler{Client: c, LocalMode: o.LocalMode, DefaultImage: o.DefaultServerImage},
-		&controllers.SubscriptionReconciler{Client: c},
+		&controllers.SubscriptionReconciler{Client: c, Recorder: mgr.GetEventRecorder("fedforge-manager")},
 		&controllers.FederationPolicyReconciler{Client: c},
 	}
 	if !o.LocalMode { // Jobs need a cluster to run them

@@ -139,7 +139,9 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 	if !o.NoInProcessDelivery {
 		reg := prometheus.WrapRegistererWith(prometheus.Labels{"server": o.Server}, crmetrics.Registry)
 		metrics, err := delivery.NewMetrics(reg, st)
-		if err != nil {
+		if err == nil {
+			defer metrics.Unregister(reg) // the store closes with this run
+		} else {
 			// A second server of the same name in one process (tests) cannot share the
 			// endpoint's registry; it keeps its metrics to itself.
 			logf.FromContext(ctx).Info("delivery metrics not exported", "reason", err.Error())

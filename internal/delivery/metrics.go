@@ -75,12 +75,30 @@ func NewMetrics(reg prometheus.Registerer, stats Stats) (*Metrics, error) {
 		stats: stats,
 		now:   time.Now,
 	}
+	// Every label value exported at zero from the start, so that dashboards and alerts
+	// (config/grafana, docs/operations.md) see the series before the first failure.
+	for _, c := range []string{"network", "local", "3xx", "4xx", "5xx"} {
+		m.failed.WithLabelValues(c)
+	}
+	m.givenUp.WithLabelValues("permanent")
+	m.givenUp.WithLabelValues("gone")
+	for _, st := range []CircuitState{Open, HalfOpen, Unavailable} {
+		m.heldBackC.WithLabelValues(string(st))
+	}
 	for _, c := range []prometheus.Collector{m.delivered, m.failed, m.givenUp, m.heldBackC, m} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("delivery: registering metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// Unregister removes the metrics from reg, so that a server rebuilt in the same process
+// (tests, a restart in local mode) exports its own queue and not a closed store's.
+func (m *Metrics) Unregister(reg prometheus.Registerer) {
+	for _, c := range []prometheus.Collector{m.delivered, m.failed, m.givenUp, m.heldBackC, m} {
+		reg.Unregister(c)
+	}
 }
 
 // attach lets the gauges report the circuits of the executor that uses m, on its clock.

@@ -55,6 +55,7 @@ func (f *federation) onAccept(ctx context.Context, in *inbound) ([]string, error
 		}); err != nil {
 			return nil, err
 		}
+		f.remoteAnswered(s, accepted)
 	}
 	return out, nil
 }

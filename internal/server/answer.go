@@ -73,6 +73,9 @@ func (f *federation) answerFollow(ctx context.Context, la *localActor, s *fedv1.
 		setAccepted(s, phase, cond, reason, msg)
 	})
 	if err != nil || kind == "" {
+		if err == nil && s.Status.Phase != phase {
+			f.answered(s, kind, ra.Inbox)
+		}
 		return ctrl.Result{}, err
 	}
 	if kind == "Accept" {
@@ -80,7 +83,13 @@ func (f *federation) answerFollow(ctx context.Context, la *localActor, s *fedv1.
 			return ctrl.Result{}, err
 		}
 	}
-	return ctrl.Result{}, f.publish(ctx, la, answer(kind, la.urls.ID, followID, ra.ID, la.urls.ID), store.Direct, to)
+	if err := f.publish(ctx, la, answer(kind, la.urls.ID, followID, ra.ID, la.urls.ID), store.Direct, to); err != nil {
+		return ctrl.Result{}, err
+	}
+	if s.Status.Phase != phase { // an Event per change, not per reconcile
+		f.answered(s, kind, ra.Inbox)
+	}
+	return ctrl.Result{}, nil
 }
 
 // cacheWait bounds how long an Accept waits for the cache to show its follower.

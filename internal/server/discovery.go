@@ -54,7 +54,10 @@ func (d *documents) webFinger(ctx context.Context, r activitypub.Resource) (*act
 		return nil, activitypub.ErrNoSuchResource
 	}
 	id := urls.ForActor(fs.BaseURL(), a.Spec.PreferredUsername).ID
-	return activitypub.NewActorJRD(a.Spec.PreferredUsername, fs.Spec.Host, id, a.Spec.URL), nil
+	jrd := activitypub.NewActorJRD(a.Spec.PreferredUsername, fs.Spec.Host, id, a.Spec.URL)
+	// Our own subscribe template, for the reverse direction (remote_follow.go).
+	jrd.Links = append(jrd.Links, activitypub.Link{Rel: SubscribeRel, Template: fs.BaseURL() + "/authorize_interaction?uri={uri}"})
+	return jrd, nil
 }
 
 // hostMeta serves host-meta (XRD) and host-meta.json for the server's base URL.

@@ -44,10 +44,14 @@ type federation struct {
 	// heardFrom tells the delivery executor that a host answered us with a verified
 	// request, so a host marked unavailable comes back at once.
 	heardFrom func(ctx context.Context, host string) error
-	// recorder writes Events on actors (failed publishes).
+	// recorder writes Events on Subscriptions, actors and policies (events.go).
 	recorder events.EventRecorder
+	// metrics counts inbox requests and exchanges (metrics.go); nil counts nothing.
+	metrics *serverMetrics
 	// recent is the inbox's in-memory replay check (received.go).
 	recent recentActivities
 	// tickets takes tickets and replies into the forge (tickets.go).
 	tickets *ticketing
+	// lookups rate-limits the profile form's WebFinger lookups (remote_follow.go).
+	lookups lookupLimiter
 }

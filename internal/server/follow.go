@@ -42,7 +42,7 @@ func (f *federation) onFollow(ctx context.Context, in *inbound) ([]string, error
 	if apierrors.IsNotFound(err) {
 		if reason, over := f.overLimit(ctx, la, host, v); over {
 			f.refused.add(refusedFollow, f.now(), v.limitedBy...)
-			return []string{la.urls.ID}, f.rejectFollow(ctx, act, reason)
+			return []string{la.urls.ID}, f.rejectFollow(ctx, act, reason, v.limitedBy...)
 		}
 		sub = &fedv1.Subscription{
 			ObjectMeta: metav1.ObjectMeta{Namespace: f.srv.Namespace, Name: name, Labels: map[string]string{
@@ -54,6 +54,7 @@ func (f *federation) onFollow(ctx context.Context, in *inbound) ([]string, error
 			return nil, fmt.Errorf("creating Subscription %s: %w", name, err)
 		}
 	}
+	f.followReceived(sub, act.ID)
 	// Answer at once (the common case: one status write, the Accept queued and the
 	// executor kicked); the Subscription reconciler answers the same way after a manual
 	// approval, a failure here or a restart. Each Follow ID gets its own Accept, so a
@@ -110,7 +111,8 @@ func (f *federation) overLimit(ctx context.Context, la *localActor, host string,
 
 // rejectFollow answers a Follow that creates no Subscription (refused host, limits) with
 // a signed Reject to the follower's inbox.
-func (f *federation) rejectFollow(ctx context.Context, follow *activitypub.Object, reason string) error {
+// by names the policies that refused, for the Event.
+func (f *federation) rejectFollow(ctx context.Context, follow *activitypub.Object, reason string, by ...string) error {
 	la, err := f.actors.byIRI(ctx, follow.Object.ID())
 	if errors.Is(err, errNotLocal) {
 		return refuse(http.StatusNotFound, nil, "Follow of %q, which is not an actor here", follow.Object.ID())
@@ -126,5 +128,9 @@ func (f *federation) rejectFollow(ctx context.Context, follow *activitypub.Objec
 		return err
 	}
 	f.log.Info("rejecting a follow", "actor", la.obj.Name, "follower", follow.Actor.ID(), "reason", reason)
-	return f.publish(ctx, la, answer("Reject", la.urls.ID, follow.ID, follow.Actor.ID(), la.urls.ID), store.Direct, []Recipient{{Inbox: ra.Inbox}})
+	if err := f.publish(ctx, la, answer("Reject", la.urls.ID, follow.ID, follow.Actor.ID(), la.urls.ID), store.Direct, []Recipient{{Inbox: ra.Inbox}}); err != nil {
+		return err
+	}
+	f.followRefused(ctx, la, follow.Actor.ID(), reason, by)
+	return nil
 }

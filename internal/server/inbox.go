@@ -64,6 +64,7 @@ func (f *federation) inbox(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusServiceUnavailable
 		}
 	}
+	f.metrics.request(status)
 	if status >= 400 {
 		f.log.Info("inbox refused a request", "remote", remoteIP(r), "host", claimedHost(r), "status", status, "reason", err.Error())
 		switch status {
@@ -184,7 +185,7 @@ func (f *federation) receive(r *http.Request) error {
 		f.refused.add(refusedRequest, f.now(), v.by...)
 		return refuse(http.StatusForbidden, nil, "%s is not allowed to federate with this server", au.Host)
 	}
-	verified, err := f.verifier.VerifyRequest(ctx, r, body)
+	verified, err := f.verifyRequest(r, body)
 	if err != nil {
 		return err
 	}
@@ -202,7 +203,7 @@ func (f *federation) receive(r *http.Request) error {
 	}
 	if !v.allowed { // a Follow from a refused host: answer it with a Reject
 		f.refused.add(refusedFollow, f.now(), v.by...)
-		return f.rejectFollow(ctx, act, fedv1.ReasonPolicyDenied)
+		return f.rejectFollow(ctx, act, fedv1.ReasonPolicyDenied, v.by...)
 	}
 	return f.process(ctx, act, v, recipient, body)
 }
@@ -246,6 +247,7 @@ func (f *federation) process(ctx context.Context, act *activitypub.Object, v ver
 		return err
 	}
 	recorded = true
+	f.metrics.activity(act.Type[0])
 	return nil
 }
 

@@ -42,7 +42,8 @@ func wantsActivity(accept string) bool {
 	return true
 }
 
-// profilePage is the small HTML page browsers get for an actor without spec.url.
+// profilePage is the small HTML page browsers get for an actor without spec.url, with
+// the "follow from your instance" form (remote_follow.go).
 // html/template escapes every field.
 var profilePage = template.Must(template.New("profile").Parse(`<!DOCTYPE html>
 <html lang="en">
@@ -55,25 +56,25 @@ var profilePage = template.Must(template.New("profile").Parse(`<!DOCTYPE html>
 <h1>{{.Title}}</h1>
 <p>{{.Handle}}</p>
 {{with .Summary}}<p>{{.}}</p>{{end}}
-<p>Follow it from any Fediverse server by searching for {{.Handle}}.</p>
+<form method="post" action="/actors/{{.Username}}/follow">
+<label for="handle">Follow from your instance: your handle</label>
+<input id="handle" name="handle" type="text" placeholder="you@your.instance" maxlength="320" required autocomplete="username">
+<button id="follow" type="submit">Follow</button>
+</form>
+<p>Or follow it from any Fediverse server by searching for {{.Handle}}.</p>
 </body>
 </html>
 `))
 
 // writeProfilePage renders the HTML profile of a.
 func writeProfilePage(w http.ResponseWriter, fs *fedv1.FederationServer, a *fedv1.FederatedActor) {
-	title := a.Spec.Name
-	if title == "" {
-		title = a.Spec.PreferredUsername
+	data := struct{ Title, Handle, Summary, ID, Username string }{
+		Title:    profileTitle(a),
+		Username: a.Spec.PreferredUsername,
+		Handle:   "@" + urls.Handle(a.Spec.PreferredUsername, fs.Spec.Host),
+		Summary:  a.Spec.Summary,
+		ID:       urls.ForActor(fs.BaseURL(), a.Spec.PreferredUsername).ID,
 	}
-	data := struct{ Title, Handle, Summary, ID string }{
-		Title:   title,
-		Handle:  "@" + urls.Handle(a.Spec.PreferredUsername, fs.Spec.Host),
-		Summary: a.Spec.Summary,
-		ID:      urls.ForActor(fs.BaseURL(), a.Spec.PreferredUsername).ID,
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'")
+	setPageHeaders(w)
 	_ = profilePage.Execute(w, data)
 }

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
@@ -173,8 +174,10 @@ func (p *policies) load(ctx context.Context) ([]compiledPolicy, error) {
 // most once per interval, so a flood of refused requests costs no API-server writes
 // beyond one patch a minute per policy.
 type refusals struct {
-	mu      sync.Mutex
-	pending map[string]*fedv1.RefusedCounts
+	// recorder, when set, gets one Refused Event per policy and flush (events.go).
+	recorder events.EventRecorder
+	mu       sync.Mutex
+	pending  map[string]*fedv1.RefusedCounts
 }
 
 // add counts one refusal of kind against each named policy.
@@ -221,6 +224,9 @@ func (r *refusals) flush(ctx context.Context, c client.Client, ns string) error 
 			pol.Status.Refused.Deliveries += delta.Deliveries
 			pol.Status.Refused.LastRefusedAt = delta.LastRefusedAt
 			err = c.Status().Patch(ctx, &pol, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+			if err == nil {
+				r.event(&pol, delta)
+			}
 		}
 		if client.IgnoreNotFound(err) != nil {
 			if firstErr == nil {

@@ -31,11 +31,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /.well-known/host-meta", d.hostMeta)
 	mux.HandleFunc("GET /.well-known/host-meta.json", d.hostMeta)
 	mux.HandleFunc("GET /.well-known/nodeinfo", d.nodeInfoDiscovery)
+	mux.HandleFunc("GET /authorize_interaction", d.authorizeInteraction) // remote_follow.go
 	mux.Handle("GET /nodeinfo/2.0", activitypub.NodeInfoHandler("2.0", d.nodeInfo))
 	mux.Handle("GET /nodeinfo/2.1", activitypub.NodeInfoHandler("2.1", d.nodeInfo))
 	// Actors and their collections (actor_document.go, collections.go).
 	mux.HandleFunc("GET /actors/{username}", d.actor)
 	mux.HandleFunc("GET /actors/{username}/outbox", f.outbox)
+	mux.HandleFunc("POST /actors/{username}/follow", f.remoteFollow) // the profile's form (remote_follow.go)
 	mux.HandleFunc("GET /actors/{username}/followers", f.relations(fedv1.DirectionInbound))
 	mux.HandleFunc("GET /actors/{username}/following", f.relations(fedv1.DirectionOutbound))
 	mux.HandleFunc("GET /actors/{username}/forks", f.forks) // repo_collections.go

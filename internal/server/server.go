@@ -181,15 +181,24 @@ func New(o Options) (*Server, error) {
 		}
 		heardFrom = exec.HeardFrom
 	}
+	// Metrics of every server in the process share the registry the metrics endpoint
+	// serves, told apart by a server label.
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"server": o.Server.String()}, crmetrics.Registry)
+	sm, err := newServerMetrics(reg, o.Store)
+	if err != nil {
+		return nil, fmt.Errorf("server: metrics: %w", err)
+	}
+	recorder := mgr.GetEventRecorder("fedforge-server")
 	keyStore := &activitypub.MemoryKeyStore{}
 	f := &federation{
 		srv: o.Server, reader: c, kube: mgr.GetClient(), store: o.Store, client: apc,
 		actors: acs, docs: &documents{actors: acs}, subs: subs,
 		keyStore: keyStore, keyTTL: 24 * time.Hour, pub: delivery.NewPublisher(o.Store, exec), heardFrom: heardFrom, now: o.Now,
 		log:      log,
-		refused:  &refusals{},
+		refused:  &refusals{recorder: recorder},
 		policies: &policies{reader: c, srv: o.Server},
-		recorder: mgr.GetEventRecorder("fedforge-server"),
+		recorder: recorder,
+		metrics:  sm,
 	}
 	f.keyCache = activitypub.NewKeyCache(apc, keyStore, activitypub.KeyCacheConfig{TTL: f.keyTTL, Now: o.Now, RefetchInterval: keyRefetchInterval, SignerFunc: acs.anySigner,
 		OnActor: func(ctx context.Context, actor *activitypub.Object) {
@@ -207,9 +216,6 @@ func New(o Options) (*Server, error) {
 	if err := s.setupControllers(); err != nil {
 		return nil, err
 	}
-	// Metrics of every server in the process share the registry the metrics endpoint
-	// serves, told apart by a server label.
-	reg := prometheus.WrapRegistererWith(prometheus.Labels{"server": o.Server.String()}, crmetrics.Registry)
 	if err := s.setupSources(reg); err != nil {
 		return nil, fmt.Errorf("server: sources: %w", err)
 	}

@@ -74,43 +74,43 @@ func (c *secretCache) get(ctx context.Context, namespace string, ref fedv1.Secre
 // actor's outbox and, through the durable queue, to its followers' (shared) inboxes. It
 // writes nothing to the API server, whatever the number of followers.
 func (f *federation) publishToFollowers(ctx context.Context, actor *fedv1.FederatedActor, src *fedv1.EventSource, acts []store.Activity) error {
-	err := f.publishActivities(ctx, actor, acts)
-	if err != nil && f.recorder != nil {
-		from := "the outbox"
-		if src != nil {
-			from = "source " + src.Name
-		}
-		f.recorder.Eventf(actor, nil, corev1.EventTypeWarning, "PublishFailed", "Publish", "Publishing %d activities from %s failed: %v", len(acts), from, err)
+	inboxes, err := f.publishActivities(ctx, actor, acts)
+	from := "the outbox"
+	if src != nil {
+		from = "source " + src.Name
 	}
+	f.publishEvent(actor, from, len(acts), inboxes, err)
 	return err
 }
 
-func (f *federation) publishActivities(ctx context.Context, actor *fedv1.FederatedActor, acts []store.Activity) error {
+// publishActivities queues acts for the actor's followers and returns the number of
+// (shared) inboxes they go to.
+func (f *federation) publishActivities(ctx context.Context, actor *fedv1.FederatedActor, acts []store.Activity) (int, error) {
 	base, _, err := f.actors.baseURL(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	la := &localActor{obj: actor, urls: urlsFor(base, actor)}
 	followers, err := f.followers(ctx, la)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, a := range acts {
 		if a.ActorID != la.urls.ID {
-			return fmt.Errorf("activity %s is attributed to %s, not %s", a.ID, a.ActorID, la.urls.ID)
+			return 0, fmt.Errorf("activity %s is attributed to %s, not %s", a.ID, a.ActorID, la.urls.ID)
 		}
 		to, err := f.ticketAudience(ctx, la, a.Raw, followers)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if to, err = f.addressedRemotes(ctx, la, a.Raw, to); err != nil {
-			return err
+			return 0, err
 		}
 		if err := f.pub.Publish(ctx, a, to); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return len(followers), nil
 }
 
 // recordForgeEvent implements sources.WebhookConfig.Observe: a fork made in the forge

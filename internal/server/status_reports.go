@@ -13,9 +13,14 @@ import (
 	"github.com/fedforge/fedforge/internal/delivery"
 )
 
-// flushRefusals writes refusal counts into FederationPolicy status once a minute.
+// flushRefusals writes refusal counts into FederationPolicy status (and one Event per
+// policy that refused something) once a minute, or every StatusInterval.
 func (s *Server) flushRefusals(ctx context.Context) error {
-	t := time.NewTicker(time.Minute)
+	every := s.opts.StatusInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -117,6 +122,7 @@ func (s *Server) markReachability(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
+		s.fed.reachability(sub, host, unavailable)
 	}
 	return nil
 }

@@ -75,12 +75,20 @@ func (f *federation) farewell(ctx context.Context, la *localActor, s *fedv1.Subs
 	to := []Recipient{{Inbox: s.Status.RemoteInbox}}
 	remote := s.Status.RemoteActorID
 	if s.Spec.Direction == fedv1.DirectionInbound {
-		return f.publish(ctx, la, answer("Reject", la.urls.ID, s.Status.FollowActivityID, remote, la.urls.ID), store.Direct, to)
+		err := f.publish(ctx, la, answer("Reject", la.urls.ID, s.Status.FollowActivityID, remote, la.urls.ID), store.Direct, to)
+		if err == nil {
+			f.farewellSent(s)
+		}
+		return err
 	}
 	follow := followActivity(la.urls.ID, s.Status.FollowActivityID, remote)
 	follow.Context = nil
 	undo := activitypub.NewActivity("Undo", activityID(la.urls.ID, "Undo", s.Status.FollowActivityID), la.urls.ID, activitypub.ObjectRef(follow), activitypub.IRIRefs(remote), nil)
-	return f.publish(ctx, la, undo, store.Direct, to)
+	err := f.publish(ctx, la, undo, store.Direct, to)
+	if err == nil {
+		f.undone(s, false)
+	}
+	return err
 }
 
 // resolveRemote fills the remote actor's inboxes into the status when missing.
@@ -110,6 +118,7 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 		if perr != nil {
 			return ctrl.Result{}, perr
 		}
+		f.outboundFailed(s, reason, err)
 		return ctrl.Result{RequeueAfter: retry}, nil
 	}
 	host := delivery.HostOf(s.Spec.RemoteActor)
@@ -120,7 +129,7 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 		return ctrl.Result{}, err
 	} else if !v.allowed {
 		f.refused.add(refusedDelivery, f.now(), v.by...)
-		return fail(fedv1.ReasonPolicyDenied, fmt.Errorf("a FederationPolicy refuses %s", host), 0)
+		return fail(fedv1.ReasonPolicyDenied, fmt.Errorf("a FederationPolicy refuses %s (%s)", host, strings.Join(v.by, ", ")), 0)
 	}
 	remoteID := s.Status.RemoteActorID
 	if remoteID == "" {
@@ -139,14 +148,15 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 		return ctrl.Result{}, err
 	} else if !v.allowed {
 		f.refused.add(refusedDelivery, f.now(), v.by...)
-		return fail(fedv1.ReasonPolicyDenied, fmt.Errorf("a FederationPolicy refuses %s", delivery.HostOf(remoteID)), 0)
+		return fail(fedv1.ReasonPolicyDenied, fmt.Errorf("a FederationPolicy refuses %s (%s)", delivery.HostOf(remoteID), strings.Join(v.by, ", ")), 0)
 	}
 	ra, err := f.resolveRemote(ctx, la, s, remoteID)
 	if err != nil {
 		return fail(fedv1.ReasonResolveFailed, fmt.Errorf("fetching %s: %w", remoteID, err), time.Minute)
 	}
 	followID := s.Status.FollowActivityID
-	if followID == "" {
+	first := followID == ""
+	if first {
 		// Recorded before it is sent, so an Accept can always be matched.
 		followID = activityID(la.urls.ID, "Follow", string(s.UID))
 		if err := f.subs.patchStatus(ctx, key, func(s *fedv1.Subscription) {
@@ -159,6 +169,9 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 	}
 	if err := f.publish(ctx, la, followActivity(la.urls.ID, followID, ra.ID), store.Direct, []Recipient{{Inbox: ra.Inbox}}); err != nil {
 		return ctrl.Result{}, err
+	}
+	if first {
+		f.followSent(s, ra.Inbox)
 	}
 	return ctrl.Result{}, f.subs.patchStatus(ctx, key, func(s *fedv1.Subscription) {
 		s.Status.RemoteActorID, s.Status.RemoteHost = ra.ID, delivery.HostOf(ra.ID)

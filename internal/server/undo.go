@@ -53,6 +53,7 @@ func (f *federation) onUndo(ctx context.Context, in *inbound) ([]string, error) 
 		if la, err := f.actors.byObject(ctx, s.Spec.ActorRef.Name); err == nil {
 			out = append(out, la.urls.ID)
 		}
+		f.undone(s, true)
 		if err := f.subs.deleteQuietly(ctx, s); err != nil {
 			return nil, err
 		}

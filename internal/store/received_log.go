@@ -80,6 +80,8 @@ type receivedLog struct {
 	// batches and rows count the transactions written and the rows they held, so
 	// that benchmarks can report the batch size a load reaches.
 	batches, rows atomic.Int64
+	// sizes counts batches by size, for the batch-size histogram (commit_stats.go).
+	sizes batchSizes
 
 	// beforeBatch, when set (tests only, before the first RecordReceived), is called
 	// by the writer with the size of each batch it has taken, before writing it.
@@ -172,6 +174,7 @@ func (l *receivedLog) run() {
 		l.commit(batch)
 		l.batches.Add(1)
 		l.rows.Add(int64(len(batch)))
+		l.sizes.observe(len(batch))
 		for _, req := range batch {
 			close(req.done)
 		}

@@ -356,4 +356,6 @@ type Store interface {
 
 	// Close releases connections; the store must not be used afterwards.
 	Close() error
+
+	GroupCommits
 }
