@@ -55,3 +55,84 @@ func AcceptSignature() string {
 	})
 	return acceptSignatureValue
 }
+
+// challenge is one member of a peer's Accept-Signature that we can fulfil: the
+// components it asks for and the parameters our signature must carry (RFC 9421 section
+// 5.1). Fedify 2 asks for components, created and a one-time nonce, without alg.
+type challenge struct {
+	Label      string
+	Components []string
+	Nonce      string
+	Alg        string // empty when the peer leaves it to the key
+	Profile    SignatureProfile
+}
+
+// parseChallenge picks the member of an Accept-Signature value that our keys can
+// fulfil: an ed25519 member when hasEd25519, else one asking for rsa-v1_5-sha256 or for
+// no particular algorithm. A member naming a keyid other than one of ours is skipped.
+// ok is false when nothing can be fulfilled (or the value does not parse).
+func parseChallenge(value string, keyIDs []string, hasEd25519 bool) (challenge, bool) {
+	d, err := httpsfv.UnmarshalDictionary([]string{value})
+	if err != nil {
+		return challenge{}, false
+	}
+	var best challenge
+	found := false
+	for _, label := range d.Names() {
+		m, _ := d.Get(label)
+		il, ok := m.(httpsfv.InnerList)
+		if !ok {
+			continue
+		}
+		c := challenge{Label: label}
+		usable := true
+		for _, it := range il.Items {
+			s, ok := it.Value.(string)
+			if !ok || (it.Params != nil && len(it.Params.Names()) > 0) {
+				usable = false // parameterised components (;sf, ;key, ;req) are not produced
+				break
+			}
+			c.Components = append(c.Components, s)
+		}
+		if il.Params != nil {
+			for _, p := range il.Params.Names() {
+				v, _ := il.Params.Get(p)
+				switch p {
+				case "alg":
+					c.Alg, _ = v.(string)
+				case "nonce":
+					c.Nonce, _ = v.(string)
+				case "keyid":
+					k, _ := v.(string)
+					if !containsString(keyIDs, k) {
+						usable = false
+					}
+				case "tag":
+					usable = false // an application tag we know nothing about
+				}
+			}
+		}
+		switch {
+		case !usable:
+			continue
+		case c.Alg == AlgEd25519RFC && hasEd25519:
+			c.Profile = ProfileRFC9421Ed25519
+			return c, true // the best we can offer
+		case c.Alg == "" || c.Alg == AlgRSAv15SHA256:
+			c.Profile = ProfileRFC9421RSA
+			if !found {
+				best, found = c, true
+			}
+		}
+	}
+	return best, found
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
