@@ -43,6 +43,7 @@ Commands:
   server    serve one FederationServer (--server namespace/name)
   deliver   run a delivery Job
   local     run etcd, kube-apiserver, the manager and a server on this machine (make run)
+  signatures  list the signature profile of each peer host (--store, or FEDFORGE_STORE_DSN)
   version   print the version
 `
 
@@ -130,6 +131,9 @@ func main() {
 			o.Actors, o.AllowedCIDRs, o.Resolve = actors, cidrs, resolve
 			return app.RunDeliver(ctrl.SetupSignalHandler(), o)
 		}
+	case "signatures":
+		dsn := fs.String("store", os.Getenv("FEDFORGE_STORE_DSN"), "store DSN: sqlite:///path/fedforge.db or postgres://...")
+		run = func() error { return app.ListSignatures(ctrl.SetupSignalHandler(), *dsn, os.Stdout) }
 	case "version":
 		fmt.Println(version.Version)
 		return

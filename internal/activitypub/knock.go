@@ -29,6 +29,19 @@ func rfc9421AlgFor(k crypto.Signer) (string, error) {
 	return "", newErr(KindUnsupported, "", nil, "no RFC 9421 algorithm for %T", k)
 }
 
+// rfc9421AlgOfPublic names the RFC 9421 algorithm a public key verifies by default.
+func rfc9421AlgOfPublic(k crypto.PublicKey) string {
+	switch k.(type) {
+	case *rsa.PublicKey:
+		return AlgRSAv15SHA256
+	case ed25519.PublicKey:
+		return AlgEd25519RFC
+	case *ecdsa.PublicKey:
+		return AlgECDSAP256SHA256
+	}
+	return ""
+}
+
 // SetPins installs the platform team's pinned profiles (FederationServer
 // spec.signatures.pins): a pinned host is always signed with its profile, never double
 // knocked and never relearnt. pins is called for every signed request and must be cheap
@@ -132,19 +145,26 @@ func (c *Client) learn(ctx context.Context, p HostProfile, was HostProfile) {
 
 // ObserveInbound is told how a peer signed a request that our verifier accepted. A peer
 // whose software signs RFC 9421 verifies it too, so a host still on the default (or on
-// what NodeInfo suggested) moves to RFC 9421 with its RSA key. A profile learnt from a
-// knock or an Accept-Signature, or pinned, is kept: what the peer answered us is
-// stronger evidence than how it signs.
-func (c *Client) ObserveInbound(ctx context.Context, host, scheme string) {
-	if scheme != SchemeRFC9421 || host == "" {
+// what NodeInfo suggested) moves to RFC 9421: with our Ed25519 key when it signed with
+// an Ed25519 key (it publishes FEP-521a Multikeys, so it reads them), with our RSA key
+// otherwise. A profile learnt from a knock or an Accept-Signature, or pinned, is kept:
+// what the peer answered us is stronger evidence than how it signs.
+func (c *Client) ObserveInbound(ctx context.Context, host string, v *Verified) {
+	if v == nil || v.Scheme != SchemeRFC9421 || host == "" {
 		return
 	}
-	u := &url.URL{Host: host}
-	was := c.profileFor(ctx, u, false)
-	if was.Profile != ProfileCavage || (was.Source != "" && was.Source != SourceNodeInfo) {
+	was := c.profileFor(ctx, &url.URL{Host: host}, false)
+	if was.Source != "" && was.Source != SourceNodeInfo {
 		return
 	}
-	c.learn(ctx, HostProfile{Host: was.Host, Profile: ProfileRFC9421RSA, Source: SourceInbound}, was)
+	p := ProfileRFC9421RSA
+	if v.Algorithm == AlgEd25519RFC {
+		p = ProfileRFC9421Ed25519
+	}
+	if was.Source == SourceNodeInfo && was.Profile.Scheme() == SchemeRFC9421 {
+		return // NodeInfo already chose RFC 9421
+	}
+	c.learn(ctx, HostProfile{Host: was.Host, Profile: p, Source: SourceInbound}, was)
 }
 
 // knock sends a signed request with the host's profile and settles the double knock:

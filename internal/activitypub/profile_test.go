@@ -142,7 +142,7 @@ func TestSignatureProfiles(t *testing.T) {
 	tests := map[string]struct {
 		accept, software string
 		pin              SignatureProfile
-		inbound          bool // the peer signed RFC 9421 to us before
+		inbound          string // the peer signed RFC 9421 to us before, with this alg
 		steps            []step
 	}{
 		"Mastodon-era peer: cavage, confirmed by the first knock": {accept: "cavage", steps: []step{
@@ -168,8 +168,11 @@ func TestSignatureProfiles(t *testing.T) {
 			{[]string{"refused", SchemeCavage}, 202, ProfileCavage, SourceKnock},
 			{[]string{SchemeCavage}, 202, ProfileCavage, SourceKnock},
 		}},
-		"inbound RFC 9421 signer gets RFC 9421": {accept: "any", inbound: true, steps: []step{
+		"inbound RFC 9421 RSA signer gets RFC 9421 with our RSA key": {accept: "any", inbound: AlgRSAv15SHA256, steps: []step{
 			{[]string{"rfc9421/main-key"}, 202, ProfileRFC9421RSA, SourceInbound},
+		}},
+		"inbound RFC 9421 Ed25519 signer gets our Ed25519 key": {accept: "any", inbound: AlgEd25519RFC, steps: []step{
+			{[]string{"rfc9421/ed25519-key"}, 202, ProfileRFC9421Ed25519, SourceInbound},
 		}},
 		"a peer refusing cavage without a challenge: no retry, nothing learnt": {accept: "none", steps: []step{
 			{[]string{"refused"}, 401, ProfileCavage, ""},
@@ -199,8 +202,8 @@ func TestSignatureProfiles(t *testing.T) {
 				client.SetPins(func(h string) (SignatureProfile, bool) { return tc.pin, h == "peer.example.com" })
 			}
 			ctx := context.Background()
-			if tc.inbound {
-				client.ObserveInbound(ctx, "peer.example.com", SchemeRFC9421)
+			if tc.inbound != "" {
+				client.ObserveInbound(ctx, "peer.example.com", &Verified{Scheme: SchemeRFC9421, Algorithm: tc.inbound})
 			}
 			signer := &Signer{KeyID: p.base + "/users/alice#main-key", Key: loadPriv(t, "test-key-rsa"),
 				Ed25519: loadPriv(t, "test-key-ed25519"), Ed25519KeyID: p.base + "/users/alice#ed25519-key"}

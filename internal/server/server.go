@@ -156,10 +156,12 @@ func New(o Options) (*Server, error) {
 	if apc == nil {
 		apc = activitypub.NewClient(activitypub.ClientConfig{
 			Version: version.Version, AllowedCIDRs: o.AllowedCIDRs, Resolve: o.Resolve, AllowHTTP: o.AllowHTTP,
+			Profiles: delivery.StoreProfiles{S: o.Store}, NodeInfoProfiles: true,
 		})
 	}
 	log := logf.Log.WithName("server").WithValues("server", o.Server.String())
 	acs := &actors{reader: c, srv: o.Server, now: o.Now}
+	apc.SetPins(acs.pinnedProfile) // spec.signatures.pins, live from the cache
 	subs := &subscriptions{reader: c, writer: writer{api: mgr.GetAPIReader(), kube: mgr.GetClient()}, srv: o.Server, log: log}
 	var exec *delivery.Executor
 	var heardFrom func(ctx context.Context, host string) error
@@ -205,6 +207,9 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	if err := mgr.Add(manager.RunnableFunc(s.reportDelivery)); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(s.syncSignaturePins)); err != nil {
 		return nil, err
 	}
 	return s, nil

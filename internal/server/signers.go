@@ -67,7 +67,7 @@ func (ac *actors) previousSigner(ctx context.Context, la *localActor) (*activity
 	return &activitypub.Signer{KeyID: la.urls.RSAKeyID(), Key: k, Now: ac.now}, nil
 }
 
-// signerFor parses the actor's current RSA key from its Secret, once per Secret version.
+// signerFor parses the actor's current keys from its Secret, once per Secret version.
 func (ac *actors) signerFor(ctx context.Context, la *localActor) (*activitypub.Signer, error) {
 	name := la.obj.Status.KeySecretName
 	if name == "" {
@@ -90,7 +90,9 @@ func (ac *actors) signerFor(ctx context.Context, la *localActor) (*activitypub.S
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errNoKeys, err)
 	}
-	sg := &activitypub.Signer{KeyID: la.urls.RSAKeyID(), Key: pair.RSA, Now: ac.now}
+	// The RSA key signs cavage and RFC 9421 rsa-v1_5-sha256; the Ed25519 key signs RFC
+	// 9421 ed25519 for hosts whose signature profile asks for it (the client chooses).
+	sg := &activitypub.Signer{KeyID: la.urls.RSAKeyID(), Key: pair.RSA, Ed25519: pair.Ed25519, Ed25519KeyID: la.urls.Ed25519KeyID(), Now: ac.now}
 	ac.mu.Lock()
 	if ac.signers == nil {
 		ac.signers = map[types.UID]cachedSigner{}

@@ -264,6 +264,7 @@ type FeedState struct {
 // in its own transaction; implementations are safe for concurrent use by several
 // goroutines and, on PostgreSQL, by several replicas.
 type Store interface {
+	SignatureProfiles
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing
 	// and fan-out cannot lose deliveries. It returns false, and enqueues nothing, when
