@@ -25,8 +25,8 @@ func AcceptSignatureComponents(hasBody bool) []string {
 }
 
 var (
-	acceptSignatureOnce  sync.Once
-	acceptSignatureValue string
+	acceptSignatureOnce            sync.Once
+	acceptSignatureValue, fetchSig string
 )
 
 // AcceptSignature is the Accept-Signature field (RFC 9421 section 5.1) an inbox sends
@@ -37,23 +37,35 @@ var (
 // is named: any key its actor document publishes will do.
 func AcceptSignature() string {
 	acceptSignatureOnce.Do(func() {
-		d := httpsfv.NewDictionary()
-		for i, alg := range acceptedRFC9421Algs {
-			il := httpsfv.InnerList{Params: httpsfv.NewParams()}
-			for _, c := range AcceptSignatureComponents(true) {
-				il.Items = append(il.Items, httpsfv.NewItem(c))
-			}
-			il.Params.Add("created", true)
-			il.Params.Add("alg", alg)
-			d.Add("sig"+string(rune('1'+i)), il)
-		}
-		v, err := httpsfv.Marshal(d)
-		if err != nil {
-			panic("activitypub: Accept-Signature: " + err.Error()) // constant input
-		}
-		acceptSignatureValue = v
+		acceptSignatureValue = buildAcceptSignature(true)
+		fetchSig = buildAcceptSignature(false)
 	})
 	return acceptSignatureValue
+}
+
+// AcceptSignatureFetch is AcceptSignature for a GET (authorized fetch): the same members
+// without "content-digest", which a request without a body cannot cover.
+func AcceptSignatureFetch() string {
+	AcceptSignature()
+	return fetchSig
+}
+
+func buildAcceptSignature(hasBody bool) string {
+	d := httpsfv.NewDictionary()
+	for i, alg := range acceptedRFC9421Algs {
+		il := httpsfv.InnerList{Params: httpsfv.NewParams()}
+		for _, c := range AcceptSignatureComponents(hasBody) {
+			il.Items = append(il.Items, httpsfv.NewItem(c))
+		}
+		il.Params.Add("created", true)
+		il.Params.Add("alg", alg)
+		d.Add("sig"+string(rune('1'+i)), il)
+	}
+	v, err := httpsfv.Marshal(d)
+	if err != nil {
+		panic("activitypub: Accept-Signature: " + err.Error()) // constant input
+	}
+	return v
 }
 
 // challenge is one member of a peer's Accept-Signature that we can fulfil: the

@@ -193,6 +193,8 @@ func New(o Options) (*Server, error) {
 	f.verifier = activitypub.NewVerifier(f.keyCache, 100000)
 	f.verifier.Now = o.Now
 	f.verifier.Origin = acs.publicOrigin // peers sign our public URL, not what the Ingress forwards
+	f.fetchVerifier = &activitypub.Verifier{Keys: f.keyCache, Now: o.Now, Origin: acs.publicOrigin}
+	f.actorFetchVerifier = &activitypub.Verifier{Keys: activitypub.CachedOnly{Cache: f.keyCache, OnMiss: f.fetchKeyLater}, Now: o.Now, Origin: acs.publicOrigin}
 	s := &Server{opts: o, mgr: mgr, cache: c, fed: f, exec: exec}
 	if err := s.setupControllers(); err != nil {
 		return nil, err
