@@ -88,7 +88,9 @@ func TestAuthorizedFetch(t *testing.T) {
 
 	betaID := p.beta.base() + "/actors/watcher"
 	key := actorKey(t, p, "beta", "watcher")
-	signGET := func(r *http.Request) { must(t, activitypub.SignCavage(r, nil, key, betaID+"#main-key", activitypub.CavageOptions{})) }
+	signGET := func(r *http.Request) {
+		must(t, activitypub.SignCavage(r, nil, key, betaID+"#main-key", activitypub.CavageOptions{}))
+	}
 	for _, path := range []string{"/actors/releases", "/actors/releases/outbox", "/actors/releases/followers"} {
 		code, _, body := get(t, p.alpha, path, as2, signGET)
 		if code != http.StatusOK {
