@@ -80,7 +80,16 @@ func (f *federation) answerFollow(ctx context.Context, la *localActor, s *fedv1.
 			return ctrl.Result{}, err
 		}
 	}
-	return ctrl.Result{}, f.publish(ctx, la, answer(kind, la.urls.ID, followID, ra.ID, la.urls.ID), store.Direct, to)
+	if err := f.publish(ctx, la, answer(kind, la.urls.ID, followID, ra.ID, la.urls.ID), store.Direct, to); err != nil {
+		return ctrl.Result{}, err
+	}
+	if kind == "Reject" {
+		// The Reject is queued durably (and its id derives from the Follow's, so a retry
+		// sends it once); the refused follow request goes, as on Mastodon, and nothing
+		// more is sent for it. A new Follow from the same actor asks again.
+		return ctrl.Result{}, f.subs.deleteQuietly(ctx, s)
+	}
+	return ctrl.Result{}, nil
 }
 
 // cacheWait bounds how long an Accept waits for the cache to show its follower.

@@ -13,9 +13,14 @@ import (
 	"github.com/fedforge/fedforge/internal/delivery"
 )
 
-// flushRefusals writes refusal counts into FederationPolicy status once a minute.
+// flushRefusals writes refusal counts into FederationPolicy status once per status
+// interval (a minute by default; tests shorten it).
 func (s *Server) flushRefusals(ctx context.Context) error {
-	t := time.NewTicker(time.Minute)
+	every := s.opts.StatusInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
