@@ -174,8 +174,9 @@ func (c *Client) ObserveInbound(ctx context.Context, host string, v *Verified) {
 //     is answered 2xx;
 //   - otherwise an RFC 9421 signature answered 400, 401 or 403 is retried once with
 //     cavage (every peer takes it), and cavage is remembered when that retry is 2xx;
-//   - a 2xx confirms the profile (remembered as learnt by knock when it was the
-//     default); a pinned profile is used as is, without retry.
+//   - a 2xx to a POST confirms the profile (remembered as learnt by knock when it was
+//     the default; a GET's 2xx proves nothing, public documents are served to anyone); a
+//     pinned profile is used as is, without retry.
 //
 // So one request costs at most two.
 func (c *Client) knock(ctx context.Context, method string, u *url.URL, body []byte, accept, contentType string, signer *Signer) (*Response, error) {
@@ -195,7 +196,9 @@ func (c *Client) knock(ctx context.Context, method string, u *url.URL, body []by
 				return resp, nil
 			}
 		}
-		if hp.Source == "" {
+		if hp.Source == "" && method != http.MethodGet {
+			// Only a POST's 2xx shows the signature verified: most servers answer a GET
+			// of a public document without looking at its signature.
 			c.learn(ctx, HostProfile{Host: hp.Host, Profile: hp.Profile, Source: SourceKnock}, hp)
 		}
 		return resp, nil

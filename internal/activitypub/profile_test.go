@@ -244,6 +244,26 @@ func TestSignatureProfiles(t *testing.T) {
 	}
 }
 
+// TestSignedGETTeachesNothing checks that a 2xx to a signed GET (a public document that
+// any server serves without checking the signature) does not confirm the default
+// profile, so that a later inbound RFC 9421 signature still upgrades the host.
+func TestSignedGETTeachesNothing(t *testing.T) {
+	n := newTestNet()
+	p := newPeer(t, n)
+	client := n.client(true)
+	signer := &Signer{KeyID: p.base + "/users/alice#main-key", Key: loadPriv(t, "test-key-rsa")}
+	if _, err := client.FetchObject(context.Background(), p.base+"/users/alice", signer); err != nil {
+		t.Fatal(err)
+	}
+	if hp := client.ProfileFor("alice.example.com"); hp.Source != "" {
+		t.Fatalf("a GET taught %+v", hp)
+	}
+	client.ObserveInbound(context.Background(), "alice.example.com", &Verified{Scheme: SchemeRFC9421, Algorithm: AlgRSAv15SHA256})
+	if hp := client.ProfileFor("alice.example.com"); hp.Profile != ProfileRFC9421RSA || hp.Source != SourceInbound {
+		t.Fatalf("after an inbound RFC 9421 signature: %+v", hp)
+	}
+}
+
 // TestSignatureProfilesPinnedRowsInJobs checks that a client without live pins (a
 // delivery Job) honours a pinned row from the store, and never overwrites it.
 func TestSignatureProfilesPinnedRowsInJobs(t *testing.T) {

@@ -165,16 +165,23 @@ federation
 
 // follows remembers the last Follow sent to each target actor, for Undo.
 const follows = new Map();
+// sentFollows serves the Follows this peer sent at their ids: Fedify 2 does not trust an
+// object embedded in an activity from another origin (Fedforge's Accept embeds the peer's
+// Follow) and dereferences it, as it would on any server.
+const sentFollows = new Map();
+federation.setObjectDispatcher(Follow, "/follows/{id}", (_ctx, values) => sentFollows.get(values.id) ?? null);
 
 async function follow(ctx, targetURL) {
   const target = await ctx.lookupObject(targetURL);
   if (!isActor(target)) throw new Error(`${targetURL} is not an actor: ${target?.constructor.name}`);
+  const uuid = randomUUID();
   const activity = new Follow({
-    id: new URL(`/follows/${randomUUID()}`, ctx.origin),
+    id: ctx.getObjectUri(Follow, { id: uuid }),
     actor: ctx.getActorUri(user),
     object: target.id,
     to: target.id,
   });
+  sentFollows.set(uuid, activity);
   await ctx.sendActivity({ identifier: user }, target, activity, { immediate: true });
   follows.set(target.id.href, { target, activity });
   return { follow: activity.id.href, target: target.id.href, inbox: target.inboxId?.href };
