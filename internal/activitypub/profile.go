@@ -104,9 +104,9 @@ type softwareProfile struct {
 //     ed25519 (TestSignatureProfilesOverHTTP); every release that serves NodeInfo does.
 //   - mastodon, gotosocial, pleroma, akkoma, misskey, sharkey, friendica, lemmy,
 //     peertube: read one RSA publicKey and verify cavage; Mastodon's RFC 9421 support
-//     (4.4+) is behind a feature flag that is off by default, so cavage is the one
-//     signature known to verify, and knowing it saves the RFC 9421 knock an
-//     Accept-Signature would otherwise cause.
+//     (4.4+) is, to our knowledge, behind an experimental feature flag that is off by
+//     default, so cavage is the one signature known to verify. An instance that takes
+//     RFC 9421 and says so (Accept-Signature, or its own RFC 9421 signatures) moves on.
 var softwareProfiles = []softwareProfile{
 	{name: "fedforge", profile: ProfileRFC9421Ed25519},
 	{name: "mastodon", profile: ProfileCavage},
