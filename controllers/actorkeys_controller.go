@@ -168,6 +168,7 @@ func planKeys(actor *actorT, s *corev1.Secret, missing bool, now time.Time) (*ke
 				delete(p.data, keys.PreviousRSAPublicKey)
 				delete(p.data, keys.PreviousEd25519PublicKey)
 				delete(p.data, keys.PreviousRSAPrivateKey)
+				delete(p.data, keys.PreviousEd25519PrivateKey)
 				p.previousExpiresAt = time.Time{}
 				p.changed = true
 			}
@@ -210,6 +211,11 @@ func (p *keyPlan) rotate(actor *actorT, now time.Time, why string) error {
 	data[keys.PreviousEd25519PublicKey] = p.data[keys.Ed25519PublicKey]
 	if old := p.data[keys.RSAPrivateKey]; len(old) > 0 {
 		data[keys.PreviousRSAPrivateKey] = old
+	}
+	// The previous Ed25519 key signs the announcing Update to hosts whose signature
+	// profile is RFC 9421 Ed25519: they may have cached only that key.
+	if old := p.data[keys.Ed25519PrivateKey]; len(old) > 0 {
+		data[keys.PreviousEd25519PrivateKey] = old
 	}
 	p.pair, p.data, p.createdAt, p.changed = pair, data, now, true
 	p.previousExpiresAt = now.Add(keyOverlap(actor))

@@ -93,7 +93,51 @@ type FederationServerSpec struct {
 	// delivery tunes how activities reach followers' inboxes.
 	// +optional
 	Delivery *DeliverySpec `json:"delivery,omitempty"`
+
+	// signatures pins how requests to chosen peer hosts are signed. Without a pin each
+	// host's signature profile is learnt (first knock, Accept-Signature, the peer's own
+	// RFC 9421 signatures, NodeInfo) and stored; `fedforge signatures` lists them.
+	// +optional
+	Signatures *SignatureSpec `json:"signatures,omitempty"`
+
+	// authorizedFetch ("secure mode", as Mastodon's and GoToSocial's) requires a valid
+	// HTTP signature on GET requests for actor documents and collections (outbox,
+	// followers, following); 401 otherwise. The public key itself, WebFinger, NodeInfo
+	// and host-meta stay public, so that peers can verify and discover.
+	// +optional
+	AuthorizedFetch bool `json:"authorizedFetch,omitempty"`
 }
+
+// SignatureSpec configures outbound HTTP signatures.
+type SignatureSpec struct {
+	// pins fixes the signature profile of peer hosts: a pinned host is signed with its
+	// profile only, never double-knocked, and its profile is never relearnt.
+	// +optional
+	// +listType=map
+	// +listMapKey=host
+	// +kubebuilder:validation:MaxItems=256
+	Pins []SignaturePin `json:"pins,omitempty"`
+}
+
+// SignaturePin is the signature profile of one peer host.
+type SignaturePin struct {
+	// host is the peer's host name, with the port when it is not the default.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=259
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?$`
+	Host string `json:"host"`
+
+	// profile is how requests to host are signed: cavage (draft-cavage rsa-sha256, what
+	// every Mastodon-era peer takes), rfc9421-rsa (RFC 9421 rsa-v1_5-sha256 with the RSA
+	// key) or rfc9421-ed25519 (RFC 9421 ed25519 with the Ed25519 Multikey).
+	// +required
+	Profile SignatureProfileName `json:"profile"`
+}
+
+// SignatureProfileName names an outbound signature profile.
+// +kubebuilder:validation:Enum=cavage;rfc9421-rsa;rfc9421-ed25519
+type SignatureProfileName string
 
 // ServerStorage chooses where a server keeps its store.
 // +kubebuilder:validation:XValidation:rule="!(has(self.sqlite) && has(self.postgres))",message="storage takes sqlite or postgres, not both"

@@ -43,6 +43,8 @@ Commands:
   server    serve one FederationServer (--server namespace/name)
   deliver   run a delivery Job
   local     run etcd, kube-apiserver, the manager and a server on this machine (make run)
+  signatures  list the signature profile of each peer host (--store, or FEDFORGE_STORE_DSN)
+  lookup    fetch and print a remote actor or object: fedforge lookup <url|acct:user@host>
   version   print the version
 `
 
@@ -132,6 +134,22 @@ func main() {
 		run = func() error {
 			o.Actors, o.AllowedCIDRs, o.Resolve = actors, cidrs, resolve
 			return app.RunDeliver(ctrl.SetupSignalHandler(), o)
+		}
+	case "signatures":
+		dsn := fs.String("store", os.Getenv("FEDFORGE_STORE_DSN"), "store DSN: sqlite:///path/fedforge.db or postgres://...")
+		run = func() error { return app.ListSignatures(ctrl.SetupSignalHandler(), *dsn, os.Stdout) }
+	case "lookup":
+		o := app.LookupOptions{}
+		var cidrs, resolve stringList
+		fs.Var(&cidrs, "allowed-cidr", "private CIDR the peer may live in (repeatable)")
+		fs.BoolVar(&o.AllowHTTP, "allow-http", false, "reach the peer over plain http")
+		fs.Var(&resolve, "resolve", "host[:port]=ip[:port] for outbound requests (repeatable)")
+		run = func() error {
+			if fs.NArg() != 1 {
+				return fmt.Errorf("usage: fedforge lookup [flags] <url|acct:user@host>")
+			}
+			o.Target, o.AllowedCIDRs, o.Resolve = fs.Arg(0), cidrs, resolve
+			return app.Lookup(ctrl.SetupSignalHandler(), o, os.Stdout)
 		}
 	case "version":
 		fmt.Println(version.Version)

@@ -13,7 +13,10 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sync/atomic"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	"github.com/fedforge/fedforge/internal/netguard"
 )
@@ -45,8 +48,17 @@ type ClientConfig struct {
 	TotalTimeout   time.Duration // whole exchange, default 30 s
 	MaxRedirects   int           // default 3
 	MaxBodyBytes   int64         // default 1 MiB
-	// KnockHosts bounds how many hosts the double-knocking memory keeps (default 10000).
+	// KnockHosts bounds how many hosts the signature-profile memory keeps (default 10000).
 	KnockHosts int
+	// Profiles persists the signature profile learnt per host (the store); nil keeps
+	// them in memory only.
+	Profiles ProfileStore
+	// NodeInfoProfiles lets the first signed request to a host with no known profile
+	// read the host's NodeInfo and take the profile its software is known to verify
+	// (ProfileForSoftware).
+	NodeInfoProfiles bool
+	// Log receives profile changes (V(1)) and store errors; the zero value discards.
+	Log logr.Logger
 }
 
 // Client is the only way Fedforge talks to remote servers: every fetch and delivery goes
@@ -56,7 +68,8 @@ type Client struct {
 	cfg       ClientConfig
 	guard     *netguard.Guard
 	userAgent string
-	knock     *schemeMemory
+	profiles  *profileMemory
+	pins      atomic.Pointer[func(host string) (SignatureProfile, bool)]
 }
 
 // NewClient builds a Client from cfg.
@@ -67,7 +80,7 @@ func NewClient(cfg ClientConfig) *Client {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	c := &Client{cfg: cfg, knock: newSchemeMemory(cfg.KnockHosts)}
+	c := &Client{cfg: cfg, profiles: newProfileMemory(cfg.KnockHosts)}
 	c.userAgent = fmt.Sprintf("fedforge/%s (+https://%s/)", cfg.Version, cfg.InstanceHost)
 	c.guard = netguard.New(netguard.Config{
 		AllowedCIDRs: cfg.AllowedCIDRs, Resolve: cfg.Resolve, AllowHTTP: cfg.AllowHTTP, TLSConfig: cfg.TLSConfig,
@@ -89,11 +102,15 @@ func (c *Client) UserAgent() string { return c.userAgent }
 func (c *Client) Guard() *netguard.Guard { return c.guard }
 
 // Signer signs outgoing requests for one local actor. Key is a crypto.Signer from
-// ParsePrivateKeyPEM (RSA for Mastodon compatibility; Ed25519 for RFC 9421 peers that
-// read FEP-521a keys).
+// ParsePrivateKeyPEM, the RSA key published as publicKey (KeyID <actor>#main-key): what
+// cavage and RFC 9421 rsa-v1_5-sha256 sign with. Ed25519, when set, is the key published
+// as an FEP-521a Multikey (Ed25519KeyID <actor>#ed25519-key), used for the
+// ProfileRFC9421Ed25519 profile only.
 type Signer struct {
-	KeyID string
-	Key   crypto.Signer
+	KeyID        string
+	Key          crypto.Signer
+	Ed25519      crypto.Signer
+	Ed25519KeyID string
 	// Now pins the signing time in tests; nil means time.Now.
 	Now func() time.Time
 }
@@ -112,6 +129,8 @@ type Response struct {
 	Body     []byte
 	FinalURL string
 	Scheme   string // the signature scheme used (SchemeCavage, SchemeRFC9421 or "")
+	// Profile is the signature profile of the request that got this answer ("" unsigned).
+	Profile SignatureProfile
 }
 
 // checkURL refuses URLs we never fetch (internal/netguard's CheckURL), as an *Error.
@@ -134,53 +153,13 @@ func (c *Client) Do(ctx context.Context, method, rawURL string, body []byte, acc
 	if err := c.checkURL(u); err != nil {
 		return nil, err
 	}
-	scheme := ""
-	if signer != nil {
-		scheme = c.knock.get(u.Host)
+	if signer == nil {
+		return c.do(ctx, method, u, body, accept, contentType, nil, "", nil)
 	}
-	resp, err := c.do(ctx, method, u, body, accept, contentType, signer, scheme)
-	if err != nil {
-		return nil, err
-	}
-	if signer != nil {
-		switch {
-		case scheme == SchemeRFC9421 && (resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden):
-			// Double knock: the peer did not take RFC 9421; retry once with cavage.
-			c.knock.set(u.Host, SchemeCavage)
-			return c.do(ctx, method, u, body, accept, contentType, signer, SchemeCavage)
-		case resp.Header.Get("Accept-Signature") != "":
-			// RFC 9421 section 5: the peer tells us it accepts message signatures.
-			c.knock.set(u.Host, SchemeRFC9421)
-		case resp.Status < 300 && scheme == SchemeRFC9421:
-			c.knock.set(u.Host, SchemeRFC9421)
-		}
-	}
-	return resp, nil
+	return c.knock(ctx, method, u, body, accept, contentType, signer)
 }
 
-// PreferRFC9421 records that host accepts RFC 9421 signatures (from configuration or
-// from NodeInfo), so that requests to it use RFC 9421 first.
-func (c *Client) PreferRFC9421(host string) { c.knock.set(host, SchemeRFC9421) }
-
-// SchemeFor reports the signature scheme the next request to host will use.
-func (c *Client) SchemeFor(host string) string { return c.knock.get(host) }
-
-func (c *Client) sign(req *http.Request, body []byte, signer *Signer, scheme string) error {
-	key := signer.Key
-	if key == nil {
-		return newErr(KindUnsupported, "", nil, "signer without a key")
-	}
-	if scheme == SchemeRFC9421 {
-		alg, err := rfc9421AlgFor(key)
-		if err != nil {
-			return err
-		}
-		return SignRFC9421(Message{Request: req}, body, key, RFC9421Options{KeyID: signer.KeyID, Alg: alg, Created: signer.now()})
-	}
-	return SignCavage(req, body, key, signer.KeyID, CavageOptions{Now: signer.now()})
-}
-
-func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte, accept, contentType string, signer *Signer, scheme string) (*Response, error) {
+func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte, accept, contentType string, signer *Signer, profile SignatureProfile, ch *challenge) (*Response, error) {
 	host := u.Hostname()
 	newReq := func(u *url.URL) (*http.Request, error) {
 		var rd io.Reader
@@ -199,7 +178,7 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte,
 			req.Header.Set("Content-Type", contentType)
 		}
 		if signer != nil {
-			if err := c.sign(req, body, signer, scheme); err != nil {
+			if err := c.sign(req, body, signer, profile, ch); err != nil {
 				return nil, err
 			}
 		}
@@ -215,7 +194,7 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte,
 			r.Header.Del("Signature")
 			r.Header.Del("Signature-Input")
 			r.Header.Del("Date")
-			return c.sign(r, nil, signer, scheme)
+			return c.sign(r, nil, signer, profile, nil)
 		}
 		return nil
 	})
@@ -231,6 +210,10 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte,
 		return nil, newErr(KindRemote, host, err, "%s %s", method, u.Redacted())
 	}
 	defer resp.Body.Close()
+	scheme := ""
+	if signer != nil {
+		scheme = profile.Scheme()
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
 	if err != nil {
 		return nil, newErr(KindRemote, host, err, "reading body")
@@ -238,7 +221,7 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte,
 	if int64(len(data)) > c.cfg.MaxBodyBytes {
 		return nil, newErr(KindTooLarge, host, nil, "response body over %d bytes", c.cfg.MaxBodyBytes)
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data, FinalURL: resp.Request.URL.String(), Scheme: scheme}, nil
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data, FinalURL: resp.Request.URL.String(), Scheme: scheme, Profile: profile}, nil
 }
 
 // Fetch GETs rawURL (signed when signer is set, for authorized fetch), requires a 2xx

@@ -197,7 +197,7 @@ func TestDoubleKnocking(t *testing.T) {
 		return resp.Status
 	}
 	// A host wrongly believed to take RFC 9421 gets one knock, then cavage, remembered.
-	client.PreferRFC9421("old.example.com")
+	client.ObserveInbound(ctx, "old.example.com", &Verified{Scheme: SchemeRFC9421, Algorithm: AlgRSAv15SHA256}) // it signed RFC 9421 to us
 	if s := deliver(oldURL); s != 202 || client.SchemeFor("old.example.com") != SchemeCavage {
 		t.Fatalf("old: status %d scheme %s seen %v", s, client.SchemeFor("old.example.com"), seen)
 	}

@@ -368,3 +368,29 @@ func asKeyError(err error, host, keyID string) error {
 	}
 	return newErr(KindUnknownKey, host, err, "cannot fetch key %s", keyID)
 }
+
+// CachedOnly resolves keys from what the cache holds, never fetching: for the actor
+// document under authorized fetch, where verifying a signed GET by fetching the
+// signer's actor could loop (the peer, strict too, verifies our signed key fetch by
+// fetching our actor...). A miss is KindUnknownKey; OnMiss, when set, is told the key id
+// so that the caller can fetch it in the background for the next request.
+type CachedOnly struct {
+	Cache  *KeyCache
+	OnMiss func(keyID string)
+}
+
+// ResolveKey implements KeyResolver from the cache alone (refresh is ignored).
+func (c CachedOnly) ResolveKey(ctx context.Context, keyID string, _ bool) (*RemoteKey, error) {
+	host := hostOf(keyID)
+	sk, err := c.Cache.store.GetKey(ctx, keyID)
+	if err != nil {
+		return nil, newErr(KindUnknownKey, host, err, "key store")
+	}
+	if sk == nil || sk.Negative || !c.Cache.now().Before(sk.ExpiresAt) {
+		if c.OnMiss != nil {
+			c.OnMiss(keyID)
+		}
+		return nil, newErr(KindUnknownKey, host, nil, "key %s is not cached", keyID)
+	}
+	return c.Cache.parsed(sk)
+}

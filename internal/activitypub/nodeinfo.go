@@ -121,7 +121,16 @@ func jsonHandler(contentType string, build func(*http.Request) (any, error)) htt
 // FetchNodeInfo discovers and fetches a host's NodeInfo, preferring 2.1 over 2.0. The
 // document link must stay on the host asked.
 func (c *Client) FetchNodeInfo(ctx context.Context, host string) (*NodeInfo, error) {
-	resp, err := c.Fetch(ctx, "https://"+host+"/.well-known/nodeinfo", "application/json", []string{"application/json", "application/jrd+json"}, nil)
+	return c.fetchNodeInfo(ctx, "https", host)
+}
+
+// fetchNodeInfo is FetchNodeInfo over scheme (http only where the client allows plain
+// http, as for the request that needs a signature profile).
+func (c *Client) fetchNodeInfo(ctx context.Context, scheme, host string) (*NodeInfo, error) {
+	if scheme != "http" {
+		scheme = "https"
+	}
+	resp, err := c.Fetch(ctx, scheme+"://"+host+"/.well-known/nodeinfo", "application/json", []string{"application/json", "application/jrd+json"}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +146,7 @@ func (c *Client) FetchNodeInfo(ctx context.Context, host string) (*NodeInfo, err
 			}
 		}
 	}
-	if href == "" || !sameHost(href, "https://"+host) {
+	if href == "" || !sameHost(href, scheme+"://"+host) {
 		return nil, newErr(KindMalformed, host, nil, "no NodeInfo 2.x link on %s", host)
 	}
 	resp, err = c.Fetch(ctx, href, "application/json", []string{"application/json"}, nil)

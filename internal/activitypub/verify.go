@@ -246,7 +246,11 @@ func (v *Verifier) verifyRFC9421(ctx context.Context, req *http.Request, body []
 	if err := v.checkReplay(host, sig.Signature, expires); err != nil {
 		return nil, err
 	}
-	return &Verified{Scheme: SchemeRFC9421, Algorithm: sig.Alg, KeyID: sig.KeyID, Owner: key.Owner, Created: created, Expires: expires}, nil
+	alg := sig.Alg
+	if alg == "" {
+		alg = rfc9421AlgOfPublic(key.Key) // the signer left it to the key (RFC 9421 section 3.3.7)
+	}
+	return &Verified{Scheme: SchemeRFC9421, Algorithm: alg, KeyID: sig.KeyID, Owner: key.Owner, Created: created, Expires: expires}, nil
 }
 
 // checkWindow applies Mastodon's matches_time_window? and returns the effective expiry.

@@ -134,6 +134,9 @@ func RunServer(ctx context.Context, cfg *rest.Config, o ServerOptions) error {
 	// server.New then builds the key source and the executor that shares them.
 	client := activitypub.NewClient(activitypub.ClientConfig{
 		Version: version.Version, InstanceHost: o.PublicHost, AllowedCIDRs: cidrs, AllowHTTP: o.AllowHTTP, Resolve: resolve,
+		// Signature profiles learnt per host are shared through the store with the other
+		// replicas and the delivery Jobs (docs/decisions.md, "Signatures chosen per peer").
+		Profiles: delivery.StoreProfiles{S: st}, NodeInfoProfiles: true, Log: logf.FromContext(ctx).WithName("signatures"),
 	})
 	var deliveryOpts *server.DeliveryOptions
 	if !o.NoInProcessDelivery {

@@ -33,8 +33,9 @@ type DirKeys struct {
 }
 
 // LoadDirKeys reads each actor's key Secret from its directory (relative to base) and
-// checks it with keys.FromData. The RSA key signs, with keyId <actor>#main-key, as
-// Mastodon expects.
+// checks it with keys.FromData. The RSA key signs cavage and RFC 9421 rsa-v1_5-sha256
+// with keyId <actor>#main-key, as Mastodon expects; the Ed25519 key signs RFC 9421
+// ed25519 with keyId <actor>#ed25519-key for hosts whose profile asks for it.
 func LoadDirKeys(base string, actors []JobActor) (*DirKeys, error) {
 	k := &DirKeys{signers: make(map[string]*activitypub.Signer, len(actors))}
 	for _, a := range actors {
@@ -57,7 +58,8 @@ func LoadDirKeys(base string, actors []JobActor) (*DirKeys, error) {
 		if err != nil {
 			return nil, fmt.Errorf("delivery: key of %s in %s: %w", a.ID, dir, err)
 		}
-		k.signers[a.ID] = &activitypub.Signer{KeyID: urls.Actor{ID: a.ID}.RSAKeyID(), Key: pair.RSA}
+		u := urls.Actor{ID: a.ID}
+		k.signers[a.ID] = &activitypub.Signer{KeyID: u.RSAKeyID(), Key: pair.RSA, Ed25519: pair.Ed25519, Ed25519KeyID: u.Ed25519KeyID()}
 	}
 	return k, nil
 }
@@ -139,6 +141,12 @@ func RunJob(ctx context.Context, o JobOptions) (JobResult, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
+	// The Job signs each host with the profile the server learnt or pinned, and keeps
+	// what it learns, through the same store (the queue endpoint or PostgreSQL).
+	if o.Client.Profiles == nil {
+		o.Client.Profiles = profilesOf(q)
+	}
+	o.Client.NodeInfoProfiles = true
 	exec, err := NewExecutor(Config{
 		Queue: q, Client: activitypub.NewClient(o.Client), Keys: k, Owner: o.Owner,
 		Concurrency: o.Concurrency, PerHost: o.PerHost, RequestTimeout: timeout,
@@ -165,6 +173,18 @@ func RunJob(ctx context.Context, o JobOptions) (JobResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// profilesOf is where a Job's client keeps signature profiles: the queue endpoint, or
+// the PostgreSQL store it leases from.
+func profilesOf(q Queue) activitypub.ProfileStore {
+	switch q := q.(type) {
+	case activitypub.ProfileStore:
+		return q
+	case store.SignatureProfiles:
+		return StoreProfiles{S: q}
+	}
+	return nil
 }
 
 // jobQueue opens the queue a Job leases from.

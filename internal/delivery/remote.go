@@ -103,6 +103,8 @@ func QueueHandler(q Queue, token string) http.Handler {
 	h.mux.HandleFunc("POST "+routeHostSuccess, h.hostSuccess)
 	h.mux.HandleFunc("POST "+routeHostFailure, h.hostFailure)
 	h.mux.HandleFunc("GET "+routeUnavailable, h.unavailable)
+	h.mux.HandleFunc("GET "+routeSignatureProfile, h.signatureProfiles)
+	h.mux.HandleFunc("POST "+routeSignatureProfile, h.signatureProfiles)
 	return h
 }
 

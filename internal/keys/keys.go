@@ -36,6 +36,10 @@ const (
 	// overlap window only: the Update that announces new keys is signed with it, so peers
 	// that cached the old key can verify the announcement.
 	PreviousRSAPrivateKey = "previous-rsa.key"
+	// PreviousEd25519PrivateKey is the Ed25519 private key before the last rotation, kept
+	// for the overlap window only, for the same Update sent to peers that verify our
+	// Ed25519 key (docs/decisions.md, "Signatures chosen per peer").
+	PreviousEd25519PrivateKey = "previous-ed25519.key"
 )
 
 // RSABits is the RSA modulus size; 2048 is what Mastodon makes and accepts.

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,7 +23,7 @@ func (f *federation) onAccept(ctx context.Context, in *inbound) ([]string, error
 	if inner != nil && len(inner.Type) > 0 && !inner.Type.Has("Follow") {
 		return f.addressees(ctx, act, in.recipient)
 	}
-	subs, err := f.subs.list(ctx, indexSubFollow, act.Object.ID())
+	subs, err := f.answeredFollow(ctx, act.Object.ID())
 	if err != nil {
 		return nil, err
 	}
@@ -58,4 +60,43 @@ func (f *federation) onAccept(ctx context.Context, in *inbound) ([]string, error
 		f.remoteAnswered(s, accepted)
 	}
 	return out, nil
+}
+
+// followCacheWait bounds how long an answer waits for the cache to show the Follow it
+// answers.
+const followCacheWait = 5 * time.Second
+
+// answeredFollow returns the Subscriptions whose Follow has id followID, from the cache.
+// A peer can answer within milliseconds of our Follow (a Reject from a policy is sent
+// from the inbox request itself), before this server's cache shows the status that
+// records the Follow's id; then an answer to a Follow of ours (an id under our own
+// origin) waits for the cache, so that the answer is not dropped while the Subscription
+// stays Pending. Answers to anything else are not waited for.
+func (f *federation) answeredFollow(ctx context.Context, followID string) ([]fedv1.Subscription, error) {
+	subs, err := f.subs.list(ctx, indexSubFollow, followID)
+	if err != nil || len(subs) > 0 {
+		return subs, err
+	}
+	origin, err := f.actors.publicOrigin(ctx)
+	if err != nil || !strings.HasPrefix(followID, strings.TrimSuffix(origin.String(), "/")+"/") ||
+		!strings.Contains(followID, "/activities/follow-") {
+		// Not one of our Follows (their ids come from activityID(..., "Follow", ...)): an
+		// answer to an Offer posted to an outbox, say, which is filed without waiting.
+		return nil, nil
+	}
+	deadline := time.NewTimer(followCacheWait)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			f.log.Info("an answer names a Follow of ours that no Subscription records; ignored", "follow", followID)
+			return nil, nil
+		case <-time.After(20 * time.Millisecond):
+		}
+		if subs, err = f.subs.list(ctx, indexSubFollow, followID); err != nil || len(subs) > 0 {
+			return subs, err
+		}
+	}
 }

@@ -89,6 +89,12 @@ func (f *federation) answerFollow(ctx context.Context, la *localActor, s *fedv1.
 	if s.Status.Phase != phase { // an Event per change, not per reconcile
 		f.answered(s, kind, ra.Inbox)
 	}
+	if kind == "Reject" {
+		// The Reject is queued durably (and its id derives from the Follow's, so a retry
+		// sends it once); the refused follow request goes, as on Mastodon, and nothing
+		// more is sent for it. A new Follow from the same actor asks again.
+		return ctrl.Result{}, f.subs.deleteQuietly(ctx, s)
+	}
 	return ctrl.Result{}, nil
 }
 

@@ -33,14 +33,19 @@ type federation struct {
 	store    store.Store
 	client   *activitypub.Client
 	verifier *activitypub.Verifier
-	keyCache *activitypub.KeyCache
-	keyStore activitypub.KeyStore
-	keyTTL   time.Duration
-	pub      Publisher
-	now      func() time.Time
-	log      logr.Logger
-	refused  *refusals
-	policies *policies
+	// fetchVerifier checks signed GETs under authorized fetch: the verifier's rules
+	// without replay detection (a GET repeated within a second is harmless, and peers do).
+	fetchVerifier *activitypub.Verifier
+	// actorFetchVerifier checks signed GETs of actor documents from cached keys only.
+	actorFetchVerifier *activitypub.Verifier
+	keyCache           *activitypub.KeyCache
+	keyStore           activitypub.KeyStore
+	keyTTL             time.Duration
+	pub                Publisher
+	now                func() time.Time
+	log                logr.Logger
+	refused            *refusals
+	policies           *policies
 	// heardFrom tells the delivery executor that a host answered us with a verified
 	// request, so a host marked unavailable comes back at once.
 	heardFrom func(ctx context.Context, host string) error

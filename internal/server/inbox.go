@@ -192,6 +192,7 @@ func (f *federation) receive(r *http.Request) error {
 	if err := verified.CheckActor(actorID); err != nil {
 		return err
 	}
+	f.client.ObserveInbound(ctx, au.Host, verified) // an RFC 9421 signer verifies RFC 9421
 	if f.heardFrom != nil {
 		if err := f.heardFrom(ctx, strings.ToLower(au.Host)); err != nil {
 			f.log.Info("recording that a host is back failed", "host", au.Host, "error", err.Error())

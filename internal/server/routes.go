@@ -35,18 +35,20 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /nodeinfo/2.0", activitypub.NodeInfoHandler("2.0", d.nodeInfo))
 	mux.Handle("GET /nodeinfo/2.1", activitypub.NodeInfoHandler("2.1", d.nodeInfo))
 	// Actors and their collections (actor_document.go, collections.go).
-	mux.HandleFunc("GET /actors/{username}", d.actor)
-	mux.HandleFunc("GET /actors/{username}/outbox", f.outbox)
+	// With spec.authorizedFetch they need signed GETs (authorized_fetch.go); the actor
+	// document keeps an unsigned key stub.
+	mux.HandleFunc("GET /actors/{username}", f.signedFetch(d.actor, true))
+	mux.HandleFunc("GET /actors/{username}/outbox", f.signedFetch(f.outbox, false))
 	mux.HandleFunc("POST /actors/{username}/follow", f.remoteFollow) // the profile's form (remote_follow.go)
-	mux.HandleFunc("GET /actors/{username}/followers", f.relations(fedv1.DirectionInbound))
-	mux.HandleFunc("GET /actors/{username}/following", f.relations(fedv1.DirectionOutbound))
-	mux.HandleFunc("GET /actors/{username}/forks", f.forks) // repo_collections.go
-	mux.HandleFunc("GET /actors/{username}/likes", f.likes)
+	mux.HandleFunc("GET /actors/{username}/followers", f.signedFetch(f.relations(fedv1.DirectionInbound), false))
+	mux.HandleFunc("GET /actors/{username}/following", f.signedFetch(f.relations(fedv1.DirectionOutbound), false))
+	mux.HandleFunc("GET /actors/{username}/forks", f.signedFetch(f.forks, false)) // repo_collections.go
+	mux.HandleFunc("GET /actors/{username}/likes", f.signedFetch(f.likes, false))
 	// Tickets: every issue of a repository that takes tickets (ticket_document.go).
-	mux.HandleFunc("GET /actors/{username}/issues/{number}", f.ticket)
-	mux.HandleFunc("GET /actors/{username}/issues/{number}/replies", f.ticketReplies)
-	mux.HandleFunc("GET /actors/{username}/issues/{number}/followers", f.ticketFollowers)
-	mux.HandleFunc("GET /actors/{username}/{kind}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /actors/{username}/issues/{number}", f.signedFetch(f.ticket, false))
+	mux.HandleFunc("GET /actors/{username}/issues/{number}/replies", f.signedFetch(f.ticketReplies, false))
+	mux.HandleFunc("GET /actors/{username}/issues/{number}/followers", f.signedFetch(f.ticketFollowers, false))
+	mux.HandleFunc("GET /actors/{username}/{kind}/{rest...}", f.signedFetch(func(w http.ResponseWriter, r *http.Request) {
 		switch r.PathValue("kind") {
 		case "activities", "objects":
 			f.published(w, r)
@@ -57,7 +59,7 @@ func (s *Server) Handler() http.Handler {
 		default:
 			notFound(w, wantsActivity(r.Header.Get("Accept")))
 		}
-	})
+	}, false))
 	// Inboxes (inbox.go): server to server, and the owner's read of a personal inbox.
 	mux.HandleFunc("POST /inbox", f.inbox)
 	mux.HandleFunc("POST /actors/{username}/inbox", f.inbox)

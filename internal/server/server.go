@@ -164,10 +164,12 @@ func New(o Options) (*Server, error) {
 	if apc == nil {
 		apc = activitypub.NewClient(activitypub.ClientConfig{
 			Version: version.Version, AllowedCIDRs: o.AllowedCIDRs, Resolve: o.Resolve, AllowHTTP: o.AllowHTTP,
+			Profiles: delivery.StoreProfiles{S: o.Store}, NodeInfoProfiles: true,
 		})
 	}
 	log := logf.Log.WithName("server").WithValues("server", o.Server.String())
 	acs := &actors{reader: c, srv: o.Server, now: o.Now}
+	apc.SetPins(acs.pinnedProfile) // spec.signatures.pins, live from the cache
 	subs := &subscriptions{reader: c, writer: writer{api: mgr.GetAPIReader(), kube: mgr.GetClient()}, srv: o.Server, log: log}
 	var exec *delivery.Executor
 	var heardFrom func(ctx context.Context, host string) error
@@ -212,6 +214,8 @@ func New(o Options) (*Server, error) {
 	if f.tickets, err = newTicketing(f); err != nil {
 		return nil, fmt.Errorf("server: forge writes: %w", err)
 	}
+	f.fetchVerifier = &activitypub.Verifier{Keys: f.keyCache, Now: o.Now, Origin: acs.publicOrigin}
+	f.actorFetchVerifier = &activitypub.Verifier{Keys: activitypub.CachedOnly{Cache: f.keyCache, OnMiss: f.fetchKeyLater}, Now: o.Now, Origin: acs.publicOrigin}
 	s := &Server{opts: o, mgr: mgr, cache: c, fed: f, exec: exec}
 	if err := s.setupControllers(); err != nil {
 		return nil, err
@@ -231,6 +235,9 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	if err := mgr.Add(manager.RunnableFunc(s.reportForgeWrites)); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(s.syncSignaturePins)); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -49,8 +49,9 @@ func (ac *actors) Signer(ctx context.Context, actorID string) (*activitypub.Sign
 // store ActorID is <actor>#previous-key): the Update announcing rotated keys.
 const previousKeySuffix = "#previous-key"
 
-// previousSigner signs with the key before the last rotation, under the same keyId, so
-// peers holding the old key verify; errNoKeys when the overlap has ended.
+// previousSigner signs with the keys before the last rotation, under the same keyIds, so
+// peers holding an old key verify (the RSA one, or the Ed25519 one for hosts whose
+// profile is RFC 9421 Ed25519); errNoKeys when the overlap has ended.
 func (ac *actors) previousSigner(ctx context.Context, la *localActor) (*activitypub.Signer, error) {
 	var s corev1.Secret
 	if err := ac.reader.Get(ctx, types.NamespacedName{Namespace: la.obj.Namespace, Name: la.obj.Status.KeySecretName}, &s); err != nil {
@@ -64,10 +65,18 @@ func (ac *actors) previousSigner(ctx context.Context, la *localActor) (*activity
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errNoKeys, keys.PreviousRSAPrivateKey, err)
 	}
-	return &activitypub.Signer{KeyID: la.urls.RSAKeyID(), Key: k, Now: ac.now}, nil
+	sg := &activitypub.Signer{KeyID: la.urls.RSAKeyID(), Key: k, Now: ac.now}
+	// Secrets rotated before the previous Ed25519 key was kept have only the RSA one; the
+	// client then signs RFC 9421 Ed25519 hosts with the old RSA key.
+	if b := s.Data[keys.PreviousEd25519PrivateKey]; len(b) > 0 {
+		if ek, err := activitypub.ParsePrivateKeyPEM(b); err == nil {
+			sg.Ed25519, sg.Ed25519KeyID = ek, la.urls.Ed25519KeyID()
+		}
+	}
+	return sg, nil
 }
 
-// signerFor parses the actor's current RSA key from its Secret, once per Secret version.
+// signerFor parses the actor's current keys from its Secret, once per Secret version.
 func (ac *actors) signerFor(ctx context.Context, la *localActor) (*activitypub.Signer, error) {
 	name := la.obj.Status.KeySecretName
 	if name == "" {
@@ -90,7 +99,9 @@ func (ac *actors) signerFor(ctx context.Context, la *localActor) (*activitypub.S
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errNoKeys, err)
 	}
-	sg := &activitypub.Signer{KeyID: la.urls.RSAKeyID(), Key: pair.RSA, Now: ac.now}
+	// The RSA key signs cavage and RFC 9421 rsa-v1_5-sha256; the Ed25519 key signs RFC
+	// 9421 ed25519 for hosts whose signature profile asks for it (the client chooses).
+	sg := &activitypub.Signer{KeyID: la.urls.RSAKeyID(), Key: pair.RSA, Ed25519: pair.Ed25519, Ed25519KeyID: la.urls.Ed25519KeyID(), Now: ac.now}
 	ac.mu.Lock()
 	if ac.signers == nil {
 		ac.signers = map[types.UID]cachedSigner{}

@@ -14,7 +14,8 @@ import (
 )
 
 // flushRefusals writes refusal counts into FederationPolicy status (and one Event per
-// policy that refused something) once a minute, or every StatusInterval.
+// policy that refused something) once per status interval (a minute by default; tests
+// shorten it).
 func (s *Server) flushRefusals(ctx context.Context) error {
 	every := s.opts.StatusInterval
 	if every <= 0 {

@@ -270,6 +270,8 @@ type Store interface {
 	RepoSurface
 	// Tickets is the forge-write queue and the ticket records (tickets.go).
 	Tickets
+	// SignatureProfiles remembers how each peer host takes signatures.
+	SignatureProfiles
 
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing

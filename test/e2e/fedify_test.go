@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -78,16 +79,17 @@ func (a peerActivity) String() string {
 	return fmt.Sprintf("%s %s by %s of %s %s", a.Type, a.ID, a.Actor, a.ObjectType, a.Object)
 }
 
-// startFedifyPeer starts the Fedify app with node (E2E_NODE, else node in PATH; run.sh
-// installs Node 20 and the app's packages), listening on the bridge address for the
-// cluster and on loopback for the test, with the given names mapped to addresses. It is
-// stopped when the container ends.
-func startFedifyPeer(resolve map[string]string) *fedifyPeer {
+// startFedifyPeer starts the Fedify app of test/e2e/<app> with the node named by the
+// environment variable nodeEnv (E2E_NODE for fedify, E2E_NODE22 for fedify2; else node in
+// PATH; run.sh installs Node and the app's packages), listening on the bridge address for
+// the cluster and on loopback for the test, with the given names mapped to addresses. It
+// is stopped when the container ends.
+func startFedifyPeer(app, nodeEnv string, resolve map[string]string) *fedifyPeer {
 	GinkgoHelper()
-	dir := filepath.Join(root, "test", "e2e", "fedify")
+	dir := filepath.Join(root, "test", "e2e", app)
 	_, err := os.Stat(filepath.Join(dir, "node_modules", "@fedify", "fedify"))
 	Expect(err).NotTo(HaveOccurred(), "the Fedify app's packages are not installed: run the suite with make test-e2e (or npm ci in %s)", dir)
-	node := os.Getenv("E2E_NODE")
+	node := os.Getenv(nodeEnv)
 	if node == "" {
 		node = "node"
 	}
@@ -98,7 +100,7 @@ func startFedifyPeer(resolve map[string]string) *fedifyPeer {
 	// Not tied to a spec's context: the peer outlives BeforeAll.
 	cmd := exec.Command(node, args...)
 	cmd.Dir = dir
-	cmd.Stderr = prefixWriter("fedify-peer: ")
+	cmd.Stderr = prefixWriter(app + "-peer: ")
 	stdout, err := cmd.StdoutPipe()
 	Expect(err).NotTo(HaveOccurred())
 	fmt.Fprintf(GinkgoWriter, "$ (cd %s && %s %s)\n", dir, node, strings.Join(args, " "))
@@ -120,7 +122,7 @@ func startFedifyPeer(resolve map[string]string) *fedifyPeer {
 		rd := bufio.NewReader(stdout)
 		line, _ := rd.ReadString('\n')
 		ready <- line
-		_, _ = io.Copy(prefixWriter("fedify-peer: "), rd)
+		_, _ = io.Copy(prefixWriter(app+"-peer: "), rd)
 	}()
 	p := &fedifyPeer{cmd: cmd}
 	select {
@@ -175,15 +177,28 @@ func (w prefixWriter) Write(b []byte) (int, error) {
 // Scenario 6: a peer that no one here wrote. The Fedify app runs on the host, outside the
 // cluster; Fedforge reaches it on the host's bridge address, and it reaches Fedforge by
 // the server's Service name (mapped to the Service's cluster IP inside the app).
-var _ = Describe("An independent peer (Fedify)", Ordered, func() {
+var _ = Describe("An independent peer (Fedify 1.5.9)", Ordered, func() {
+	fedifyScenario("fedify", "E2E_NODE", "e2e-fedify", "")
+})
+
+// Scenario 7: the same with the current Fedify 2.x, which signs RFC 9421 first and
+// double-knocks; Fedforge must take its first knock (so it learns the peer's profile from
+// it, rfc9421-rsa from its inbound signatures) and sign what it sends with RFC 9421, which
+// Fedify 2 verifies.
+var _ = Describe("An independent peer (Fedify 2.x)", Ordered, func() {
+	fedifyScenario("fedify2", "E2E_NODE22", "e2e-fedify2", "rfc9421-rsa")
+})
+
+// fedifyScenario follows a Fedforge actor from the Fedify app in test/e2e/<app>, in its own
+// namespace. wantProfile, when set, is the signature profile the server must have learnt
+// for the peer's host (`fedforge signatures` in the server's pod).
+func fedifyScenario(app, nodeEnv, ns, wantProfile string) {
 	var (
-		fed  = instance{ns: "e2e-fedify"}
+		fed  = instance{ns: ns}
 		peer *fedifyPeer
 	)
-	const (
-		releases    = "releases-fedify"
-		gitlabToken = "e2e-fedify-gitlab-token"
-	)
+	releases := "releases-" + app
+	gitlabToken := ns + "-gitlab-token"
 
 	BeforeAll(func(ctx SpecContext) {
 		createNamespace(ctx, fed.ns)
@@ -198,7 +213,7 @@ var _ = Describe("An independent peer (Fedify)", Ordered, func() {
 		Eventually(func(g Gomega) {
 			clusterIP = serverService(ctx, g, fed.ns, serverName).Spec.ClusterIP
 		}).WithContext(ctx).Should(Succeed())
-		peer = startFedifyPeer(map[string]string{fed.host(): clusterIP})
+		peer = startFedifyPeer(app, nodeEnv, map[string]string{fed.host(): clusterIP})
 	}, NodeTimeout(5*time.Minute))
 
 	It("follows a Fedforge actor from outside the cluster, verifies the Accept and a release post with Fedify's signature checks, and unfollows", func(ctx SpecContext) {
@@ -271,6 +286,16 @@ var _ = Describe("An independent peer (Fedify)", Ordered, func() {
 			fmt.Fprintf(GinkgoWriter, "the peer received: %v\n", a)
 		}
 
+		if wantProfile != "" {
+			By("the server having learnt the peer's signature profile (" + wantProfile + ") from its first knock")
+			peerHost := strings.TrimPrefix(peer.Origin, "http://")
+			Eventually(func(g Gomega) {
+				out, err := kubectl(ctx, "", "-n", fed.ns, "exec", "deploy/"+serverName+"-server", "--", "/fedforge", "signatures")
+				g.Expect(err).NotTo(HaveOccurred(), out)
+				g.Expect(out).To(MatchRegexp(`(?m)^`+regexpQuote(peerHost)+`\s+`+wantProfile+`\s`), out)
+			}).WithContext(ctx).Should(Succeed())
+		}
+
 		By("the peer's checks being on: the same Create, posted without a signature, is refused")
 		var forged map[string]any
 		for _, a := range got {
@@ -289,4 +314,7 @@ var _ = Describe("An independent peer (Fedify)", Ordered, func() {
 		Expect(status).To(Equal(http.StatusUnauthorized), "%s", resp)
 		Expect(peer.received(ctx, Default)).To(HaveLen(len(got)), "the unsigned Create was not kept")
 	})
-})
+}
+
+// regexpQuote escapes s for a regular expression.
+func regexpQuote(s string) string { return regexp.QuoteMeta(s) }

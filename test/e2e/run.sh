@@ -57,10 +57,12 @@ phase "building (or reusing) helm for the chart's spec"
 export E2E_HELM
 E2E_HELM=$(hack/helm.sh)
 
-phase "installing the Fedify peer's Node and packages"
-# Scenario 6 runs a Fedify app on the host: Node 20 and test/e2e/fedify's packages.
-export E2E_NODE
+phase "installing the Fedify peers' Node and packages"
+# Scenarios 6 and 7 run Fedify apps on the host: Fedify 1.5.9 on Node 20 (test/e2e/fedify)
+# and Fedify 2.x on Node 22 (test/e2e/fedify2), each with its packages.
+export E2E_NODE E2E_NODE22
 E2E_NODE=$(test/e2e/fedify/setup.sh)
+E2E_NODE22=$(test/e2e/fedify/setup.sh fedify2 22 22.23.5)
 
 phase "running the suite with $E2E_IMG"
 args=(-tags e2e -count=1 -timeout "${E2E_TIMEOUT:-30m}" ./test/e2e/ -v -args -ginkgo.v)

@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Installs what the Fedify peer of the e2e suite (scenario 6) needs and prints the path of
-# the node binary to run it with. Called by test/e2e/run.sh; needs no standard input.
+# Installs what a Fedify peer of the e2e suite needs and prints the path of the node binary
+# to run it with. Called by test/e2e/run.sh; needs no standard input.
 #
-# Node: the node in PATH when it is version 20 or newer. Otherwise Node 20 from the npm
-# registry (the package node-linux-<arch>, which ships the official binary) under
-# bin/node-<version>/, installed with the npm in PATH; on a fresh Debian 12, whose nodejs
-# is 18, that npm comes from Debian (apt-get install nodejs npm, as root).
-# Packages: `npm ci` from the committed package-lock.json into test/e2e/fedify/node_modules,
+#   setup.sh                      the Fedify 1.5.9 peer (test/e2e/fedify), Node 20 or newer
+#   setup.sh fedify2 22 22.23.5   the Fedify 2.x peer (test/e2e/fedify2), Node 22 or newer
+#
+# Node: the node in PATH when its major version is at least the one asked for. Otherwise
+# that Node release from the npm registry (the package node-linux-<arch>, which ships the
+# official binary) under bin/node-<version>/, installed with the npm in PATH; on a fresh
+# Debian 12, whose nodejs is 18, that npm comes from Debian (apt-get install nodejs npm).
+# Packages: `npm ci` from the committed package-lock.json into test/e2e/<dir>/node_modules,
 # skipped while the lockfile is the one last installed (npm's cache is its default, ~/.npm).
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../../.." && pwd)
-node_version=20.20.2 # the Node 20 release installed when none is found
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+here="$root/test/e2e/${1:-fedify}"
+node_major=${2:-20}
+node_version=${3:-20.20.2} # the release installed when no node of node_major is found
 
 log() { echo "fedify setup: $*" >&2; }
 
-node_ok() { "$1" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' >/dev/null 2>&1; }
+node_ok() { "$1" -e "process.exit(Number(process.versions.node.split('.')[0]) >= $node_major ? 0 : 1)" >/dev/null 2>&1; }
 
 case "$(uname -m)" in
 x86_64) arch=x64 ;;
