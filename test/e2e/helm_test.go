@@ -341,8 +341,13 @@ func installServiceMonitorCRD(ctx context.Context) {
 		_, err := kubectl(ctx, "", "delete", "crd", name, "--ignore-not-found")
 		Expect(err).NotTo(HaveOccurred())
 	})
-	_, err = kubectl(ctx, "", "wait", "--for=condition=Established", "crd/"+name, "--timeout=60s")
-	Expect(err).NotTo(HaveOccurred())
+	// kubectl wait fails at once ("accessor error: <nil>") when the CRD has no conditions
+	// yet, right after it was created: wait for Established with our own poll instead.
+	Eventually(func(g Gomega) {
+		out, err := kubectl(ctx, "", "get", "crd/"+name, "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(strings.TrimSpace(out)).To(Equal("True"), "CRD %s not Established yet", name)
+	}).WithContext(ctx).WithTimeout(60 * time.Second).Should(Succeed())
 }
 
 // expectInstanceReady waits until the FederationServer forge in namespace has an available
