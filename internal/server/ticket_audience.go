@@ -14,21 +14,7 @@ import (
 // followers collection in its addressing (internal/render addresses every activity of a
 // discussion, a comment, its edit or deletion, a Resolve, to <ticket>/followers), or "".
 func ticketOf(la *localActor, raw json.RawMessage) string {
-	var addr struct {
-		To, Cc, Audience json.RawMessage
-	}
-	if json.Unmarshal(raw, &addr) != nil {
-		return ""
-	}
-	for _, field := range []json.RawMessage{addr.To, addr.Cc, addr.Audience} {
-		var ids []string
-		if json.Unmarshal(field, &ids) != nil {
-			var one string
-			if json.Unmarshal(field, &one) != nil {
-				continue
-			}
-			ids = []string{one}
-		}
+	for _, ids := range addressed(raw, true) {
 		for _, id := range ids {
 			thread, ok := strings.CutSuffix(id, "/followers")
 			if !ok {
@@ -47,7 +33,8 @@ func ticketOf(la *localActor, raw json.RawMessage) string {
 // ticketAudience adds a Ticket's participants (the remote author who offered it and
 // everyone who replied from the Fediverse: store.TicketParticipants) to the recipients of
 // an activity about it, with the FederationPolicy applied per host as for followers. The
-// Publisher dedupes inboxes, so a participant who also follows the repository gets it once.
+// Publisher dedupes inboxes; a participant who also follows the repository through a
+// shared inbox gets a second POST at their personal inbox, which receivers dedupe by id.
 func (f *federation) ticketAudience(ctx context.Context, la *localActor, raw json.RawMessage, to []Recipient) ([]Recipient, error) {
 	ticket := ticketOf(la, raw)
 	if ticket == "" {
@@ -86,27 +73,13 @@ func (f *federation) ticketAudience(ctx context.Context, la *localActor, raw jso
 // checked against the FederationPolicy. The public collection, collections and our own
 // IRIs are not actors to resolve.
 func (f *federation) addressedRemotes(ctx context.Context, la *localActor, raw json.RawMessage, to []Recipient) ([]Recipient, error) {
-	var addr struct {
-		To, Cc json.RawMessage
-	}
-	if json.Unmarshal(raw, &addr) != nil {
-		return to, nil
-	}
 	base, _, err := f.actors.baseURL(ctx)
 	if err != nil {
 		return nil, err
 	}
 	local := strings.TrimRight(base, "/") + "/"
 	var ids []string
-	for _, field := range []json.RawMessage{addr.To, addr.Cc} {
-		var list []string
-		if json.Unmarshal(field, &list) != nil {
-			var one string
-			if json.Unmarshal(field, &one) != nil {
-				continue
-			}
-			list = []string{one}
-		}
+	for _, list := range addressed(raw, false) {
 		for _, id := range list {
 			if activitypub.IsPublicIRI(id) || strings.HasPrefix(id, local) || strings.HasSuffix(id, "/followers") || strings.HasSuffix(id, "/following") {
 				continue
@@ -138,4 +111,32 @@ func (f *federation) addressedRemotes(ctx context.Context, la *localActor, raw j
 		out = append(out, Recipient{Inbox: ra.Inbox, SharedInbox: ra.SharedInbox})
 	}
 	return out, nil
+}
+
+// addressed returns the IRIs of an activity's to and cc (and audience, when asked), each
+// field read as a list or a single IRI, as AS2 allows.
+func addressed(raw json.RawMessage, audience bool) [][]string {
+	var addr struct {
+		To, Cc, Audience json.RawMessage
+	}
+	if json.Unmarshal(raw, &addr) != nil {
+		return nil
+	}
+	fields := []json.RawMessage{addr.To, addr.Cc}
+	if audience {
+		fields = append(fields, addr.Audience)
+	}
+	var out [][]string
+	for _, field := range fields {
+		var list []string
+		if json.Unmarshal(field, &list) != nil {
+			var one string
+			if json.Unmarshal(field, &one) != nil {
+				continue
+			}
+			list = []string{one}
+		}
+		out = append(out, list)
+	}
+	return out
 }
