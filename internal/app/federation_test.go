@@ -235,7 +235,13 @@ func (p *pair) actor(t *testing.T, in instance, name, username string, manual bo
 		Spec: fedv1.FederatedActorSpec{ServerRef: fedv1.LocalObjectReference{Name: "forge"}, Type: fedv1.ActorApplication,
 			PreferredUsername: username, Name: username, ManuallyApprovesFollowers: manual},
 	}))
-	// Served once the key controller has written its keys.
+	waitServed(t, in, username)
+}
+
+// waitServed waits until in serves the actor username's document (once the key
+// controller has written its keys).
+func waitServed(t *testing.T, in instance, username string) {
+	t.Helper()
 	eventually(t, 30*time.Second, func() error {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+in.listen+"/actors/"+username, nil)
 		req.Host = in.host

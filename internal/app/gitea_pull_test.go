@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/forge/giteatest"
-	"github.com/fedforge/fedforge/internal/store"
 )
 
 // TestRealGiteaIssueAndPullRequestReachFollowers (issue 12): an issue opened and a pull
@@ -40,33 +38,8 @@ func TestRealGiteaIssueAndPullRequestReachFollowers(t *testing.T) {
 				SecretRef: &fedv1.SecretKeyReference{Name: "gitea-hook", Key: "secret"},
 				Events:    []string{"Issue", "MergeRequest"}}}},
 	}))
-	eventually(t, 30*time.Second, func() error {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+p.alpha.listen+"/actors/demo", nil)
-		req.Host = alphaHost
-		req.Header.Set("Accept", activitypub.AcceptActivity)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("actor alpha/demo: %d", resp.StatusCode)
-		}
-		return nil
-	})
-	p.actor(t, p.beta, "watcher", "watcher", false)
-	p.follow(t, p.beta, "watch-demo", "watcher", "acct:demo@"+alphaHost)
-	p.phase(t, "beta", "watch-demo", fedv1.PhaseAccepted)
-	eventually(t, 30*time.Second, func() error {
-		if n := followersCount(t, p, "alpha", "demo"); n != 1 {
-			return fmt.Errorf("alpha/demo has %d followers", n)
-		}
-		return nil
-	})
-	watcher := p.beta.base() + "/actors/watcher"
-	beta, err := store.Open(ctx, p.beta.dsn)
-	must(t, err)
-	t.Cleanup(func() { _ = beta.Close() })
+	waitServed(t, p.alpha, "demo")
+	watcher, beta := p.watchDemo(t)
 
 	_, relayURL := startHookRelay(t, p)
 	repo := g.CreateRepo(t, "demo")

@@ -136,33 +136,8 @@ func TestRealGiteaReachesFollowers(t *testing.T) {
 				SecretRef: &fedv1.SecretKeyReference{Name: "gitea-hook", Key: "secret"},
 				Events:    []string{"Push", "Release", "Tag"}}}},
 	}))
-	eventually(t, 30*time.Second, func() error {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+p.alpha.listen+"/actors/demo", nil)
-		req.Host = alphaHost
-		req.Header.Set("Accept", activitypub.AcceptActivity)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("actor alpha/demo: %d", resp.StatusCode)
-		}
-		return nil
-	})
-	p.actor(t, p.beta, "watcher", "watcher", false)
-	p.follow(t, p.beta, "watch-demo", "watcher", "acct:demo@"+alphaHost)
-	p.phase(t, "beta", "watch-demo", fedv1.PhaseAccepted)
-	eventually(t, 30*time.Second, func() error {
-		if n := followersCount(t, p, "alpha", "demo"); n != 1 {
-			return fmt.Errorf("alpha/demo has %d followers", n)
-		}
-		return nil
-	})
-	watcher := p.beta.base() + "/actors/watcher"
-	beta, err := store.Open(ctx, p.beta.dsn)
-	must(t, err)
-	t.Cleanup(func() { _ = beta.Close() })
+	waitServed(t, p.alpha, "demo")
+	watcher, beta := p.watchDemo(t)
 	alphaDB, err := sql.Open("sqlite", "file:"+strings.TrimPrefix(p.alpha.dsn, "sqlite://")+"?mode=ro")
 	must(t, err)
 	t.Cleanup(func() { _ = alphaDB.Close() })
@@ -343,4 +318,23 @@ func TestRealGiteaReachesFollowers(t *testing.T) {
 			t.Errorf("alpha stored %d activities for a webhook with a wrong HMAC", after-total)
 		}
 	})
+}
+
+// watchDemo makes beta's actor watcher follow alpha's actor demo, waits until alpha counts
+// the follower, and returns watcher's id and beta's store (to read what watcher received).
+func (p *pair) watchDemo(t *testing.T) (string, store.Store) {
+	t.Helper()
+	p.actor(t, p.beta, "watcher", "watcher", false)
+	p.follow(t, p.beta, "watch-demo", "watcher", "acct:demo@"+alphaHost)
+	p.phase(t, "beta", "watch-demo", fedv1.PhaseAccepted)
+	eventually(t, 30*time.Second, func() error {
+		if n := followersCount(t, p, "alpha", "demo"); n != 1 {
+			return fmt.Errorf("alpha/demo has %d followers", n)
+		}
+		return nil
+	})
+	beta, err := store.Open(context.Background(), p.beta.dsn)
+	must(t, err)
+	t.Cleanup(func() { _ = beta.Close() })
+	return p.beta.base() + "/actors/watcher", beta
 }

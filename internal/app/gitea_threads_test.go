@@ -18,7 +18,6 @@ import (
 	"github.com/fedforge/fedforge/internal/forge"
 	forgegitea "github.com/fedforge/fedforge/internal/forge/gitea"
 	"github.com/fedforge/fedforge/internal/forge/giteatest"
-	"github.com/fedforge/fedforge/internal/store"
 	"github.com/fedforge/fedforge/internal/urls"
 )
 
@@ -44,34 +43,9 @@ func TestRealGiteaDiscussionReachesFollowers(t *testing.T) {
 			Sources: []fedv1.EventSource{{Name: "gitea", Type: fedv1.SourceGitea,
 				SecretRef: &fedv1.SecretKeyReference{Name: "gitea-hook", Key: "secret"}}}},
 	}))
-	eventually(t, 30*time.Second, func() error {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+p.alpha.listen+"/actors/demo", nil)
-		req.Host = alphaHost
-		req.Header.Set("Accept", activitypub.AcceptActivity)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("actor alpha/demo: %d", resp.StatusCode)
-		}
-		return nil
-	})
-	p.actor(t, p.beta, "watcher", "watcher", false)
-	p.follow(t, p.beta, "watch-demo", "watcher", "acct:demo@"+alphaHost)
-	p.phase(t, "beta", "watch-demo", fedv1.PhaseAccepted)
-	eventually(t, 30*time.Second, func() error {
-		if n := followersCount(t, p, "alpha", "demo"); n != 1 {
-			return fmt.Errorf("alpha/demo has %d followers", n)
-		}
-		return nil
-	})
-	watcher := p.beta.base() + "/actors/watcher"
+	waitServed(t, p.alpha, "demo")
+	watcher, beta := p.watchDemo(t)
 	demo := urls.ForActor(p.alpha.base(), "demo")
-	beta, err := store.Open(ctx, p.beta.dsn)
-	must(t, err)
-	t.Cleanup(func() { _ = beta.Close() })
 	alphaDB, err := sql.Open("sqlite", "file:"+strings.TrimPrefix(p.alpha.dsn, "sqlite://")+"?mode=ro")
 	must(t, err)
 	t.Cleanup(func() { _ = alphaDB.Close() })

@@ -107,20 +107,7 @@ func TestRepositoryLikesAndForkNotices(t *testing.T) {
 			PreferredUsername: "tool", Name: "tool"},
 	}))
 	tool := p.alpha.base() + "/actors/tool"
-	eventually(t, 30*time.Second, func() error {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+p.alpha.listen+"/actors/tool", nil)
-		req.Host = alphaHost
-		req.Header.Set("Accept", activitypub.AcceptActivity)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("actor alpha/tool: %d", resp.StatusCode)
-		}
-		return nil
-	})
+	waitServed(t, p.alpha, "tool")
 	doc := getAS2(t, p.alpha, "/actors/tool")
 	if doc["forks"] != tool+"/forks" || doc["likes"] != tool+"/likes" {
 		t.Fatalf("Repository document: forks %v likes %v, want %s/forks and %s/likes", doc["forks"], doc["likes"], tool, tool)

@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
-	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/forge/giteatest"
 	"github.com/fedforge/fedforge/internal/store"
 	"github.com/fedforge/fedforge/internal/urls"
@@ -50,20 +49,7 @@ func TestTicketBetweenInstances(t *testing.T) {
 	p.actor(t, p.beta, "alice", "alice", false)
 	project := urls.ForActor(p.alpha.base(), "bobs-project")
 	alice := p.beta.base() + "/actors/alice"
-	eventually(t, 30*time.Second, func() error {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+p.alpha.listen+"/actors/bobs-project", nil)
-		req.Host = alphaHost
-		req.Header.Set("Accept", activitypub.AcceptActivity)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("alpha's repository actor: %d", resp.StatusCode)
-		}
-		return nil
-	})
+	waitServed(t, p.alpha, "bobs-project")
 	_, relayURL := startHookRelay(t, p)
 	owner, name := repo.Owner.UserName, repo.Name
 	g.CreateWebhook(t, owner, name, relayURL+"/hooks/bobs-project/gitea", secret, "issues", "issue_comment")

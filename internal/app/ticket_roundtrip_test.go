@@ -45,20 +45,7 @@ func TestTicketRoundTrip(t *testing.T) {
 				SecretRef: &fedv1.SecretKeyReference{Name: "forge-token", Key: "hook"}}}},
 	}))
 	tracker := urls.ForActor(p.alpha.base(), "tracker")
-	eventually(t, 30*time.Second, func() error {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+p.alpha.listen+"/actors/tracker", nil)
-		req.Host = alphaHost
-		req.Header.Set("Accept", activitypub.AcceptActivity)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("tracker: %d", resp.StatusCode)
-		}
-		return nil
-	})
+	waitServed(t, p.alpha, "tracker")
 	_, relayURL := startHookRelay(t, p)
 	owner, name := repo.Owner.UserName, repo.Name
 	g.CreateWebhook(t, owner, name, relayURL+"/hooks/tracker/gitea", secret, "issues", "issue_comment")
