@@ -12,6 +12,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
@@ -45,8 +46,11 @@ func TestAuthorizedFetch(t *testing.T) {
 	for _, ns := range []string{"alpha", "beta"} {
 		var fs fedv1.FederationServer
 		must(t, p.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "forge"}, &fs))
+		base := fs.DeepCopy()
 		fs.Spec.AuthorizedFetch = true
-		must(t, p.k8s.Update(ctx, &fs))
+		// A merge patch of the spec: an Update would race with the status the operator and
+		// the server write (StoreReady at start) and fail on a stale resourceVersion.
+		must(t, p.k8s.Patch(ctx, &fs, client.MergeFrom(base)))
 	}
 	p.actor(t, p.alpha, "releases", "releases", false)
 	p.actor(t, p.beta, "watcher", "watcher", false)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
@@ -54,8 +55,10 @@ func TestSignatureProfilesBetweenInstances(t *testing.T) {
 	setPins := func(pins ...fedv1.SignaturePin) {
 		var fs fedv1.FederationServer
 		must(t, p.k8s.Get(ctx, types.NamespacedName{Namespace: "alpha", Name: "forge"}, &fs))
+		base := fs.DeepCopy()
 		fs.Spec.Signatures = &fedv1.SignatureSpec{Pins: pins}
-		must(t, p.k8s.Update(ctx, &fs))
+		// A merge patch: an Update races with status writes (resourceVersion conflicts).
+		must(t, p.k8s.Patch(ctx, &fs, client.MergeFrom(base)))
 	}
 	setPins(fedv1.SignaturePin{Host: betaHost, Profile: "cavage"})
 	eventually(t, 30*time.Second, func() error {
