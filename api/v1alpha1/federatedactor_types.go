@@ -65,6 +65,7 @@ const (
 )
 
 // FederatedActorSpec declares one actor of a FederationServer.
+// +kubebuilder:validation:XValidation:rule="!has(self.mergeRequests) || has(self.forge)",message="mergeRequests needs spec.forge: merge requests are read from and written into that forge project"
 type FederatedActorSpec struct {
 	// serverRef names the FederationServer (same namespace) that serves this actor.
 	// +required
@@ -142,6 +143,44 @@ type FederatedActorSpec struct {
 	// them (the token was given write:issue for this); other actors never do.
 	// +optional
 	Tickets *TicketsSpec `json:"tickets,omitempty"`
+
+	// mergeRequests declares the actor's part in cross-instance merge requests
+	// (docs/merge-requests.md): on the upstream side, whether offered merge requests are
+	// fetched over Git and opened as pull requests in spec.forge's project (accept); on
+	// the fork side, which Repository actor this repository was forked from (upstream)
+	// and which forge label marks a pull request to be offered there (label).
+	// +optional
+	MergeRequests *MergeRequestsSpec `json:"mergeRequests,omitempty"`
+}
+
+// MergeRequestsSpec controls cross-instance merge requests (docs/merge-requests.md).
+type MergeRequestsSpec struct {
+	// accept takes merge requests offered from the Fediverse (ForgeFed Offer of a Ticket
+	// whose attachment names the origin branch): the branch is fetched over Git into
+	// federated/<host>/<user>/<branch> in spec.forge's project and a pull request is
+	// opened there. Off by default, because the token then needs write:repository (to
+	// push that branch) besides write:issue.
+	// +optional
+	Accept bool `json:"accept,omitempty"`
+
+	// upstream is the id (URL) of the Repository actor this actor's repository was
+	// forked from, on another instance. Set, Fedforge announces the fork to it, offers it
+	// the pull requests that carry spec.mergeRequests.label, tells it of pushes to their
+	// branches, and carries the discussion and the merge back. Unset, the upstream is
+	// taken from the forge's own record of where the repository was cloned from, when
+	// that matches a Repository actor's cloneUri.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/]+(/[^\s]*)?$`
+	Upstream string `json:"upstream,omitempty"`
+
+	// label is the forge label that marks a pull request in this repository as offered
+	// to the upstream; default "upstream".
+	// +optional
+	// +kubebuilder:default=upstream
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=50
+	Label string `json:"label,omitempty"`
 }
 
 // TicketsSpec controls the tickets an actor takes (docs/forgefed.md).
