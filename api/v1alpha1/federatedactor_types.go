@@ -256,6 +256,7 @@ type ActorIcon struct {
 // EventSource declares one forge webhook or feed that feeds the actor's outbox.
 // +kubebuilder:validation:XValidation:rule="self.type == 'Feed' ? has(self.feed) : !has(self.feed)",message="feed is required for type Feed and only allowed there"
 // +kubebuilder:validation:XValidation:rule="self.type == 'Feed' || has(self.secretRef)",message="webhook sources need secretRef: the server refuses unauthenticated webhooks"
+// +kubebuilder:validation:XValidation:rule="!has(self.topics) || self.type == 'Gitea' || self.type == 'Forgejo'",message="topics needs a Gitea or Forgejo source: their payloads list a repository's topics"
 type EventSource struct {
 	// name identifies the source within the actor; it is part of the webhook path.
 	// +required
@@ -284,11 +285,27 @@ type EventSource struct {
 	// they are the ticket discussion), Fork (an Add to the forks collection and a post),
 	// and Star (counted in the Repository's likes, never posted); Tag only when
 	// Release is not selected, because every release already announces its tag.
+	// Repository is a repository created, which only organization- and system-level
+	// hooks deliver (docs/sources.md, "Organization and topic actors").
 	// +optional
 	// +listType=set
-	// +kubebuilder:validation:MaxItems=8
-	// +kubebuilder:validation:items:Enum=Release;Tag;Push;MergeRequest;Issue;Comment;Fork;Star
+	// +kubebuilder:validation:MaxItems=9
+	// +kubebuilder:validation:items:Enum=Release;Tag;Push;MergeRequest;Issue;Comment;Fork;Star;Repository
 	Events []string `json:"events,omitempty"`
+
+	// topics makes the source publish only events of repositories that carry one of
+	// these forge topics, which is how an actor stands for a topic: with Repository
+	// selected, its followers learn when a repository is created in (or first seen
+	// carrying) one of them. Point an organization- or system-level hook at such a
+	// source. Gitea and Forgejo only (their payloads list the topics); compared
+	// case-insensitively, as those forges store topics in lower case.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=50
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9][A-Za-z0-9.-]*$`
+	Topics []string `json:"topics,omitempty"`
 
 	// visibility of what the source publishes.
 	// +optional

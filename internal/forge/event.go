@@ -41,7 +41,16 @@ const (
 	// ("created repository"); only feeds produce it, and it is not selectable in
 	// spec.sources[].events (feed sources do not consult that list).
 	KindActivity Kind = "Activity"
+	// KindRepository is a repository created in the forge (Action created), which
+	// organization- and system-level hooks deliver; a source with topics also makes one
+	// when a repository is first seen carrying one of them (Action ActionTopicSeen).
+	KindRepository Kind = "Repository"
 )
+
+// ActionTopicSeen is the Action of a KindRepository event made by the webhook handler
+// when an event of a repository shows, for the first time, a topic a source selects:
+// forges send no webhook when topics change (docs/decisions.md).
+const ActionTopicSeen = "topic-seen"
 
 // Actions carried in Event.Action. Each forge spells them differently ("open",
 // "opened", "closed" with merged=true); parsers normalise to these.
@@ -81,6 +90,17 @@ type Repository struct {
 	WebURL string
 	// CloneURL is the HTTP(S) clone URL, published as ForgeFed cloneUri.
 	CloneURL string
+	// Private is set when the forge says the repository is private or internal:
+	// organization- and system-level hooks report those too, and they are not
+	// published (docs/decisions.md).
+	Private bool
+	// Description is the repository's one-line description.
+	Description string
+	// APIURL is the repository's address in the forge's API, where its topics are read
+	// when a payload was made before they were set.
+	APIURL string
+	// Created is when the repository was created, part of the identity of its creation.
+	Created string
 }
 
 // Person is whoever caused the event on the forge. E-mail addresses are deliberately
@@ -176,6 +196,14 @@ type Event struct {
 	Headline string
 	// Time is when the event happened according to the forge; zero when it did not say.
 	Time time.Time
+	// Topics are the topics of Repository as the payload lists them at the time of the
+	// event (Gitea and Forgejo), for sources that select by topic. They are here and not
+	// in Repository so that Repository stays comparable.
+	Topics []string
+	// HookScope is where the forge's hook was installed when it says so
+	// ("repository", "organization", "system"; Gitea's
+	// X-Gitea-Hook-Installation-Target-Type); "" when it does not.
+	HookScope string
 	// Identity is the stable identity of the event on its forge (for example
 	// "release|group/project|v1.2"). Activity ids are derived from it, so a forge's
 	// retry, a second delivery of the same release, or a replayed feed entry produce

@@ -54,3 +54,12 @@ func SortCommits(cs []Commit) {
 	}
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Time.Before(cs[j].Time) })
 }
+
+// RepositoryIdentity is the identity of a repository's creation: its path and its
+// creation time, so that a repository deleted and created again under the same name is
+// news again. A source that selects by topic announces a repository under this identity
+// whether it learns of it from the creation itself or from a later event that first
+// shows the topic, so that a repository is announced once per actor.
+func RepositoryIdentity(r Repository) string {
+	return Identity("repository", r.FullName, r.Created)
+}

@@ -36,6 +36,9 @@ type Target struct {
 	PushNote bool
 	// Now is used as the publication time when the forge did not date the event.
 	Now time.Time
+	// Topics are the forge topics the source selects (spec.sources[].topics); a
+	// repository's post names those it carries (repository.go).
+	Topics []string
 }
 
 // TargetFor builds the Target of a source of an actor on the server at base. A push
@@ -48,6 +51,7 @@ func TargetFor(base string, actor *fedv1.FederatedActor, src *fedv1.EventSource,
 	if src != nil {
 		t.Visibility = src.Visibility
 		t.PushNote = slices.Contains(src.Events, string(forge.KindPush))
+		t.Topics = src.Topics
 	}
 	return t
 }
@@ -130,6 +134,12 @@ func Render(ev *forge.Event, t Target) ([]store.Activity, error) {
 		return []store.Activity{a, res}, nil
 	case forge.KindRelease, forge.KindTag:
 		a, err := r.create(ev.Identity, r.noteContent(), r.attachments())
+		if err != nil {
+			return nil, err
+		}
+		return []store.Activity{a}, nil
+	case forge.KindRepository:
+		a, err := r.create(ev.Identity, r.repositoryContent(), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -263,7 +273,9 @@ func (r *renderer) tagNames() []string {
 	if r.ev.Kind == forge.KindRelease {
 		names = append(names, "release")
 	}
-	if n := hashtagName(r.ev.Repository.Name); n != "" && !strings.EqualFold(n, "release") {
+	names = append(names, r.topicTags()...)
+	if n := hashtagName(r.ev.Repository.Name); n != "" && !strings.EqualFold(n, "release") &&
+		!slices.ContainsFunc(names, func(o string) bool { return strings.EqualFold(o, n) }) {
 		names = append(names, n)
 	}
 	return names
@@ -276,7 +288,9 @@ func (r *renderer) tagHref(name string) string {
 func (r *renderer) hashtagParagraph() string {
 	var links []string
 	for _, name := range r.tagNames() {
-		links = append(links, hashtagLink(r.tagHref(name), name))
+		if !slices.Contains(r.inlineTags(), name) { // already in the sentence
+			links = append(links, hashtagLink(r.tagHref(name), name))
+		}
 	}
 	if len(links) == 0 {
 		return ""

@@ -232,7 +232,7 @@ func (s *Server) setupSources(reg prometheus.Registerer) error {
 	secrets := &secretCache{f: f}
 	wh, err := sources.NewWebhookHandler(sources.WebhookConfig{
 		Lookup: f.lookupSource, Secret: secrets.get, Publish: f.publishToFollowers, Base: f.base,
-		Observe: f.recordForgeEvent, Now: f.now, Log: f.log.WithName("webhook"), Metrics: reg,
+		Observe: f.recordForgeEvent, Topics: (&topicReader{f: f}).topics, Now: f.now, Log: f.log.WithName("webhook"), Metrics: reg,
 	})
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"github.com/fedforge/fedforge/internal/forge/webhook"
 	"github.com/fedforge/fedforge/internal/metrics"
 	"github.com/fedforge/fedforge/internal/render"
+	"github.com/fedforge/fedforge/internal/store"
 	"io"
 	"net/http"
 	"time"
@@ -43,6 +44,9 @@ type WebhookConfig struct {
 	// rendering (the server records forks and stars from it, whether or not the source
 	// posts them). An error is answered 500, so the forge retries.
 	Observe func(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) error
+	// Topics, when set, reads a repository's topics from its forge for sources that
+	// select by topic (scope.go); unset, only the payload's topics count.
+	Topics  TopicsFunc
 	Now     func() time.Time
 	Log     logr.Logger
 	Metrics prometheus.Registerer
@@ -80,7 +84,7 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 	}
 	events, err := metrics.RegisterCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fedforge_webhook_requests_total",
-		Help: "Webhook deliveries by forge and result (published, ignored, not_selected, unauthorized, malformed, too_large, not_found, error).",
+		Help: "Webhook deliveries by forge and result (published, ignored, not_selected, not_in_topic, private, unauthorized, malformed, too_large, not_found, error).",
 	}, []string{"forge", "result"}))
 	if err != nil {
 		return nil, err
@@ -150,11 +154,18 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !render.Selected(src, ev.Kind) {
-		h.count(srcType, resultNotSelected)
-		log.V(1).Info("webhook event not selected by the source")
+	evs, reason, err := h.scoped(ctx, src, ev)
+	if err != nil {
+		log.Error(err, "scoping webhook event failed", "repository", ev.Repository.FullName)
+		h.count(srcType, resultError)
+		http.Error(w, "reading the repository from the forge failed", http.StatusInternalServerError)
+		return
+	}
+	if len(evs) == 0 {
+		h.count(srcType, reason)
+		log.V(1).Info("webhook event not published by the source", "reason", reason, "repository", ev.Repository.FullName)
 		w.WriteHeader(http.StatusAccepted)
-		_, _ = io.WriteString(w, "ignored: event not selected by this source\n")
+		_, _ = io.WriteString(w, "ignored: event not selected by this source ("+reason+")\n")
 		return
 	}
 	base, err := h.cfg.Base(ctx)
@@ -164,10 +175,18 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server not configured", http.StatusServiceUnavailable)
 		return
 	}
-	acts, err := render.Render(ev, render.TargetFor(base, actor, src, h.cfg.Now()))
-	if err != nil {
-		h.fail(w, log, srcType, err)
-		return
+	var acts []store.Activity
+	target := render.TargetFor(base, actor, src, h.cfg.Now())
+	for _, e := range evs {
+		a, err := render.Render(e, target)
+		if errors.Is(err, forge.ErrIgnoredEvent) && len(evs) > 1 {
+			continue // a star, say: the topic announcement beside it still goes out
+		}
+		if err != nil {
+			h.fail(w, log, srcType, err)
+			return
+		}
+		acts = append(acts, a...)
 	}
 	if err := h.cfg.Publish(ctx, actor, src, acts); err != nil {
 		log.Error(err, "publishing webhook event failed")

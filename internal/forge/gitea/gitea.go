@@ -26,6 +26,10 @@ const (
 	headerForgejoSignature = "X-Forgejo-Signature"
 	headerForgejoEvent     = "X-Forgejo-Event"
 	headerForgejoDelivery  = "X-Forgejo-Delivery"
+	// headerGiteaHookScope says where the hook is installed: "repository",
+	// "organization" or "system" (Gitea 1.27, seen on a real organization hook).
+	headerGiteaHookScope   = "X-Gitea-Hook-Installation-Target-Type"
+	headerForgejoHookScope = "X-Forgejo-Hook-Installation-Target-Type"
 )
 
 type gtUser struct {
@@ -51,10 +55,18 @@ type gtRepo struct {
 	Fork      bool    `json:"fork"`
 	Parent    *gtRepo `json:"parent"`
 	CreatedAt string  `json:"created_at"`
+	// Topics, Private, Internal, Description and URL (the API address) matter to
+	// organization-level hooks (repository.go).
+	Topics      []string `json:"topics"`
+	Private     bool     `json:"private"`
+	Internal    bool     `json:"internal"`
+	Description string   `json:"description"`
+	URL         string   `json:"url"`
 }
 
 func (r gtRepo) repo() forge.Repository {
-	return forge.Repository{Name: r.Name, FullName: r.FullName, WebURL: r.HTMLURL, CloneURL: r.CloneURL}
+	return forge.Repository{Name: r.Name, FullName: r.FullName, WebURL: r.HTMLURL, CloneURL: r.CloneURL,
+		Private: r.Private || r.Internal, Description: r.Description, APIURL: r.URL, Created: r.CreatedAt}
 }
 
 type gtCommit struct {
@@ -168,7 +180,7 @@ func (Forgejo) Type() fedv1.SourceType { return fedv1.SourceForgejo }
 
 // ParseWebhook verifies a Gitea webhook (hex HMAC-SHA256 of the body in
 // X-Gitea-Signature) and parses release, create (tag), push, pull_request, issues,
-// issue_comment (on issues and on pull requests) and fork. Gitea 1.27 has no star
+// issue_comment (on issues and on pull requests), fork and repository (created). Gitea 1.27 has no star
 // webhook (modules/webhook/type.go lists none), so a star never arrives from Gitea.
 func (Gitea) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, error) {
 	if !webhook.VerifyHMAC(h.Get(headerGiteaSignature), body, secret) {
@@ -180,6 +192,7 @@ func (Gitea) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, err
 	}
 	ev.Forge = fedv1.SourceGitea
 	ev.DeliveryID = h.Get(headerGiteaDelivery)
+	ev.HookScope = h.Get(headerGiteaHookScope)
 	return ev, nil
 }
 
@@ -207,13 +220,14 @@ func (Forgejo) ParseWebhook(h http.Header, body, secret []byte) (*forge.Event, e
 	if ev.DeliveryID == "" {
 		ev.DeliveryID = h.Get(headerGiteaDelivery)
 	}
+	ev.HookScope = cmp.Or(h.Get(headerForgejoHookScope), h.Get(headerGiteaHookScope))
 	return ev, nil
 }
 
 // parseGiteaEvent reads the payloads Gitea and Forgejo share (modules/structs/hook.go).
 func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 	switch event {
-	case "release", "create", "push", "pull_request", "issues", "issue_comment", "fork":
+	case "release", "create", "push", "pull_request", "issues", "issue_comment", "fork", "repository":
 	default:
 		return nil, fmt.Errorf("%w: Gitea/Forgejo %q", forge.ErrIgnoredEvent, event)
 	}
@@ -225,12 +239,14 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 	if repo.FullName == "" {
 		return nil, fmt.Errorf("%w: %s without repository", forge.ErrMalformed, event)
 	}
-	ev := &forge.Event{Repository: repo, Actor: p.Sender.person()}
+	ev := &forge.Event{Repository: repo, Actor: p.Sender.person(), Topics: p.Repository.Topics}
 	switch event {
 	case "issue_comment":
 		return giteaComment(ev, &p)
 	case "fork":
 		return giteaFork(ev, &p)
+	case "repository":
+		return giteaRepository(ev, &p)
 	case "release":
 		r := p.Release
 		if r == nil || r.TagName == "" {
