@@ -34,6 +34,7 @@ type hookCall struct {
 	ref    string // "ref" of a push, "release.tag_name" of a release
 	repo   string // repository.full_name
 	status int    // what alpha answered
+	path   string // the webhook path (which actor and source)
 }
 
 // hookRelay sits between Gitea and alpha's webhook endpoint on its own loopback address
@@ -87,7 +88,7 @@ func startHookRelay(t *testing.T, p *pair) (*hookRelay, string) {
 		proxy.ServeHTTP(rec, r)
 		h.mu.Lock()
 		h.calls = append(h.calls, hookCall{event: r.Header.Get("X-Gitea-Event"),
-			ref: payload.Ref + payload.Release.TagName, repo: payload.Repository.FullName, status: rec.status})
+			ref: payload.Ref + payload.Release.TagName, repo: payload.Repository.FullName, status: rec.status, path: r.URL.Path})
 		h.mu.Unlock()
 	})}
 	go func() { _ = srv.Serve(ln) }()
