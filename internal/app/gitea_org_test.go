@@ -73,7 +73,8 @@ func TestRealGiteaOrganizationAndTopicActors(t *testing.T) {
 	must(t, err)
 	t.Cleanup(func() { _ = alphaDB.Close() })
 	// published counts what alpha's actor has published of type typ mentioning contains.
-	published := func(actor, typ, contains string) int {
+	published := func(t *testing.T, actor, typ, contains string) int {
+		t.Helper()
 		var n int
 		must(t, alphaDB.QueryRowContext(ctx, `SELECT count(*) FROM activities WHERE actor_id = ? AND type = ? AND instr(CAST(raw AS TEXT), ?) > 0`,
 			actor, typ, contains).Scan(&n))
@@ -81,7 +82,7 @@ func TestRealGiteaOrganizationAndTopicActors(t *testing.T) {
 	}
 	// post waits for the follower to receive, from actor, a Create whose Note's content
 	// contains every one of want, and returns the Note.
-	post := func(actor string, want ...string) *activitypub.Object {
+	post := func(t *testing.T, actor string, want ...string) *activitypub.Object {
 		t.Helper()
 		var note *activitypub.Object
 		eventually(t, 90*time.Second, func() error {
@@ -106,7 +107,7 @@ func TestRealGiteaOrganizationAndTopicActors(t *testing.T) {
 	relay, relayURL := startHookRelay(t, p)
 	// answered waits until alpha has answered Gitea's delivery of event for repo on the
 	// hook at path, and checks it answered want.
-	answered := func(path, event, repo string, want int) {
+	answered := func(t *testing.T, path, event, repo string, want int) {
 		t.Helper()
 		eventually(t, 90*time.Second, func() error {
 			calls := relay.answered(func(c hookCall) bool { return c.path == path && c.event == event && c.repo == repo })
@@ -143,7 +144,7 @@ func TestRealGiteaOrganizationAndTopicActors(t *testing.T) {
 	}
 
 	t.Run("a repository created with the topic reaches the topic actor's follower", func(t *testing.T) {
-		note := post(topicID, `created <a href="`+rocketPage+`"`)
+		note := post(t, topicID, `created <a href="`+rocketPage+`"`)
 		if !strings.Contains(note.Content, `<a href="`+g.URL+`/`+g.AdminUser+`"`) || !strings.Contains(note.Content, ">"+g.AdminUser+"</a>") {
 			t.Errorf("post does not name its creator with a link to the Gitea profile: %s", note.Content)
 		}
@@ -169,15 +170,15 @@ func TestRealGiteaOrganizationAndTopicActors(t *testing.T) {
 	})
 
 	t.Run("the organization actor's follower hears of every repository created", func(t *testing.T) {
-		post(acmeID, `created <a href="`+rocketPage+`">acme/rocket</a>`)
-		post(acmeID, `created <a href="`+orgPage+`/seed">acme/seed</a>`)
+		post(t, acmeID, `created <a href="`+rocketPage+`">acme/rocket</a>`)
+		post(t, acmeID, `created <a href="`+orgPage+`/seed">acme/seed</a>`)
 	})
 
 	t.Run("a repository without the topic does not reach the topic actor", func(t *testing.T) {
 		g.CreateOrgRepo(t, "acme", gitea.CreateRepoOption{Name: "plain"})
-		answered("/hooks/topic-space/gitea", "repository", "acme/plain", http.StatusAccepted)
-		post(acmeID, `created <a href="`+orgPage+`/plain">acme/plain</a>`)
-		if n := published(topicID, "Create", "acme/plain"); n != 0 {
+		answered(t, "/hooks/topic-space/gitea", "repository", "acme/plain", http.StatusAccepted)
+		post(t, acmeID, `created <a href="`+orgPage+`/plain">acme/plain</a>`)
+		if n := published(t, topicID, "Create", "acme/plain"); n != 0 {
 			t.Errorf("topic-space published %d posts about acme/plain, which has no topic", n)
 		}
 	})
@@ -191,7 +192,7 @@ func TestRealGiteaOrganizationAndTopicActors(t *testing.T) {
 		git("commit", "-q", "-m", "Plain start")
 		sha := git("rev-parse", "HEAD")
 		git("push", "-q", orgPage+"/plain.git", "main")
-		note := post(acmeID, sha[:7], `<a href="`+orgPage+`/plain">acme/plain</a>`)
+		note := post(t, acmeID, sha[:7], `<a href="`+orgPage+`/plain">acme/plain</a>`)
 		if !strings.Contains(note.Content, "Plain start") {
 			t.Errorf("push post %s, want the commit's summary", note.Content)
 		}
@@ -209,21 +210,21 @@ func TestRealGiteaOrganizationAndTopicActors(t *testing.T) {
 		if err != nil {
 			t.Fatalf("release of acme/rocket on %s: %v", g.URL, err)
 		}
-		note = post(acmeID, rel.HTMLURL)
+		note = post(t, acmeID, rel.HTMLURL)
 		if !strings.Contains(note.Content, "rocket v1.0") || !strings.Contains(note.Content, "Liftoff") {
 			t.Errorf("release post %s, want the repository, version and title", note.Content)
 		}
 		// The release also reached the topic actor's hook, in a repository it announced
 		// already: the same announcement again, which the outbox keeps once.
-		answered("/hooks/topic-space/gitea", "release", "acme/rocket", http.StatusAccepted)
-		if n := published(topicID, "Create", rocketPage); n != 1 {
+		answered(t, "/hooks/topic-space/gitea", "release", "acme/rocket", http.StatusAccepted)
+		if n := published(t, topicID, "Create", rocketPage); n != 1 {
 			t.Errorf("topic-space published %d posts about acme/rocket, want 1", n)
 		}
 	})
 
 	t.Run("a repository given the topic after its creation is announced with its next event", func(t *testing.T) {
 		g.CreateOrgRepo(t, "acme", gitea.CreateRepoOption{Name: "later"})
-		answered("/hooks/topic-space/gitea", "repository", "acme/later", http.StatusAccepted)
+		answered(t, "/hooks/topic-space/gitea", "repository", "acme/later", http.StatusAccepted)
 		g.SetTopics(t, "acme", "later", "space", "rust")
 		work := t.TempDir()
 		git := func(args ...string) string { return giteatest.Git(t, work, g.AdminUser, g.Token, args...) }
@@ -232,11 +233,11 @@ func TestRealGiteaOrganizationAndTopicActors(t *testing.T) {
 		git("add", ".")
 		git("commit", "-q", "-m", "Later start")
 		git("push", "-q", orgPage+"/later.git", "main")
-		note := post(topicID, `<a href="`+orgPage+`/later">acme/later</a> is now in`)
+		note := post(t, topicID, `<a href="`+orgPage+`/later">acme/later</a> is now in`)
 		if !strings.Contains(note.Content, "#<span>Space</span>") || !strings.Contains(note.Content, "#<span>Rust</span>") {
 			t.Errorf("post %s, want #Space in the sentence and #Rust among the hashtags", note.Content)
 		}
-		if n := published(topicID, "Push", "acme/later"); n != 0 {
+		if n := published(t, topicID, "Push", "acme/later"); n != 0 {
 			t.Errorf("topic-space published %d ForgeFed Pushes; it selects Repository only", n)
 		}
 	})
@@ -250,10 +251,10 @@ func TestRealGiteaOrganizationAndTopicActors(t *testing.T) {
 		git("add", ".")
 		git("commit", "-q", "-m", "Secret start")
 		git("push", "-q", orgPage+"/secret.git", "main")
-		answered("/hooks/acme/gitea", "repository", "acme/secret", http.StatusAccepted)
-		answered("/hooks/acme/gitea", "push", "acme/secret", http.StatusAccepted)
+		answered(t, "/hooks/acme/gitea", "repository", "acme/secret", http.StatusAccepted)
+		answered(t, "/hooks/acme/gitea", "push", "acme/secret", http.StatusAccepted)
 		for _, typ := range []string{"Create", "Push"} {
-			if n := published(acmeID, typ, "acme/secret"); n != 0 {
+			if n := published(t, acmeID, typ, "acme/secret"); n != 0 {
 				t.Errorf("acme published %d %s activities about its private repository acme/secret", n, typ)
 			}
 		}
@@ -263,7 +264,7 @@ func TestRealGiteaOrganizationAndTopicActors(t *testing.T) {
 		g.CreateOrg(t, "forged")
 		g.CreateOrgWebhook(t, "forged", relayURL+"/hooks/acme/gitea", "not-the-secret", events...)
 		g.CreateOrgRepo(t, "forged", gitea.CreateRepoOption{Name: "decoy"})
-		answered("/hooks/acme/gitea", "repository", "forged/decoy", http.StatusUnauthorized)
+		answered(t, "/hooks/acme/gitea", "repository", "forged/decoy", http.StatusUnauthorized)
 		// Deliveries of the acme hooks may still be arriving: count only what the forged
 		// organization could have caused.
 		var n int
