@@ -201,7 +201,7 @@ type Event struct {
 	// in Repository so that Repository stays comparable.
 	Topics []string
 	// HookScope is where the forge's hook was installed when it says so
-	// ("repository", "organization", "system"; Gitea's
+	// ("repository", "organization", "user", "system"; Gitea's
 	// X-Gitea-Hook-Installation-Target-Type); "" when it does not.
 	HookScope string
 	// Identity is the stable identity of the event on its forge (for example

@@ -25,8 +25,9 @@ const (
 // scoped is what a source publishes of one authentic event: nothing (with the reason)
 // or the event itself and, for a source that selects by topic, the announcement that a
 // repository is in the topic. Rules, in order:
-//   - a private or internal repository reported by an organization- or system-level hook
-//     is not published: those hooks also see repositories nobody chose to publish;
+//   - a private or internal repository reported by a hook installed anywhere but on the
+//     repository itself (an organization's, a user's, the whole instance's) is not
+//     published: those hooks also see repositories nobody chose to publish;
 //   - a source with topics publishes only events of repositories carrying one of them
 //     (the payload's list; a creation whose payload lists none is read from the forge);
 //   - such a source, when it selects Repository, announces the repository the first
@@ -35,7 +36,7 @@ const (
 //     release or issue. The announcement has the identity of the creation, so the
 //     outbox keeps one per repository whichever event came first.
 func (h *WebhookHandler) scoped(ctx context.Context, src *fedv1.EventSource, ev *forge.Event) ([]*forge.Event, string, error) {
-	if ev.Repository.Private && (ev.HookScope == "organization" || ev.HookScope == "system") {
+	if ev.Repository.Private && ev.HookScope != "" && ev.HookScope != "repository" {
 		return nil, resultPrivate, nil
 	}
 	if len(src.Topics) == 0 {

@@ -27,7 +27,8 @@ const (
 	headerForgejoEvent     = "X-Forgejo-Event"
 	headerForgejoDelivery  = "X-Forgejo-Delivery"
 	// headerGiteaHookScope says where the hook is installed: "repository",
-	// "organization" or "system" (Gitea 1.27, seen on a real organization hook).
+	// "organization", "user" or "system" (Gitea 1.27 services/webhook/deliver.go; seen
+	// on a real organization hook).
 	headerGiteaHookScope   = "X-Gitea-Hook-Installation-Target-Type"
 	headerForgejoHookScope = "X-Forgejo-Hook-Installation-Target-Type"
 )
