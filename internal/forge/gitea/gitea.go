@@ -66,8 +66,15 @@ type gtRepo struct {
 }
 
 func (r gtRepo) repo() forge.Repository {
-	return forge.Repository{Name: r.Name, FullName: r.FullName, WebURL: r.HTMLURL, CloneURL: r.CloneURL,
-		Private: r.Private || r.Internal, Description: r.Description, APIURL: r.URL, Created: r.CreatedAt}
+	return forge.Repository{Name: r.Name, FullName: r.FullName, WebURL: r.HTMLURL, CloneURL: r.CloneURL}
+}
+
+// subject is the repository an event happened in, with what organization-level hooks
+// need besides (repository.go); other repositories of a payload (a fork) keep repo().
+func (r gtRepo) subject() forge.Repository {
+	repo := r.repo()
+	repo.Private, repo.Description, repo.APIURL, repo.Created = r.Private || r.Internal, r.Description, r.URL, r.CreatedAt
+	return repo
 }
 
 type gtCommit struct {
@@ -236,7 +243,7 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 	if err := webhook.DecodePayload(body, &p); err != nil {
 		return nil, err
 	}
-	repo := p.Repository.repo()
+	repo := p.Repository.subject()
 	if repo.FullName == "" {
 		return nil, fmt.Errorf("%w: %s without repository", forge.ErrMalformed, event)
 	}

@@ -62,7 +62,7 @@ func giteaFork(ev *forge.Event, p *gtPayload) (*forge.Event, error) {
 		return nil, fmt.Errorf("%w: fork of %s into itself", forge.ErrMalformed, upstream.FullName)
 	}
 	ev.Kind, ev.Action = forge.KindFork, forge.ActionCreated
-	ev.Repository, ev.Fork = upstream.repo(), fork.repo()
+	ev.Repository, ev.Fork = upstream.subject(), fork.repo()
 	ev.URL = cmp.Or(fork.HTMLURL, ev.Fork.WebURL)
 	ev.Time = webhook.ParseTime(fork.CreatedAt)
 	ev.Identity = forge.ForkIdentity(upstream.FullName, fork.FullName)
