@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/lookup"
 	"github.com/fedforge/fedforge/internal/store"
 )
 
@@ -25,6 +26,13 @@ func (f *federation) remoteActor(ctx context.Context, id string, signer *activit
 	}
 	if doc.ID != id {
 		return nil, fmt.Errorf("%w: actor document at %s has id %q", activitypub.ErrWrongOwner, id, doc.ID)
+	}
+	if !lookup.IsActor(doc) {
+		na := &lookup.NotAnActorError{ID: doc.ID, Type: doc.Type}
+		if ids := doc.AttributedTo.IDs(); len(ids) > 0 {
+			na.AttributedTo = ids[0]
+		}
+		return nil, na
 	}
 	return f.cacheActor(ctx, doc)
 }
