@@ -207,10 +207,20 @@ func (e *NotAnActorError) Error() string {
 
 // RequireActor returns a *NotAnActorError unless r is an actor.
 func (r *Result) RequireActor() error {
-	if r.Actor {
+	return RequireActor(r.Object)
+}
+
+// RequireActor returns a *NotAnActorError naming o's type and author unless o is an actor
+// (IsActor).
+func RequireActor(o *activitypub.Object) error {
+	if IsActor(o) {
 		return nil
 	}
-	return &NotAnActorError{ID: r.ID, Type: r.Type, AttributedTo: r.AttributedTo}
+	e := &NotAnActorError{ID: o.ID, Type: o.Type}
+	if ids := o.AttributedTo.IDs(); len(ids) > 0 {
+		e.AttributedTo = ids[0]
+	}
+	return e
 }
 
 // Status is the HTTP status an endpoint answers a failed lookup with: 400 for what was

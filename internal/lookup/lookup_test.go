@@ -54,7 +54,8 @@ func TestIsActorAndStatus(t *testing.T) {
 	if !IsActor(actor) || IsActor(note) || IsActor(noInbox) {
 		t.Errorf("IsActor: repository %v, note %v, person without inbox %v", IsActor(actor), IsActor(note), IsActor(noInbox))
 	}
-	r := &Result{ID: "https://s.example/notes/1", Type: []string{"Note"}, AttributedTo: "https://s.example/users/ada"}
+	r := &Result{Object: &activitypub.Object{ID: "https://s.example/notes/1", Type: activitypub.Types{"Note"},
+		AttributedTo: activitypub.IRIRefs("https://s.example/users/ada")}}
 	if err := r.RequireActor(); err == nil || err.Error() != "https://s.example/notes/1 is a Note, not an actor; its author is https://s.example/users/ada" {
 		t.Errorf("RequireActor = %v", err)
 	}

@@ -27,12 +27,8 @@ func (f *federation) remoteActor(ctx context.Context, id string, signer *activit
 	if doc.ID != id {
 		return nil, fmt.Errorf("%w: actor document at %s has id %q", activitypub.ErrWrongOwner, id, doc.ID)
 	}
-	if !lookup.IsActor(doc) {
-		na := &lookup.NotAnActorError{ID: doc.ID, Type: doc.Type}
-		if ids := doc.AttributedTo.IDs(); len(ids) > 0 {
-			na.AttributedTo = ids[0]
-		}
-		return nil, na
+	if err := lookup.RequireActor(doc); err != nil {
+		return nil, err
 	}
 	return f.cacheActor(ctx, doc)
 }
