@@ -145,9 +145,12 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 			remoteID, err = lookup.ID(ctx, f.client, t)
 		}
 		if err != nil {
+			// An unknown account is retried every minute, as before: the actor may
+			// simply not be served yet (its keys are being made). A refused address
+			// or a malformed remoteActor needs a person.
 			retry := time.Minute
-			if lookup.Status(err) != http.StatusBadGateway {
-				retry = 10 * time.Minute // refused address, no such account: a person must act
+			if lookup.Status(err) == http.StatusBadRequest {
+				retry = 10 * time.Minute
 			}
 			return fail(fedv1.ReasonResolveFailed, fmt.Errorf("resolving %s: %w", s.Spec.RemoteActor, err), retry)
 		}
