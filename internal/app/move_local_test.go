@@ -50,7 +50,8 @@ func patchActor(t *testing.T, p *pair, ns, name string, change func(*fedv1.Feder
 // the Moved condition says so, an Event tells it and nothing is sent, while the old
 // actor's document already shows movedTo and a new Follow gets a Reject. Then movedTo
 // names a target that lists the old actor: the follower receives one signed Move
-// {object: old, target: new2} and re-fetches both documents, which point at each other.
+// {object: old, target: new2} and re-fetches both documents, which point at each other,
+// and a Fedforge follower on beta migrates its Subscription to new2.
 func TestLocalMove(t *testing.T) {
 	tp := newTicketPeer(t)
 	p := newPair(t, tp.host+"="+tp.addr)
@@ -66,6 +67,11 @@ func TestLocalMove(t *testing.T) {
 			PreferredUsername: "new2", AlsoKnownAs: []string{oldID}},
 	}))
 	waitServed(t, p.beta, "new2")
+
+	// A Fedforge follower on beta too: its own inbound Move handling migrates it.
+	p.actor(t, p.beta, "watcher", "watcher", false)
+	p.follow(t, p.beta, "follow-old", "watcher", oldID)
+	p.phase(t, p.beta.ns, "follow-old", fedv1.PhaseAccepted)
 
 	alice := tp.actor("alice")
 	follow := alice + "/follows/1"
@@ -136,6 +142,21 @@ func TestLocalMove(t *testing.T) {
 		t.Errorf("old movedTo %q, new alsoKnownAs %v", oldDoc.MovedTo.ID(), newDoc.AlsoKnownAs)
 	}
 	tells(t, p, &old, "FederatedActor", "Normal "+fedv1.EventMoved+": Move to "+new2ID)
+	// Beta, a Fedforge follower, believed the Move (new2 names old) and follows new2 instead.
+	p.gone(t, p.beta.ns, func(s fedv1.Subscription) bool { return s.Name == "follow-old" })
+	eventually(t, 30*time.Second, func() error {
+		var list fedv1.SubscriptionList
+		if err := p.k8s.List(ctx, &list, client.InNamespace(p.beta.ns)); err != nil {
+			return err
+		}
+		for _, s := range list.Items {
+			if s.Spec.Direction == fedv1.DirectionOutbound && s.Spec.ActorRef.Name == "watcher" && s.Spec.RemoteActor == new2ID &&
+				s.Annotations["federation.fedforge.dev/moved-from"] == oldID {
+				return nil
+			}
+		}
+		return fmt.Errorf("beta's watcher does not follow %s", new2ID)
+	})
 
 	// Sent once: a change of the document (an Update) does not send the Move again.
 	patchActor(t, p, p.alpha.ns, "old", func(a *fedv1.FederatedActor) { a.Spec.Summary = "moved to beta" })
