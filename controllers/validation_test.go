@@ -73,6 +73,16 @@ var _ = Describe("CRD validation", func() {
 		Entry("forge of unknown type", func(ns string) client.Object {
 			return withForge(actor(ns, "a", "s", "repo"), "Fossil", "https://git.example.org", "alice/repo")
 		}, `Unsupported value: "Fossil"`),
+		Entry("movedTo that is not a URL", func(ns string) client.Object {
+			a := actor(ns, "a", "s", "releases")
+			a.Spec.MovedTo = "new@elsewhere.example"
+			return a
+		}, "spec.movedTo"),
+		Entry("alsoKnownAs with a handle instead of a URL", func(ns string) client.Object {
+			a := actor(ns, "a", "s", "releases")
+			a.Spec.AlsoKnownAs = []string{"https://before.example/users/a", "@a@before.example"}
+			return a
+		}, "spec.alsoKnownAs[1]"),
 		Entry("actor of unknown type", func(ns string) client.Object {
 			a := actor(ns, "a", "s", "releases")
 			a.Spec.Type = "Robot"

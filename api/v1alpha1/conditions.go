@@ -60,6 +60,13 @@ const (
 	// It does not change Ready: the actor is served either way.
 	ConditionForgeReachable = "ForgeReachable"
 
+	// ConditionMoved (FederatedActor, server) is set only when spec.movedTo is: True with
+	// ReasonMoveSent once the target actor named this one in alsoKnownAs and the Move was
+	// queued for every follower; False with ReasonMoveTargetUnconfirmed,
+	// ReasonMoveTargetUnreachable or ReasonMoveTargetInvalid while it was not sent. It
+	// does not change Ready: a moved actor is still served.
+	ConditionMoved = "Moved"
+
 	// ConditionAttached (FederationPolicy, operator) is True when the target server exists.
 	ConditionAttached = "Attached"
 	// ConditionBlocklistLoaded (FederationPolicy, operator) is True when the blocklist was
@@ -154,6 +161,18 @@ const (
 	// ReasonForgeNotSupported (ForgeReachable) says no API client for spec.forge.type is
 	// built yet (GitLab, GitHub: phase 2).
 	ReasonForgeNotSupported = "ForgeNotSupported"
+	// ReasonMoveSent (Moved) says the target named this actor in alsoKnownAs and the
+	// Move was queued for every follower (once; the delivery queue retries).
+	ReasonMoveSent = "MoveSent"
+	// ReasonMoveTargetUnconfirmed (Moved) says the target actor does not name this actor
+	// in alsoKnownAs, so no Move was sent: add the alias on the target, the server checks
+	// again every few minutes.
+	ReasonMoveTargetUnconfirmed = "MoveTargetUnconfirmed"
+	// ReasonMoveTargetUnreachable (Moved) says the target could not be fetched (refused
+	// address, down, not an actor document); the message is the error. Retried.
+	ReasonMoveTargetUnreachable = "MoveTargetUnreachable"
+	// ReasonMoveTargetInvalid (Moved) says spec.movedTo is the actor itself.
+	ReasonMoveTargetInvalid = "MoveTargetInvalid"
 )
 
 // Reasons of FederationPolicy conditions.
@@ -184,6 +203,11 @@ const (
 	// ReasonPolicyDenied (Accepted) says a FederationPolicy refuses the remote host. The
 	// server also logs it as the reason of a Reject sent to a refused follower.
 	ReasonPolicyDenied = "PolicyDenied"
+	// ReasonNotAnActor (Accepted) says spec.remoteActor resolves to a document that is
+	// not an actor (a Note, a Collection...): nothing to follow there. The message names
+	// the type (and the author, when the document has one). Checked again when the spec
+	// changes, or every 10 minutes.
+	ReasonNotAnActor = "NotAnActor"
 	// ReasonResolveFailed (Accepted) says the remote actor could not be resolved
 	// (WebFinger or fetching its document); the server retries.
 	ReasonResolveFailed = "ResolveFailed"

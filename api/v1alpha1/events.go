@@ -64,6 +64,12 @@ const (
 	// EventServerNotFound (FederatedActor, manager, Warning): spec.serverRef names no
 	// FederationServer.
 	EventServerNotFound = "ServerNotFound"
+	// EventMoved (FederatedActor, server): the Move to spec.movedTo was queued for the
+	// followers.
+	EventMoved = "Moved"
+	// EventMoveRefused (FederatedActor, server, Warning): spec.movedTo was not confirmed by
+	// the target (no alsoKnownAs naming this actor) or could not be fetched: no Move sent.
+	EventMoveRefused = "MoveRefused"
 	// EventRefused (FederationPolicy, server, Warning): the policy refused requests,
 	// follows or deliveries since the last report; at most one Event per policy per
 	// report interval (a minute), with the counts in the note.

@@ -151,6 +151,29 @@ type FederatedActorSpec struct {
 	// and which forge label marks a pull request to be offered there (label).
 	// +optional
 	MergeRequests *MergeRequestsSpec `json:"mergeRequests,omitempty"`
+
+	// Account migration (issue 19; docs/decisions.md, "Moving an actor").
+
+	// movedTo is the id (URL) of the actor this one moved to, on this or another
+	// instance. Set, the actor document shows it, new Follows are answered with Reject,
+	// and the server sends Move{object: this actor, target: movedTo} once to every
+	// follower, after checking that the target names this actor in its alsoKnownAs (the
+	// Moved condition says whether it did). Moving to the actor itself is refused there:
+	// its id depends on the server's host.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/]+/[^\s]*$`
+	MovedTo string `json:"movedTo,omitempty"`
+
+	// alsoKnownAs are ids (URLs) of other actors that are the same account: the actor
+	// this one moves from names it here, so that the move is believed (Mastodon's
+	// account aliases).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +kubebuilder:validation:items:Pattern=`^https?://[^\s/]+/[^\s]*$`
+	AlsoKnownAs []string `json:"alsoKnownAs,omitempty"`
 }
 
 // MergeRequestsSpec controls cross-instance merge requests (docs/merge-requests.md).
@@ -399,7 +422,8 @@ type FederatedActorStatus struct {
 	// conditions: Ready (the actor is served: its server exists and its keys are ready,
 	// and its preferredUsername is unique on the server), KeyReady (the key Secret exists
 	// and holds valid keys), ForgeReachable (spec.forge answers an authenticated call;
-	// absent without spec.forge).
+	// absent without spec.forge), Moved (spec.movedTo was confirmed by the target and the
+	// Move sent to the followers; absent without spec.movedTo).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -99,6 +99,8 @@ func (d *documents) actorDocument(ctx context.Context, fs *fedv1.FederationServe
 		ManuallyApproves:  a.Spec.ManuallyApprovesFollowers,
 		Discoverable:      a.Spec.Discoverable == nil || *a.Spec.Discoverable,
 		Published:         a.CreationTimestamp.UTC(),
+		MovedTo:           a.Spec.MovedTo,
+		AlsoKnownAs:       a.Spec.AlsoKnownAs,
 	}
 	if a.Spec.Icon != nil {
 		spec.IconURL, spec.IconMediaType = a.Spec.Icon.URL, a.Spec.Icon.MediaType

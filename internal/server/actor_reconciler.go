@@ -71,29 +71,40 @@ func (e *actorExchange) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
+	// The Update first: followers learn movedTo from the document before the Move
+	// (move_local.go), as Mastodon sends them.
+	if err := f.announceDocument(ctx, la, doc); err != nil {
+		return ctrl.Result{}, err
+	}
+	return f.announceMove(ctx, la)
+}
+
+// announceDocument sends Update{actor} to the followers once per version of the
+// document (the Update's id is made from the document's hash).
+func (f *federation) announceDocument(ctx context.Context, la *localActor, doc *activitypub.Object) error {
 	raw, err := doc.MarshalJSON()
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	sum := sha256.Sum256(raw)
 	updID := activityID(la.urls.ID, "Update", hex.EncodeToString(sum[:]))
 	// Every Subscription change requeues the actor: when this document was announced
 	// already, stop before listing the followers (one store read, not a fan-out's work).
 	if _, err := f.store.GetActivity(ctx, updID); err == nil {
-		return ctrl.Result{}, nil
+		return nil
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return ctrl.Result{}, err
+		return err
 	}
 	followers, err := f.followers(ctx, la)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	doc.Context = nil
 	upd := activitypub.NewActivity("Update", updID, la.urls.ID, activitypub.ObjectRef(doc), activitypub.IRIRefs(activitypub.PublicIRI), activitypub.IRIRefs(la.urls.Followers()))
 	if len(followers) == 0 {
 		// Nobody to tell. The Update is recorded all the same (sent to no one), so that
 		// the next follower, who reads this document when following, is not sent it.
-		return ctrl.Result{}, f.publishAs(ctx, la, la.urls.ID, upd, store.Direct, nil)
+		return f.publishAs(ctx, la, la.urls.ID, upd, store.Direct, nil)
 	}
 	// Announcing rotated keys: sign with the previous key while it lasts, so followers
 	// that cached it verify the Update and learn the new key from it.
@@ -101,7 +112,7 @@ func (e *actorExchange) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if _, err := f.actors.previousSigner(ctx, la); err == nil {
 		signAs += previousKeySuffix
 	}
-	return ctrl.Result{}, f.publishAs(ctx, la, signAs, upd, store.Direct, followers)
+	return f.publishAs(ctx, la, signAs, upd, store.Direct, followers)
 }
 
 // sayGoodbye sends Delete{actor} to every follower, removes the actor's Subscriptions

@@ -84,7 +84,11 @@ func (f *federation) followRefused(ctx context.Context, la *localActor, follower
 	if err := f.reader.Get(ctx, types.NamespacedName{Namespace: f.srv.Namespace, Name: InboundName(la.obj.Name, follower)}, &sub); err == nil {
 		obj = &sub
 	}
-	f.event(obj, true, fedv1.EventRejected, fedv1.ActionSend, "Follow from %s rejected (%s) by %s", follower, reason, policyNames(by))
+	who := policyNames(by)
+	if reason == refusalMoved {
+		who = "the move to " + la.obj.Spec.MovedTo
+	}
+	f.event(obj, true, fedv1.EventRejected, fedv1.ActionSend, "Follow from %s rejected (%s) by %s", follower, reason, who)
 }
 
 // remoteAnswered records the Accept or Reject of an Outbound Subscription's Follow.

@@ -59,4 +59,6 @@ type federation struct {
 	tickets *ticketing
 	// lookups rate-limits the profile form's WebFinger lookups (remote_follow.go).
 	lookups lookupLimiter
+	// moveChecks spaces the checks of an unconfirmed move target (move_local.go).
+	moveChecks moveThrottle
 }

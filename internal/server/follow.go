@@ -40,6 +40,11 @@ func (f *federation) onFollow(ctx context.Context, in *inbound) ([]string, error
 	}
 	sub := &existing
 	if apierrors.IsNotFound(err) {
+		if la.obj.Spec.MovedTo != "" {
+			// A moved actor takes no new followers (move_local.go); its followers
+			// keep their Subscriptions.
+			return []string{la.urls.ID}, f.rejectFollow(ctx, act, refusalMoved)
+		}
 		if reason, over := f.overLimit(ctx, la, host, v); over {
 			f.refused.add(refusedFollow, f.now(), v.limitedBy...)
 			return []string{la.urls.ID}, f.rejectFollow(ctx, act, reason, v.limitedBy...)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/lookup"
 	"github.com/fedforge/fedforge/internal/store"
 )
 
@@ -25,6 +26,9 @@ func (f *federation) remoteActor(ctx context.Context, id string, signer *activit
 	}
 	if doc.ID != id {
 		return nil, fmt.Errorf("%w: actor document at %s has id %q", activitypub.ErrWrongOwner, id, doc.ID)
+	}
+	if err := lookup.RequireActor(doc); err != nil {
+		return nil, err
 	}
 	return f.cacheActor(ctx, doc)
 }

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
-	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/lookup"
 	"github.com/fedforge/fedforge/internal/urls"
 )
 
@@ -78,9 +78,9 @@ func (f *federation) remoteFollow(w http.ResponseWriter, r *http.Request) {
 func (f *federation) subscribeURL(ctx context.Context, user, host, uri string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	jrd, err := f.client.WebFinger(ctx, "acct:"+user+"@"+host)
+	jrd, err := lookup.Finger(ctx, f.client, user, host)
 	if err != nil {
-		return "", fmt.Errorf("WebFinger of %s@%s: %w", user, host, err)
+		return "", err
 	}
 	for _, l := range jrd.Links {
 		if l.Rel != SubscribeRel || !strings.Contains(l.Template, "{uri}") {
@@ -96,18 +96,16 @@ func (f *federation) subscribeURL(ctx context.Context, user, host, uri string) (
 	return "", errors.New("no subscribe template in its WebFinger answer")
 }
 
-// parseHandle reads "you@your.instance", with or without a leading @ or acct:.
+// parseHandle reads "you@your.instance", with or without a leading @ or acct:, as every
+// lookup does (internal/lookup), within the form's shorter bound.
 func parseHandle(h string) (user, host string, err error) {
-	h = strings.TrimSpace(h)
-	if len(h) > maxHandle {
+	if len(strings.TrimSpace(h)) > maxHandle {
 		return "", "", fmt.Errorf("a handle has at most %d characters", maxHandle)
 	}
-	h = strings.TrimPrefix(strings.TrimPrefix(h, "acct:"), "@")
-	res, perr := activitypub.ParseResource("acct:" + h)
-	if perr != nil || res.User == "" || res.Host == "" || strings.ContainsAny(h, "/?#") {
+	if user, host, err = lookup.ParseHandle(h); err != nil {
 		return "", "", errors.New("type your handle as you@your.instance")
 	}
-	return res.User, res.Host, nil
+	return user, host, nil
 }
 
 // authorizeInteraction serves GET /authorize_interaction?uri=..., the target of this

@@ -40,6 +40,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /actors/{username}", f.signedFetch(d.actor, true))
 	mux.HandleFunc("GET /actors/{username}/outbox", f.signedFetch(f.outbox, false))
 	mux.HandleFunc("POST /actors/{username}/follow", f.remoteFollow) // the profile's form (remote_follow.go)
+	mux.Handle("GET /actors/{username}/lookup", s.lookup)            // the owner's lookup by URL or handle (lookup.go)
 	mux.HandleFunc("GET /actors/{username}/followers", f.signedFetch(f.relations(fedv1.DirectionInbound), false))
 	mux.HandleFunc("GET /actors/{username}/following", f.signedFetch(f.relations(fedv1.DirectionOutbound), false))
 	mux.HandleFunc("GET /actors/{username}/forks", f.signedFetch(f.forks, false)) // repo_collections.go

@@ -108,6 +108,7 @@ type Server struct {
 	webhooks  http.Handler
 	c2s       http.Handler
 	inboxRead http.Handler
+	lookup    http.Handler // the owner's lookup endpoint (lookup.go)
 	mgr       manager.Manager
 	cache     cache.Cache
 	fed       *federation

@@ -263,5 +263,6 @@ func (s *Server) setupSources(reg prometheus.Registerer) error {
 		return err
 	}
 	s.webhooks, s.c2s, s.inboxRead = wh, ob, f.inboxCollection(secrets)
+	s.lookup = f.lookupEndpoint(secrets)
 	return s.mgr.Add(manager.RunnableFunc(poller.Run))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/delivery"
+	"github.com/fedforge/fedforge/internal/lookup"
 	"github.com/fedforge/fedforge/internal/store"
 )
 
@@ -133,15 +135,24 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 	}
 	remoteID := s.Status.RemoteActorID
 	if remoteID == "" {
-		remoteID = s.Spec.RemoteActor
-		if strings.HasPrefix(remoteID, "acct:") {
-			jrd, err := f.client.WebFinger(ctx, remoteID)
-			if err != nil {
-				return fail(fedv1.ReasonResolveFailed, fmt.Errorf("WebFinger %s: %w", remoteID, err), time.Minute)
+		// As every lookup (internal/lookup): a handle through WebFinger; an address the
+		// network guard refuses is not fetched.
+		t, err := lookup.Parse(s.Spec.RemoteActor)
+		if err == nil && !t.IsHandle() {
+			err = lookup.CheckURL(f.client, t.URL)
+		}
+		if err == nil {
+			remoteID, err = lookup.ID(ctx, f.client, t)
+		}
+		if err != nil {
+			// An unknown account is retried every minute, as before: the actor may
+			// simply not be served yet (its keys are being made). A refused address
+			// or a malformed remoteActor needs a person.
+			retry := time.Minute
+			if lookup.Status(err) == http.StatusBadRequest {
+				retry = 10 * time.Minute
 			}
-			if remoteID = jrd.SelfLink(); remoteID == "" {
-				return fail(fedv1.ReasonResolveFailed, fmt.Errorf("WebFinger %s has no ActivityPub self link", s.Spec.RemoteActor), 10*time.Minute)
-			}
+			return fail(fedv1.ReasonResolveFailed, fmt.Errorf("resolving %s: %w", s.Spec.RemoteActor, err), retry)
 		}
 	}
 	if v, err := f.policies.evaluate(ctx, delivery.HostOf(remoteID)); err != nil {
@@ -151,7 +162,10 @@ func (f *federation) follow(ctx context.Context, la *localActor, s *fedv1.Subscr
 		return fail(fedv1.ReasonPolicyDenied, fmt.Errorf("a FederationPolicy refuses %s (%s)", delivery.HostOf(remoteID), strings.Join(v.by, ", ")), 0)
 	}
 	ra, err := f.resolveRemote(ctx, la, s, remoteID)
-	if err != nil {
+	var notActor *lookup.NotAnActorError
+	if errors.As(err, &notActor) {
+		return fail(fedv1.ReasonNotAnActor, fmt.Errorf("spec.remoteActor: %w: nothing to follow", err), 10*time.Minute)
+	} else if err != nil {
 		return fail(fedv1.ReasonResolveFailed, fmt.Errorf("fetching %s: %w", remoteID, err), time.Minute)
 	}
 	followID := s.Status.FollowActivityID
