@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -299,22 +300,24 @@ var _ = Describe("Three replicas on PostgreSQL", Ordered, ContinueOnFailure, fun
 		}).WithContext(ctx).Should(Succeed())
 
 		By("its own schema: the same pod opens it and the server becomes Ready")
-		db, err := sql.Open("pgx", dsn)
-		Expect(err).NotTo(HaveOccurred())
-		defer db.Close()
-		_, err = db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS other`)
-		Expect(err).NotTo(HaveOccurred())
-		own := *u
-		q := own.Query()
-		q.Set("search_path", "other")
-		own.RawQuery = q.Encode()
-		apply(ctx, other.ns, secretManifest("db", "dsn", own.String()))
+		apply(ctx, other.ns, secretManifest("db", "dsn", schemaDSN(ctx, dsn, "other")))
 		waitServerReady(ctx, other, nil)
 		for _, p := range serverPods(ctx, other.ns) {
 			for _, cs := range p.Status.ContainerStatuses {
 				Expect(cs.RestartCount).To(BeZero(), "pod %s healed by a restart, not by reading the Secret again", p.Name)
 			}
 		}
+	})
+
+	It("runs the README's PostgreSQL-backed three-replica FederationServer as written", func(ctx SpecContext) {
+		readme := instance{ns: "e2e-pg-readme"}
+		createNamespace(ctx, readme.ns)
+		manifest := readmePostgresBlock()
+		apply(ctx, readme.ns, replaceDSN(manifest, schemaDSN(ctx, dsn, "readme")))
+		waitServerReady(ctx, readme, func(g Gomega, dep *appsv1.Deployment) {
+			g.Expect(*dep.Spec.Replicas).To(BeEquivalentTo(3))
+			g.Expect(dep.Status.ReadyReplicas).To(BeEquivalentTo(3))
+		})
 	})
 })
 
@@ -332,4 +335,52 @@ func serverPods(ctx context.Context, ns string) []corev1.Pod {
 		}
 	}
 	return out
+}
+
+// readmePostgresBlock is the YAML block of the README's "More than one replica: PostgreSQL"
+// (the one after its readme-postgres comment), as a reader copies it.
+func readmePostgresBlock() string {
+	GinkgoHelper()
+	raw, err := os.ReadFile(filepath.Join(root, "README.md"))
+	Expect(err).NotTo(HaveOccurred())
+	_, rest, ok := strings.Cut(string(raw), "<!-- readme-postgres:")
+	Expect(ok).To(BeTrue(), "README.md has no readme-postgres block")
+	_, rest, ok = strings.Cut(rest, "```yaml\n")
+	Expect(ok).To(BeTrue())
+	block, _, ok := strings.Cut(rest, "```")
+	Expect(ok).To(BeTrue())
+	return block
+}
+
+// replaceDSN puts dsn in place of the example DSN of a Secret manifest (its "dsn:" line).
+func replaceDSN(manifest, dsn string) string {
+	GinkgoHelper()
+	var out []string
+	replaced := 0
+	for _, line := range strings.Split(manifest, "\n") {
+		if k, _, ok := strings.Cut(line, "dsn: postgres://"); ok {
+			line = k + "dsn: " + dsn
+			replaced++
+		}
+		out = append(out, line)
+	}
+	Expect(replaced).To(Equal(1), "one dsn line in %s", manifest)
+	return strings.Join(out, "\n")
+}
+
+// schemaDSN makes a schema in the database at dsn and returns a DSN that uses it: a
+// second server on the same database needs its own (a store belongs to one host).
+func schemaDSN(ctx context.Context, dsn, schema string) string {
+	GinkgoHelper()
+	db, err := sql.Open("pgx", dsn)
+	Expect(err).NotTo(HaveOccurred())
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+schema)
+	Expect(err).NotTo(HaveOccurred())
+	u, err := url.Parse(dsn)
+	Expect(err).NotTo(HaveOccurred())
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
