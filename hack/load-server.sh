@@ -2,7 +2,9 @@
 # The server issue's measurements (docs/benchmarks.md): inbox throughput beside raw RSA
 # verify, follow -> Accept latency at 100 follows/s, and manager/server memory with 10,000
 # Subscriptions; and (TestLoadReplicas, issue 15) the same inbox load into one server on
-# SQLite, one on PostgreSQL and three replicas sharing PostgreSQL, in one run. Everything
+# SQLite, one on PostgreSQL and three replicas sharing PostgreSQL, in one run, each with a
+# fan-out to 1,000 followers; TestLoadAPIWrites, the kube-apiserver's writes per published
+# activity with 10 and 1,000 followers (from its apiserver_request_total). Everything
 # runs on 127.0.0.0/8 against a real kube-apiserver and etcd (and hack/test-postgres.sh's
 # PostgreSQL); every loop is bounded.
 #

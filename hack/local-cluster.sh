@@ -9,6 +9,7 @@
 #
 #   hack/local-cluster.sh up                 # build or reuse everything, start, wait until Ready
 #   hack/local-cluster.sh load-image T.tar   # import an image tarball into the node
+#   hack/local-cluster.sh tag-image REF NEW  # the imported image REF also under the name NEW
 #   hack/local-cluster.sh status             # components, node and pods
 #   hack/local-cluster.sh kubeconfig         # path of the admin kubeconfig
 #   hack/local-cluster.sh recycle-volumes    # make Released PVs of the local pool Available
@@ -655,6 +656,18 @@ cmd_load_image() {
 	import_images "$@"
 }
 
+# cmd_tag_image gives an imported image a second name (the e2e's "new image tag" rollout),
+# replacing an older image of that name.
+cmd_tag_image() {
+	[ $# -eq 2 ] || die "usage: $0 tag-image REF NEW"
+	alive containerd || die "the cluster is not up"
+	local src=$1 dst=$2
+	# containerd stores short names fully qualified, as the kubelet asks for them.
+	[[ "$src" == */* ]] || src="docker.io/library/$src"
+	[[ "$dst" == */* ]] || dst="docker.io/library/$dst"
+	ctr_ images tag --force "$src" "$dst" >&2
+}
+
 cmd_status() {
 	local name state
 	for name in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy; do
@@ -672,6 +685,7 @@ case "${1:-}" in
 up) cmd_up ;;
 down) cmd_down ;;
 load-image) shift; cmd_load_image "$@" ;;
+tag-image) shift; cmd_tag_image "$@" ;;
 status) cmd_status ;;
 kubeconfig) echo "$ADMIN_KUBECONFIG" ;;
 recycle-volumes) ASSETS=$(k8s_assets); recycle_volumes ;;

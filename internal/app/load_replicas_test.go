@@ -19,6 +19,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
@@ -30,7 +31,10 @@ import (
 // process against one real kube-apiserver; the load generator is this binary as a child
 // process (TestLoadInboxClient), its connections spread over the replicas as a Service
 // would. It reports POSTs/s and this process's CPU per POST, and asserts only that every
-// POST was accepted.
+// POST was accepted. Then 1,000 remote actors (a fake peer's users, personal inboxes, so
+// 1,000 POSTs) follow an actor of the server, through the replicas in turn, and a GitLab
+// release webhook is timed until every follower has received the Create: the fan-out
+// time of each setup.
 func TestLoadReplicas(t *testing.T) {
 	loadOnly(t)
 	base := os.Getenv("FEDFORGE_TEST_POSTGRES_DSN")
@@ -55,6 +59,15 @@ func TestLoadReplicas(t *testing.T) {
 		{"postgres-3", 3, freshSchema(t, base)},
 	}
 	results := map[string]string{}
+	// Each setup's followers: a fake peer of its own (the same user names), with
+	// personal inboxes only; the servers resolve its host to it.
+	const fans = 1000
+	var crowds []*fakePeer
+	for range setups {
+		fp := newFakePeer(t)
+		fp.personal.Store(true)
+		crowds = append(crowds, fp)
+	}
 	for i, su := range setups {
 		ns := fmt.Sprintf("load%d", i)
 		host := ns + ".fedforge.test"
@@ -75,7 +88,7 @@ func TestLoadReplicas(t *testing.T) {
 				defer func() { done <- struct{}{} }()
 				err := RunServer(ctx, lastConfig, ServerOptions{Server: ns + "/forge", Listen: listen, StoreDSN: su.dsn,
 					LeaderElection: su.replicas > 1, AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true,
-					Resolve: []string{betaHost + "=" + p.beta.listen}, MetricsAddr: "0", FeedTick: time.Minute, StatusInterval: time.Minute})
+					Resolve: []string{betaHost + "=" + p.beta.listen, crowds[i].host + "=" + crowds[i].addr}, MetricsAddr: "0", FeedTick: time.Minute, StatusInterval: time.Minute})
 				if err != nil && ctx.Err() == nil {
 					t.Errorf("%s replica %d: %v", su.name, r, err)
 				}
@@ -153,9 +166,49 @@ func TestLoadReplicas(t *testing.T) {
 		el := time.Duration(res.ElapsedNs)
 		results[su.name] = fmt.Sprintf("%.0f POSTs/s, server-process CPU %s per POST", float64(n)/el.Seconds(), ((cpu1 - cpu0) / time.Duration(n)).Round(time.Microsecond))
 		t.Logf("%s: %d signed POSTs on 16 connections over %d replica(s) in %s = %s (load average %s)", su.name, n, su.replicas, el.Round(time.Millisecond), results[su.name], loadAverage())
+		fanOut := fanOutTime(t, p, ns, host, crowds[i], listens, fans)
+		t.Logf("%s: fan-out of one release to %d followers (personal inboxes) over %d replica(s): %s (load average %s)", su.name, fans, su.replicas, fanOut.Round(10*time.Millisecond), loadAverage())
 		cancel()
 		for range su.replicas {
 			<-done
 		}
 	}
+}
+
+// fanOutTime makes an actor with a GitLab source on the server of namespace ns, has the
+// crowd's users u0..u<n-1> follow it through the replicas, and returns the time from the
+// release webhook (to the first replica) to the last follower's Create.
+func fanOutTime(t *testing.T, p *pair, ns, host string, crowd *fakePeer, listens []string, n int) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	must(t, p.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hooks"}, StringData: map[string]string{"gitlab": "gl-token"}}))
+	must(t, p.k8s.Create(ctx, &fedv1.FederatedActor{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "releases"},
+		Spec: fedv1.FederatedActorSpec{ServerRef: fedv1.LocalObjectReference{Name: "forge"}, Type: fedv1.ActorApplication, PreferredUsername: "releases",
+			Sources: []fedv1.EventSource{{Name: "gitlab", Type: fedv1.SourceGitLab, SecretRef: &fedv1.SecretKeyReference{Name: "hooks", Key: "gitlab"}}}}}))
+	for _, l := range listens {
+		waitServed(t, instance{ns: ns, host: host, listen: l}, "releases")
+	}
+	followCrowd(t, crowd, listens, host, "http://"+host+"/actors/releases", 0, n)
+	eventually(t, 2*time.Minute, func() error {
+		var a fedv1.FederatedActor
+		if err := p.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "releases"}, &a); err != nil {
+			return err
+		}
+		if a.Status.Followers == nil || int(*a.Status.Followers) != n {
+			return fmt.Errorf("%s: followers %v, want %d", ns, a.Status.Followers, n)
+		}
+		return nil
+	})
+	body, _ := gitlabReleaseBody(t, "v8.0.0")
+	before, start := crowd.createsSeen(), time.Now()
+	if c := postHook(t, listens[0], host, "releases", "gitlab", body, "gl-token"); c != http.StatusAccepted {
+		t.Fatalf("%s: release webhook: %d", ns, c)
+	}
+	for crowd.createsSeen()-before < n {
+		if time.Since(start) > 5*time.Minute {
+			t.Fatalf("%s: %d of %d followers got the release within 5 min", ns, crowd.createsSeen()-before, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
 }

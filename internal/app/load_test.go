@@ -358,6 +358,10 @@ type fakePeer struct {
 	pem        string
 	mu         sync.Mutex
 	accepted   map[string]time.Time // Follow id -> Accept arrival
+	creates    int                  // Create activities received (one per POST)
+	// personal, when set, leaves the shared inbox out of the users' documents, so that a
+	// fan-out to them is one POST per follower (TestLoadAPIWrites, TestLoadReplicas).
+	personal atomic.Bool
 }
 
 func newFakePeer(t *testing.T) *fakePeer {
@@ -377,6 +381,9 @@ func newFakePeer(t *testing.T) *fakePeer {
 			"inbox": id + "/inbox", "endpoints": map[string]string{"sharedInbox": "http://" + fp.host + "/inbox"},
 			"publicKey": map[string]string{"id": id + "#main-key", "owner": id, "publicKeyPem": fp.pem},
 		}
+		if fp.personal.Load() {
+			delete(doc, "endpoints")
+		}
 		w.Header().Set("Content-Type", "application/activity+json")
 		_ = json.NewEncoder(w).Encode(doc)
 	})
@@ -393,6 +400,10 @@ func newFakePeer(t *testing.T) *fakePeer {
 			if _, seen := fp.accepted[a.Object.ID]; !seen {
 				fp.accepted[a.Object.ID] = time.Now()
 			}
+			fp.mu.Unlock()
+		} else if a.Type == "Create" {
+			fp.mu.Lock()
+			fp.creates++
 			fp.mu.Unlock()
 		}
 		w.WriteHeader(http.StatusAccepted)

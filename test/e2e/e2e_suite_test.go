@@ -53,6 +53,9 @@ var (
 	root string
 	// image is the operator image under test, already imported into the node.
 	image string
+	// imageNext is the same image under a second tag (E2E_IMG_NEXT), also imported: the
+	// "new image tag" of the rollout scenario (postgres_test.go).
+	imageNext string
 )
 
 func TestE2E(t *testing.T) {
@@ -68,6 +71,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	image = os.Getenv("E2E_IMG")
 	Expect(image).NotTo(BeEmpty(), "E2E_IMG is unset: run the suite with `make test-e2e`")
+	imageNext = os.Getenv("E2E_IMG_NEXT")
 
 	scheme := runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())

@@ -19,17 +19,15 @@ limitations under the License.
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver, to make a schema for the second server
@@ -39,14 +37,10 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
-	"github.com/fedforge/fedforge/internal/activitypub"
-	"github.com/fedforge/fedforge/internal/keys"
-	"github.com/fedforge/fedforge/internal/store"
 )
 
 // clusterPostgres starts the PostgreSQL the cluster's pods use (hack/cluster-postgres.sh,
@@ -153,80 +147,20 @@ var _ = Describe("Three replicas on PostgreSQL", Ordered, ContinueOnFailure, fun
 		}).WithContext(ctx).Should(Succeed())
 	})
 
-	It("rolls out a new pod template under a steady inbox load: every POST answered 202, every accepted activity stored, the rollout reported", func(ctx SpecContext) {
-		sec := &corev1.Secret{}
-		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: fans.ns, Name: fan + "-keys"}, sec)).To(Succeed())
-		kp, err := keys.FromData(sec.Data)
-		Expect(err).NotTo(HaveOccurred())
-		signer, keyID := kp.RSA, fans.actorID(fan)+"#main-key"
+	It("rolls out a new image tag under a steady inbox load: every POST answered 202, every accepted activity stored, the rollout reported", func(ctx SpecContext) {
+		Expect(imageNext).NotTo(BeEmpty(), "E2E_IMG_NEXT is unset: run the suite with `make test-e2e` (test/e2e/run.sh loads the image under a second tag)")
 		target := ""
 		Eventually(func(g Gomega) { target = pg.url(ctx, g) }).WithContext(ctx).Should(Succeed())
 		targetURL, err := url.Parse(target)
 		Expect(err).NotTo(HaveOccurred())
+		load := startInboxLoad(ctx, fans, fan, pg, "rollout", func() []string { return []string{targetURL.Host} })
+		Eventually(func() int { return load.count(http.StatusAccepted) }).WithContext(ctx).Should(BeNumerically(">=", 20), "the load is flowing before the rollout")
 
-		// The load: one signed Create{Note} from the other instance's actor every 50 ms,
-		// each with its own id, until told to stop.
-		type answer struct {
-			id     string
-			status int
-			err    error
-		}
-		var (
-			mu      sync.Mutex
-			answers []answer
-		)
-		stop := make(chan struct{})
-		loadDone := make(chan struct{})
-		go func() {
-			defer close(loadDone)
-			defer GinkgoRecover()
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				case <-ctx.Done():
-					return
-				case <-time.After(50 * time.Millisecond):
-				}
-				id := fmt.Sprintf("%s/notes/rollout-%d-%d", fans.actorID(fan), GinkgoRandomSeed(), n)
-				body := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%[1]s/activity","type":"Create","actor":%[2]q,"to":["https://www.w3.org/ns/activitystreams#Public"],"object":{"id":%[1]q,"type":"Note","content":"rollout %[3]d","attributedTo":%[2]q}}`, id, fans.actorID(fan), n))
-				req, err := http.NewRequestWithContext(ctx, http.MethodPost, pg.base()+"/inbox", bytes.NewReader(body))
-				Expect(err).NotTo(HaveOccurred())
-				req.Header.Set("Content-Type", "application/activity+json")
-				Expect(activitypub.SignCavage(req, body, signer, keyID, activitypub.CavageOptions{})).To(Succeed())
-				req.URL.Host = targetURL.Host // the Service's cluster IP; Host stays the instance's name
-				a := answer{id: id + "/activity"}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					a.err = err
-				} else {
-					a.status = resp.StatusCode
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				mu.Lock()
-				answers = append(answers, a)
-				mu.Unlock()
-			}
-		}()
-		accepted := func() int {
-			mu.Lock()
-			defer mu.Unlock()
-			n := 0
-			for _, a := range answers {
-				if a.status == http.StatusAccepted {
-					n++
-				}
-			}
-			return n
-		}
-		Eventually(accepted).WithContext(ctx).Should(BeNumerically(">=", 20), "the load is flowing before the rollout")
-
-		By("a spec change that rolls the pod template, as a new image tag does")
+		By("spec.image set to the same image under a new tag, " + imageNext + ", as a platform team upgrades")
 		srv := &fedv1.FederationServer{}
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: pg.ns, Name: serverName}, srv)).To(Succeed())
 		base := srv.DeepCopy()
-		srv.Spec.Resources = &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m")}}
+		srv.Spec.Image = imageNext
 		Expect(k8s.Patch(ctx, srv, client.MergeFrom(base))).To(Succeed())
 		sawRollingOut := false
 		Eventually(func(g Gomega) {
@@ -237,35 +171,28 @@ var _ = Describe("Three replicas on PostgreSQL", Ordered, ContinueOnFailure, fun
 			}
 			dep := &appsv1.Deployment{}
 			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: pg.ns, Name: serverName + "-server"}, dep)).To(Succeed())
-			g.Expect(dep.Spec.Template.Spec.Containers[0].Resources.Requests.Cpu().String()).To(Equal("10m"))
+			g.Expect(dep.Spec.Template.Spec.Containers[0].Image).To(Equal(imageNext))
 			g.Expect(deploymentAvailable(dep)).To(BeTrue())
 			g.Expect(dep.Status.UpdatedReplicas).To(BeEquivalentTo(3))
 			g.Expect(dep.Status.Replicas).To(BeEquivalentTo(3), "old pods gone")
 			g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, fedv1.ConditionReady)).To(BeTrue())
 		}).WithContext(ctx).WithTimeout(4 * time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
 		Expect(sawRollingOut).To(BeTrue(), "Ready said RollingOut during the rollout")
+		for _, p := range serverPods(ctx, pg.ns) {
+			Expect(p.Spec.Containers[0].Image).To(Equal(imageNext), "pod %s", p.Name)
+		}
 		time.Sleep(3 * time.Second) // load on the new pods too
-		close(stop)
-		<-loadDone
+		load.stop()
 
 		By("every POST answered 202 and every one of them in the store")
-		mu.Lock()
-		defer mu.Unlock()
-		other := map[string]int{}
-		for _, a := range answers {
-			if a.status != http.StatusAccepted {
-				other[fmt.Sprintf("%d %v", a.status, a.err)]++
-			}
-		}
-		Expect(other).To(BeEmpty(), "answers other than 202 during the rollout, of %d POSTs", len(answers))
-		st, err := store.Open(ctx, dsn)
-		Expect(err).NotTo(HaveOccurred())
-		defer st.Close()
-		for _, a := range answers {
-			_, err := st.GetReceived(ctx, a.id)
-			Expect(err).NotTo(HaveOccurred(), "accepted activity %s is not in the store", a.id)
-		}
-		GinkgoWriter.Printf("rollout under load: %d POSTs, all 202 and stored\n", len(answers))
+		answers := load.snapshot()
+		Expect(load.tally(http.StatusAccepted)).To(BeEmpty(), "answers other than 202 during the rollout, of %d POSTs", len(answers))
+		load.expectAcceptedStored(ctx, dsn)
+		GinkgoWriter.Printf("rollout to %s under load: %d POSTs, all 202 and stored\n", imageNext, len(answers))
+	})
+
+	It("restarts PostgreSQL under a steady inbox load: readiness false, 503 and never 500 or a hang, then everything resumes without a pod restart", func(ctx SpecContext) {
+		pgRestartUnderLoad(ctx, pg, fans, fan, dsn)
 	})
 
 	It("fans a release out to 1,000 followers while the leader pod is deleted, and another while a replica is killed with SIGKILL: everyone gets both, duplicates within the documented bound, a new leader within the lease", func(ctx SpecContext) {
@@ -373,22 +300,24 @@ var _ = Describe("Three replicas on PostgreSQL", Ordered, ContinueOnFailure, fun
 		}).WithContext(ctx).Should(Succeed())
 
 		By("its own schema: the same pod opens it and the server becomes Ready")
-		db, err := sql.Open("pgx", dsn)
-		Expect(err).NotTo(HaveOccurred())
-		defer db.Close()
-		_, err = db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS other`)
-		Expect(err).NotTo(HaveOccurred())
-		own := *u
-		q := own.Query()
-		q.Set("search_path", "other")
-		own.RawQuery = q.Encode()
-		apply(ctx, other.ns, secretManifest("db", "dsn", own.String()))
+		apply(ctx, other.ns, secretManifest("db", "dsn", schemaDSN(ctx, dsn, "other")))
 		waitServerReady(ctx, other, nil)
 		for _, p := range serverPods(ctx, other.ns) {
 			for _, cs := range p.Status.ContainerStatuses {
 				Expect(cs.RestartCount).To(BeZero(), "pod %s healed by a restart, not by reading the Secret again", p.Name)
 			}
 		}
+	})
+
+	It("runs the README's PostgreSQL-backed three-replica FederationServer as written", func(ctx SpecContext) {
+		readme := instance{ns: "e2e-pg-readme"}
+		createNamespace(ctx, readme.ns)
+		manifest := readmePostgresBlock()
+		apply(ctx, readme.ns, replaceDSN(manifest, schemaDSN(ctx, dsn, "readme")))
+		waitServerReady(ctx, readme, func(g Gomega, dep *appsv1.Deployment) {
+			g.Expect(*dep.Spec.Replicas).To(BeEquivalentTo(3))
+			g.Expect(dep.Status.ReadyReplicas).To(BeEquivalentTo(3))
+		})
 	})
 })
 
@@ -406,4 +335,52 @@ func serverPods(ctx context.Context, ns string) []corev1.Pod {
 		}
 	}
 	return out
+}
+
+// readmePostgresBlock is the YAML block of the README's "More than one replica: PostgreSQL"
+// (the one after its readme-postgres comment), as a reader copies it.
+func readmePostgresBlock() string {
+	GinkgoHelper()
+	raw, err := os.ReadFile(filepath.Join(root, "README.md"))
+	Expect(err).NotTo(HaveOccurred())
+	_, rest, ok := strings.Cut(string(raw), "<!-- readme-postgres:")
+	Expect(ok).To(BeTrue(), "README.md has no readme-postgres block")
+	_, rest, ok = strings.Cut(rest, "```yaml\n")
+	Expect(ok).To(BeTrue())
+	block, _, ok := strings.Cut(rest, "```")
+	Expect(ok).To(BeTrue())
+	return block
+}
+
+// replaceDSN puts dsn in place of the example DSN of a Secret manifest (its "dsn:" line).
+func replaceDSN(manifest, dsn string) string {
+	GinkgoHelper()
+	var out []string
+	replaced := 0
+	for _, line := range strings.Split(manifest, "\n") {
+		if k, _, ok := strings.Cut(line, "dsn: postgres://"); ok {
+			line = k + "dsn: " + dsn
+			replaced++
+		}
+		out = append(out, line)
+	}
+	Expect(replaced).To(Equal(1), "one dsn line in %s", manifest)
+	return strings.Join(out, "\n")
+}
+
+// schemaDSN makes a schema in the database at dsn and returns a DSN that uses it: a
+// second server on the same database needs its own (a store belongs to one host).
+func schemaDSN(ctx context.Context, dsn, schema string) string {
+	GinkgoHelper()
+	db, err := sql.Open("pgx", dsn)
+	Expect(err).NotTo(HaveOccurred())
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+schema)
+	Expect(err).NotTo(HaveOccurred())
+	u, err := url.Parse(dsn)
+	Expect(err).NotTo(HaveOccurred())
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -52,6 +52,9 @@ tag="e2e-$(sha256sum bin/fedforge-image-bin | cut -c1-12)"
 export E2E_IMG="fedforge:$tag"
 make --no-print-directory image IMG="$E2E_IMG" IMAGE_TAR="$root/bin/fedforge-e2e.tar" >/dev/null
 "$cluster" load-image "$root/bin/fedforge-e2e.tar"
+# The same image under a second tag: the "new image tag" of the PostgreSQL rollout scenario.
+export E2E_IMG_NEXT="$E2E_IMG-next"
+"$cluster" tag-image "$E2E_IMG" "$E2E_IMG_NEXT"
 
 phase "building (or reusing) helm for the chart's spec"
 export E2E_HELM
