@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -26,26 +27,43 @@ type DeliveredBatches interface {
 	MarkDeliveredBatch(ctx context.Context, marks []DeliveredMark) error
 }
 
-// MarkDeliveredBatch implements DeliveredBatches.
+// markChunk bounds the rows of one UPDATE statement (two parameters each).
+const markChunk = 200
+
+// MarkDeliveredBatch implements DeliveredBatches: one UPDATE ... FROM (SELECT ... UNION
+// ALL ...) per chunk of rows, so that on PostgreSQL a batch is one round trip per chunk
+// rather than one per row (SQLite has had UPDATE FROM since 3.33, and takes no column
+// list on a VALUES alias, hence the SELECTs). CAST keeps the parameters typed on both
+// engines.
 func (s *sqlStore) MarkDeliveredBatch(ctx context.Context, marks []DeliveredMark) error {
 	if len(marks) == 0 {
 		return nil
 	}
 	now := utcNow()
 	return s.inTx(ctx, func(t tx) error {
-		stmt, err := t.tx.PrepareContext(ctx, s.q(`UPDATE deliveries SET state = ?, finished = ?, lease_owner = '', last_error = ''
-			WHERE id = ? AND state <> ?`))
-		if err != nil {
-			return fmt.Errorf("store: mark %d deliveries delivered: %w", len(marks), err)
-		}
-		defer stmt.Close()
-		for _, m := range marks {
-			at := m.At
-			if at.IsZero() {
-				at = now
+		for len(marks) > 0 {
+			chunk := marks[:min(len(marks), markChunk)]
+			marks = marks[len(chunk):]
+			var q strings.Builder
+			q.WriteString(`UPDATE deliveries SET state = ?, finished = v.fin, lease_owner = '', last_error = ''
+				FROM (`)
+			args := make([]any, 0, 2*len(chunk)+2)
+			args = append(args, stateDelivered)
+			for i, m := range chunk {
+				if i > 0 {
+					q.WriteString(" UNION ALL ")
+				}
+				q.WriteString("SELECT CAST(? AS BIGINT) AS id, CAST(? AS BIGINT) AS fin")
+				at := m.At
+				if at.IsZero() {
+					at = now
+				}
+				args = append(args, m.ID, micros(at))
 			}
-			if _, err := stmt.ExecContext(ctx, stateDelivered, micros(at), m.ID, stateDelivered); err != nil {
-				return fmt.Errorf("store: mark delivery %d delivered: %w", m.ID, err)
+			q.WriteString(`) AS v WHERE deliveries.id = v.id AND deliveries.state <> ?`)
+			args = append(args, stateDelivered)
+			if _, err := t.exec(ctx, q.String(), args...); err != nil {
+				return fmt.Errorf("store: mark %d deliveries delivered: %w", len(chunk), err)
 			}
 		}
 		return nil
