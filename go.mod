@@ -4,6 +4,7 @@ go 1.26.7
 
 require (
 	code.gitea.io/sdk/gitea v0.25.1
+	filippo.io/bigmod v0.1.0
 	github.com/chromedp/chromedp v0.24.0
 	github.com/dunglas/httpsfv v1.1.2
 	github.com/go-logr/logr v1.4.4

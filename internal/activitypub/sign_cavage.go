@@ -322,7 +322,7 @@ func verifyCavage(alg string, pub crypto.PublicKey, msg, sig []byte) error {
 		switch alg {
 		case AlgRSASHA256, AlgHS2019, "":
 			h := sha256.Sum256(msg)
-			if rsa.VerifyPKCS1v15(k, crypto.SHA256, h[:], sig) == nil {
+			if verifyRSASHA256(k, h[:], sig) == nil {
 				return nil
 			}
 			if alg == AlgRSASHA256 {

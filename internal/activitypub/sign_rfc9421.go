@@ -420,7 +420,7 @@ func verifyRFC9421(alg string, key any, base, sig []byte) error {
 	case *rsa.PublicKey:
 		if alg == "" || alg == AlgRSAv15SHA256 {
 			h := sha256.Sum256(base)
-			if rsa.VerifyPKCS1v15(k, crypto.SHA256, h[:], sig) == nil {
+			if verifyRSASHA256(k, h[:], sig) == nil {
 				return nil
 			}
 		}

@@ -132,6 +132,10 @@ type Executor struct {
 	lastPruned time.Time
 
 	leased, delivered, retried, givenUp, gone, heldBack, released atomic.Int64
+
+	// marks group-commits 2xx answers when the queue can (delivered.go); nil: one
+	// MarkDelivered per answer.
+	marks *deliveredGroup
 }
 
 // hostSlot bounds the requests in flight to one host.
@@ -187,8 +191,12 @@ func NewExecutor(cfg Config) (*Executor, error) {
 		b = NewBreaker(BreakerConfig{Now: cfg.Now})
 	}
 	cfg.Metrics.attach(b, cfg.Now)
+	var marks *deliveredGroup
+	if bm, ok := cfg.Queue.(batchMarker); ok {
+		marks = &deliveredGroup{q: bm}
+	}
 	return &Executor{
-		cfg: cfg, now: cfg.Now, breaker: b, log: cfg.Log,
+		cfg: cfg, now: cfg.Now, breaker: b, log: cfg.Log, marks: marks,
 		global: make(chan struct{}, cfg.Concurrency),
 		kick:   make(chan struct{}, 1),
 		acts:   newActivityCache(32),
@@ -583,6 +591,15 @@ func (e *Executor) markDelivered(ctx context.Context, d store.Delivery, at time.
 	e.delivered.Add(1)
 	e.cfg.Metrics.outcome(Delivered)
 	var err error
+	if e.marks != nil {
+		if err = e.marks.mark(ctx, d.ID, at); err == nil || ctx.Err() != nil {
+			if err != nil {
+				e.reportError(err, d, "marking delivery delivered (it will be sent again)")
+			}
+			return
+		}
+		// The batch failed as a whole: write this row on its own, as without batches.
+	}
 	for i := range 3 {
 		if err = e.cfg.Queue.MarkDelivered(ctx, d.ID, at); err == nil || ctx.Err() != nil {
 			break

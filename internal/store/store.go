@@ -272,6 +272,8 @@ type Store interface {
 	Tickets
 	// SignatureProfiles remembers how each peer host takes signatures.
 	SignatureProfiles
+	// DeliveredBatches records many 2xx answers in one transaction (delivered_batch.go).
+	DeliveredBatches
 
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing

@@ -1,0 +1,95 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fedforge/fedforge/internal/store"
+)
+
+// batchCountingStore is the real store, counting the marks written in batches and
+// optionally failing every batch (a store error mid-transaction).
+type batchCountingStore struct {
+	store.Store
+	fail bool
+
+	mu             sync.Mutex
+	batches, marks int
+	single         int
+}
+
+func (s *batchCountingStore) MarkDeliveredBatch(ctx context.Context, marks []store.DeliveredMark) error {
+	s.mu.Lock()
+	s.batches++
+	s.mu.Unlock()
+	if s.fail {
+		return errors.New("injected: batch refused")
+	}
+	if err := s.Store.MarkDeliveredBatch(ctx, marks); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.marks += len(marks)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *batchCountingStore) MarkDelivered(ctx context.Context, id int64, at time.Time) error {
+	s.mu.Lock()
+	s.single++
+	s.mu.Unlock()
+	return s.Store.MarkDelivered(ctx, id, at)
+}
+
+// TestDeliveredAnswersAreBatched: every 2xx is recorded through the store's batch write
+// (group commit), and none is sent again afterwards.
+func TestDeliveredAnswersAreBatched(t *testing.T) {
+	f := newFediverse(t, 4, "batch.test", nil)
+	real, _ := newStore(t)
+	s := &batchCountingStore{Store: real}
+	c := newClock()
+	e := newExecutor(t, s, f, c)
+	to := f.followers(40, false)
+	a := newActivity("batched", c.Now())
+	if err := NewPublisher(s, e).Publish(context.Background(), a, to); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, e, s, c, time.Minute, 20)
+	f.checkTargets(t, []string{a.ID}, to, true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.marks != 40 || s.single != 0 || s.batches == 0 {
+		t.Errorf("%d marks in %d batches and %d single writes; want all 40 in batches", s.marks, s.batches, s.single)
+	}
+	if st, err := real.QueueStats(context.Background(), c.Now()); err != nil || st.Delivered != 40 || st.Pending != 0 {
+		t.Errorf("QueueStats = %+v, %v; want 40 delivered", st, err)
+	}
+}
+
+// TestDeliveredFallsBackWhenABatchFails: a batch the store refuses is written row by row,
+// so no answered row is left to be sent again.
+func TestDeliveredFallsBackWhenABatchFails(t *testing.T) {
+	f := newFediverse(t, 4, "batchfail.test", nil)
+	real, _ := newStore(t)
+	s := &batchCountingStore{Store: real, fail: true}
+	c := newClock()
+	e := newExecutor(t, s, f, c)
+	to := f.followers(20, false)
+	a := newActivity("batchfail", c.Now())
+	if err := NewPublisher(s, e).Publish(context.Background(), a, to); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, e, s, c, time.Minute, 20)
+	f.checkTargets(t, []string{a.ID}, to, true)
+	if st, err := real.QueueStats(context.Background(), c.Now()); err != nil || st.Delivered != 20 || st.Pending != 0 {
+		t.Errorf("QueueStats = %+v, %v; want 20 delivered", st, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.single != 20 {
+		t.Errorf("%d single writes after failed batches, want 20", s.single)
+	}
+}
