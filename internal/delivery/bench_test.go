@@ -6,10 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -36,29 +33,7 @@ func benchStore(b *testing.B, engine string) store.Store {
 	if engine == "sqlite" {
 		return openStore(b, "sqlite://"+filepath.Join(b.TempDir(), "fedforge.db"))
 	}
-	base := os.Getenv("FEDFORGE_TEST_POSTGRES_DSN")
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	buf := make([]byte, 6)
-	_, _ = rand.Read(buf)
-	schema := "b_" + hex.EncodeToString(buf)
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		b.Fatalf("create schema (is hack/test-postgres.sh running?): %v", err)
-	}
-	b.Cleanup(func() {
-		_, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return openStore(b, u.String())
+	return openStore(b, benchSchema(b, os.Getenv("FEDFORGE_TEST_POSTGRES_DSN")))
 }
 
 // rawSign measures the machine's signing limit: n RSA-2048 PKCS#1 v1.5 SHA-256

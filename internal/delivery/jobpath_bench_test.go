@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,7 +83,7 @@ func BenchmarkJobPath(b *testing.B) {
 					if err := pub.Publish(ctx, a, f.followers(followers, false)); err != nil {
 						b.Fatal(err)
 					}
-					cpu0, start := processCPU(b), time.Now()
+					cpu0, start := processCPU(), time.Now()
 					var (
 						wg  sync.WaitGroup
 						mu  sync.Mutex
@@ -121,7 +120,7 @@ func BenchmarkJobPath(b *testing.B) {
 					}
 					retried += all.Retried
 					elapsed += time.Since(start)
-					cpu += processCPU(b) - cpu0
+					cpu += processCPU() - cpu0
 					if got != followers {
 						b.Fatalf("delivered %d of %d (retried %d, held back %d, given up %d)", got, followers, all.Retried, all.HeldBack, all.GivenUp)
 					}
@@ -136,8 +135,9 @@ func BenchmarkJobPath(b *testing.B) {
 	}
 }
 
-// benchSchema makes a schema of its own in the PostgreSQL at base, dropped afterwards, and
-// returns a DSN that uses it.
+// benchSchema makes a schema of its own in the PostgreSQL at base
+// (FEDFORGE_TEST_POSTGRES_DSN, from hack/test-postgres.sh), dropped afterwards, and returns
+// a DSN that uses it.
 func benchSchema(b *testing.B, base string) string {
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
@@ -148,7 +148,7 @@ func benchSchema(b *testing.B, base string) string {
 	_, _ = rand.Read(r)
 	schema := "jobpath_" + hex.EncodeToString(r)
 	if _, err := admin.ExecContext(context.Background(), `CREATE SCHEMA `+schema); err != nil {
-		b.Fatalf("create schema: %v", err)
+		b.Fatalf("create schema (is hack/test-postgres.sh running?): %v", err)
 	}
 	b.Cleanup(func() { _, _ = admin.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`) })
 	u, err := url.Parse(base)
@@ -159,13 +159,4 @@ func benchSchema(b *testing.B, base string) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
-}
-
-// processCPU is the user and system CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
