@@ -40,7 +40,7 @@ func TestPullOpenerAgainstRealGitea(t *testing.T) {
 	}
 	key := forge.IdempotencyKey("https://b.example/actors/alice/offers/1")
 	ref, err := w.OpenMergeRequest(ctx, fr, forge.MergeRequest{Key: key, Title: "Fix it", Body: "Please.", Format: forge.FormatMarkdown,
-		Author: forge.RemoteAuthor{Handle: "@alice@b.example", URL: "https://b.example/actors/alice"},
+		Author:       forge.RemoteAuthor{Handle: "@alice@b.example", URL: "https://b.example/actors/alice"},
 		SourceBranch: "federated/b.example/alice/fix", TargetBranch: "main"})
 	if err != nil {
 		t.Fatalf("OpenMergeRequest with write:repository: %v", err)
