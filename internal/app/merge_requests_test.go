@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/forge/giteatest"
@@ -234,6 +235,18 @@ func TestMergeRequestsFromAnotherInstance(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("each refusal is a Warning Event on the actor, the opened merge request a Normal one", func(t *testing.T) {
+		actor := func(name string) *fedv1.FederatedActor {
+			var a fedv1.FederatedActor
+			must(t, p.k8s.Get(ctx, client.ObjectKey{Namespace: "alpha", Name: name}, &a))
+			return &a
+		}
+		tells(t, p, actor("closed"), "FederatedActor", "Warning MergeRequestRejected: Merge request "+fmt.Sprintf("http://%s/repos/project/offers/refused-0", fp.host))
+		tells(t, p, actor("small"), "FederatedActor", "Warning MergeRequestRejected: ")
+		tells(t, p, actor("project"), "FederatedActor", "Normal MergeRequestOpened: Merge request "+offer1, "Normal MergeRequestUpdated: ",
+			"Warning MergeRequestRejected: ")
+	})
 
 	t.Run("Bob's merge in forge A reaches R_B as a Resolve with the merge commit", func(t *testing.T) {
 		start := time.Now()
