@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -92,11 +94,23 @@ func (t *ticketing) syncer(la *localActor) (*gitsync.Syncer, int64, error) {
 		max = q.Value()
 	}
 	s, err := gitsync.New(gitsync.Config{Source: t.f.client.Guard(), Target: own, MaxFetchBytes: max, Timeout: mirrorTimeout,
-		Log: t.f.log.WithName("gitsync")})
+		Git: gitBinary(), Log: t.f.log.WithName("gitsync")})
 	if err != nil {
 		return nil, 0, forgewrite.Permanent(err)
 	}
 	return s, max, nil
+}
+
+// gitBinary is git from PATH, else Debian's /usr/bin/git: the server image's PATH is "/"
+// (hack/image), and its git is where Debian installs it.
+func gitBinary() string {
+	if p, err := exec.LookPath("git"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/git"); err == nil {
+		return "/usr/bin/git"
+	}
+	return "" // gitsync.New says git is missing
 }
 
 // git implements forgewrite.Config.Git.
