@@ -70,16 +70,23 @@ func (t *ticketing) mergeWriter(ctx context.Context, actorID string) (*mergeWrit
 	if ok, why := takesMergeRequests(la.obj); !ok {
 		return nil, refused(nil, "%s", why)
 	}
-	w, repo, err := t.writer(ctx, la)
-	if err != nil {
-		return nil, err
-	}
+	// The writer is built here rather than with t.writer, which also asks for tickets: a
+	// repository may take merge requests with spec.tickets.enabled false.
 	spec := la.obj.Spec.Forge
 	token, err := t.secrets.get(ctx, la.obj.Namespace, fedv1.SecretKeyReference{Name: spec.TokenSecretRef.Name, Key: tokenKey(spec.TokenSecretRef.Key)})
 	if err != nil {
 		return nil, fmt.Errorf("forge token of %s: %w", la.obj.Name, err)
 	}
-	return &mergeWriter{la: la, w: w, repo: repo, token: string(token)}, nil
+	typ := fedv1.SourceGitea
+	if spec.Type == fedv1.ForgeForgejo {
+		typ = fedv1.SourceForgejo
+	}
+	w, err := gitea.NewWriter(gitea.Access{Type: typ, URL: spec.URL, Project: spec.Project, Token: string(token),
+		HTTPClient: t.hc, UserAgent: t.f.client.UserAgent()})
+	if err != nil {
+		return nil, forgewrite.Permanent(err)
+	}
+	return &mergeWriter{la: la, w: w, repo: forge.Repository{FullName: spec.Project}, token: string(token)}, nil
 }
 
 // syncer builds the mirror of one write: the other forge is reached with the server's
@@ -119,11 +126,39 @@ func (t *ticketing) git(ctx context.Context, w store.ForgeWrite, op forgewrite.O
 	if err != nil {
 		return forge.Ref{}, err
 	}
+	var ref forge.Ref
 	if op.Kind == forgewrite.KindMergeRequestUpdate {
-		return t.updateMergeRequest(ctx, w, op, mw)
+		ref, err = t.updateMergeRequest(ctx, w, op, mw)
+	} else {
+		ref, err = t.openMergeRequest(ctx, w, op, mw)
 	}
-	return t.openMergeRequest(ctx, w, op, mw)
+	return ref, t.forOffer(w, mw, err)
 }
+
+// forOffer keeps the own forge out of a Reject: a refusal already says why in words; the
+// forge refusing a call for good (a 4xx the queue gives up on) or another permanent error
+// is logged with its host and message, and the Reject says only that this repository did
+// not take the merge request. Errors that are retried pass unchanged.
+func (t *ticketing) forOffer(w store.ForgeWrite, mw *mergeWriter, err error) error {
+	var r *refusal
+	if err == nil || errors.As(err, &r) {
+		return err
+	}
+	e, api := forge.AsAPIError(err)
+	forGood := errors.Is(err, forgewrite.ErrPermanent) || (api && e.StatusCode >= 400 && e.StatusCode < 500 &&
+		e.StatusCode != http.StatusUnauthorized && e.StatusCode != http.StatusForbidden && e.StatusCode != http.StatusRequestTimeout &&
+		e.StatusCode != http.StatusConflict && e.StatusCode != http.StatusTooEarly && e.StatusCode != http.StatusTooManyRequests)
+	if !forGood {
+		return err
+	}
+	t.f.log.Info("the forge refused a merge-request write", "actor", mw.la.obj.Name, "key", w.Key, "error", err.Error())
+	t.f.event(mw.la.obj, true, fedv1.EventMergeRequestRejected, fedv1.ActionRefuse, "%s %s was given up: %s", w.Kind, w.Key, truncate(err.Error(), 500))
+	return refused(err, "%s", forgeRefusedReason)
+}
+
+// forgeRefusedReason is the Reject's reason when the own forge refused a write; the Event
+// written by forOffer has the forge's own message.
+const forgeRefusedReason = "this repository's forge did not take the merge request (its operator sees why in the actor's Events)"
 
 // openMergeRequest mirrors the offered branch and opens the pull request. A retried write
 // first looks for the pull request under its key, so that an answer lost in a crash or a
@@ -323,13 +358,18 @@ func (t *ticketing) mergeRequestDead(ctx context.Context, w store.ForgeWrite, op
 		return
 	}
 	reason = strings.TrimPrefix(reason, forgewrite.ErrPermanent.Error()+": ")
-	if op.Kind == forgewrite.KindMergeRequestUpdate {
-		f.event(la.obj, true, fedv1.EventMergeRequestUpdateFailed, fedv1.ActionMirror, "Push %s could not update %s: %s",
-			op.Origin.ActivityID, op.Origin.TicketID, truncate(reason, 500))
+	detailed := reason == forgeRefusedReason // forOffer recorded the Event with the forge's message
+	if op.Kind == forgewrite.KindMergeRequestUpdate { // a Push has no answer
+		if !detailed {
+			f.event(la.obj, true, fedv1.EventMergeRequestUpdateFailed, fedv1.ActionMirror, "Push %s could not update %s: %s",
+				op.Origin.ActivityID, op.Origin.TicketID, truncate(reason, 500))
+		}
 		return
 	}
-	f.event(la.obj, true, fedv1.EventMergeRequestRejected, fedv1.ActionRefuse, "Merge request %s from %s rejected: %s",
-		op.Origin.ActivityID, op.Origin.ActorID, truncate(reason, 500))
+	if !detailed {
+		f.event(la.obj, true, fedv1.EventMergeRequestRejected, fedv1.ActionRefuse, "Merge request %s from %s rejected: %s",
+			op.Origin.ActivityID, op.Origin.ActorID, truncate(reason, 500))
+	}
 	if op.Origin.Inbox == "" {
 		return
 	}
