@@ -270,6 +270,8 @@ type Store interface {
 	RepoSurface
 	// Tickets is the forge-write queue and the ticket records (tickets.go).
 	Tickets
+	// MergeRequests records federated merge requests (merge_requests.go).
+	MergeRequests
 	// SignatureProfiles remembers how each peer host takes signatures.
 	SignatureProfiles
 	// DeliveredBatches records many 2xx answers in one transaction (delivered_batch.go).
