@@ -272,6 +272,8 @@ type Store interface {
 	Tickets
 	// SignatureProfiles remembers how each peer host takes signatures.
 	SignatureProfiles
+	// MentionTickets keeps the threads of issues opened by mentions (mention_tickets.go).
+	MentionTickets
 
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing
