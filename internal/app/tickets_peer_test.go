@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/keys"
@@ -31,6 +32,7 @@ type ticketPeer struct {
 	verifier   *activitypub.Verifier
 	mu         sync.Mutex
 	got        []map[string]any // verified activities, in arrival order
+	at         []time.Time      // when each of got arrived (load_tickets_test.go)
 	unverified []string
 }
 
@@ -77,7 +79,7 @@ func newTicketPeer(t *testing.T) *ticketPeer {
 			http.Error(w, "signature", http.StatusUnauthorized)
 			return
 		}
-		tp.got = append(tp.got, doc)
+		tp.got, tp.at = append(tp.got, doc), append(tp.at, time.Now())
 		w.WriteHeader(http.StatusAccepted)
 	})
 	srv := &http.Server{Handler: mux}
