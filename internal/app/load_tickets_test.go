@@ -127,14 +127,28 @@ func TestLoadTicketOffers(t *testing.T) {
 	q := func(f float64) time.Duration { return lat[int(f*float64(len(lat)-1))].Round(time.Millisecond) }
 	calls := api.issueCalls()
 	posts := 0
-	for _, c := range calls {
+	var took []time.Duration
+	api.mu.Lock()
+	for i, c := range api.calls {
 		if strings.HasPrefix(c, "POST ") && strings.HasSuffix(c, "/issues") {
 			posts++
+			took = append(took, api.took[i])
 		}
+	}
+	api.mu.Unlock()
+	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+	var busy time.Duration
+	for _, d := range took {
+		busy += d
 	}
 	t.Logf("Offer -> issue in Gitea -> Accept delivered, %d Offers at %d/s (all sent in %s, all answered in %s): p50=%s p90=%s p99=%s max=%s",
 		n, rate, sent[n-1].Sub(sent[0]).Round(time.Millisecond), wall.Round(time.Millisecond), q(0.5), q(0.9), q(0.99), q(1))
 	t.Logf("forge API calls for %d Offers: %d on issues (%d POST /issues), %.2f per Offer", n, len(calls), posts, float64(len(calls))/float64(n))
+	if len(took) > 0 {
+		t.Logf("Gitea's answer to POST /issues: p50=%s p99=%s; %s of POSTs in %s of wall clock (%.1f in flight on average)",
+			took[len(took)/2].Round(time.Millisecond), took[(len(took)-1)*99/100].Round(time.Millisecond), busy.Round(time.Millisecond),
+			wall.Round(time.Millisecond), busy.Seconds()/wall.Seconds())
+	}
 
 	// Replies to the first load ticket: one comment each.
 	api.reset()

@@ -134,6 +134,7 @@ type apiCounter struct {
 	url   string
 	mu    sync.Mutex
 	calls []string
+	took  []time.Duration // how long Gitea took to answer each call (load_tickets_test.go)
 }
 
 func startAPICounter(t *testing.T, target string) *apiCounter {
@@ -146,10 +147,11 @@ func startAPICounter(t *testing.T, target string) *apiCounter {
 	direct := proxy.Director
 	proxy.Director = func(r *http.Request) { direct(r); r.Host = u.Host } // Gitea writes its URLs from Host
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		c.calls = append(c.calls, r.Method+" "+r.URL.Path)
-		c.mu.Unlock()
+		call, start := r.Method+" "+r.URL.Path, time.Now()
 		proxy.ServeHTTP(w, r)
+		c.mu.Lock()
+		c.calls, c.took = append(c.calls, call), append(c.took, time.Since(start))
+		c.mu.Unlock()
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -158,7 +160,7 @@ func startAPICounter(t *testing.T, target string) *apiCounter {
 
 func (c *apiCounter) reset() {
 	c.mu.Lock()
-	c.calls = nil
+	c.calls, c.took = nil, nil
 	c.mu.Unlock()
 }
 
