@@ -219,6 +219,14 @@ type TicketsSpec struct {
 	// spec.forge; true is the default for those actors and changes nothing for others.
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`
+
+	// fromMentions also opens an issue for a Note that mentions the actor (how a
+	// Mastodon user files a bug: "@repo@host the build fails on arm64"), answered with a
+	// reply Note linking the new issue; replies in that thread become its comments. Off
+	// by default: on Mastodon a mention is also how people talk about a project, and
+	// every such post would become an issue (docs/forgefed.md).
+	// +optional
+	FromMentions bool `json:"fromMentions,omitempty"`
 }
 
 // ForgeType names the API a forge speaks.

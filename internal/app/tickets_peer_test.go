@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/keys"
@@ -31,6 +32,7 @@ type ticketPeer struct {
 	verifier   *activitypub.Verifier
 	mu         sync.Mutex
 	got        []map[string]any // verified activities, in arrival order
+	at         []time.Time      // when each of got arrived (load_tickets_test.go)
 	unverified []string
 }
 
@@ -77,7 +79,7 @@ func newTicketPeer(t *testing.T) *ticketPeer {
 			http.Error(w, "signature", http.StatusUnauthorized)
 			return
 		}
-		tp.got = append(tp.got, doc)
+		tp.got, tp.at = append(tp.got, doc), append(tp.at, time.Now())
 		w.WriteHeader(http.StatusAccepted)
 	})
 	srv := &http.Server{Handler: mux}
@@ -132,6 +134,7 @@ type apiCounter struct {
 	url   string
 	mu    sync.Mutex
 	calls []string
+	took  []time.Duration // how long Gitea took to answer each call (load_tickets_test.go)
 }
 
 func startAPICounter(t *testing.T, target string) *apiCounter {
@@ -144,10 +147,11 @@ func startAPICounter(t *testing.T, target string) *apiCounter {
 	direct := proxy.Director
 	proxy.Director = func(r *http.Request) { direct(r); r.Host = u.Host } // Gitea writes its URLs from Host
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		c.calls = append(c.calls, r.Method+" "+r.URL.Path)
-		c.mu.Unlock()
+		call, start := r.Method+" "+r.URL.Path, time.Now()
 		proxy.ServeHTTP(w, r)
+		c.mu.Lock()
+		c.calls, c.took = append(c.calls, call), append(c.took, time.Since(start))
+		c.mu.Unlock()
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -156,7 +160,7 @@ func startAPICounter(t *testing.T, target string) *apiCounter {
 
 func (c *apiCounter) reset() {
 	c.mu.Lock()
-	c.calls = nil
+	c.calls, c.took = nil, nil
 	c.mu.Unlock()
 }
 

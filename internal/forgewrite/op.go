@@ -92,6 +92,9 @@ type Origin struct {
 	ObjectID string `json:"object,omitempty"`
 	// TicketID is the local Ticket a comment is under.
 	TicketID string `json:"ticket,omitempty"`
+	// Mention says an issue was asked for by a Note mentioning the actor (a Mastodon
+	// user filing a bug): it is answered with a reply Note, not an Accept.
+	Mention bool `json:"mention,omitempty"`
 }
 
 // Row builds the queue row of op for the local actor actorID, keyed by the activity id.

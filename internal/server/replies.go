@@ -45,27 +45,9 @@ func (f *federation) replyToTicket(ctx context.Context, in *inbound) error {
 	if note == nil {
 		return nil
 	}
-	var la *localActor
-	var number int64
-	ok := false
-	for _, parent := range []string{note.InReplyTo.ID(), note.ASContext.ID()} {
-		if parent == "" {
-			continue
-		}
-		if la, number, ok = f.ticketOf(ctx, parent); ok {
-			break
-		}
-		// A reply to a Note written under a ticket.
-		if c, err := f.store.TicketCommentByNote(ctx, parent); err == nil {
-			if la, number, ok = f.ticketOf(ctx, c.TicketID); ok {
-				break
-			}
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-	}
-	if !ok {
-		return nil
+	la, number, ok, err := f.threadOf(ctx, note)
+	if err != nil || !ok {
+		return err
 	}
 	if takes, _ := takesTickets(la.obj); !takes {
 		return nil // filed, not written: the actor takes no tickets
@@ -97,6 +79,38 @@ func (f *federation) replyToTicket(ctx context.Context, in *inbound) error {
 	return f.tickets.queue(ctx, la.urls.ID, forgewrite.Op{Kind: forgewrite.KindComment, Number: number, NoteID: note.ID,
 		Comment: &forge.Comment{Body: body, Format: format, Author: author, ObjectID: note.ID},
 		Origin:  forgewrite.Origin{ActivityID: act.ID, ActorID: actorID, Inbox: inbox, ObjectID: note.ID, TicketID: ticketID}})
+}
+
+// threadOf finds the ticket a Note replies to (by inReplyTo, else context): the Ticket
+// itself, a Note written under it, or a Note of a mention thread (mention_ticket.go).
+func (f *federation) threadOf(ctx context.Context, note *activitypub.Object) (*localActor, int64, bool, error) {
+	for _, parent := range []string{note.InReplyTo.ID(), note.ASContext.ID()} {
+		if parent == "" {
+			continue
+		}
+		if la, number, ok := f.ticketOf(ctx, parent); ok {
+			return la, number, true, nil
+		}
+		ticket := ""
+		// A reply to a Note written under a ticket.
+		if c, err := f.store.TicketCommentByNote(ctx, parent); err == nil {
+			ticket = c.TicketID
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, 0, false, err
+		}
+		// A reply to the Note that opened a ticket by mentioning its actor, or to our answer.
+		if ticket == "" {
+			if m, err := f.store.MentionTicketByNote(ctx, parent); err == nil {
+				ticket = m.TicketID
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return nil, 0, false, err
+			}
+		}
+		if la, number, ok := f.ticketOf(ctx, ticket); ok {
+			return la, number, true, nil
+		}
+	}
+	return nil, 0, false, nil
 }
 
 // ownComment finds the comment written for a Note, refusing anyone but its author. ok is

@@ -169,6 +169,9 @@ func (t *ticketing) done(ctx context.Context, w store.ForgeWrite, op forgewrite.
 		if err != nil {
 			return err
 		}
+		if op.Origin.Mention {
+			return t.mentionDone(ctx, la, op, ref) // mention_ticket.go
+		}
 		ticketID := la.urls.Ticket(ref.Number)
 		if err := f.store.PutTicket(ctx, store.TicketRecord{ID: ticketID, ActorID: la.urls.ID, Number: ref.Number,
 			AuthorID: op.Origin.ActorID, OfferID: op.Origin.ActivityID, ObjectID: op.Origin.ObjectID}); err != nil {
@@ -208,7 +211,9 @@ func (t *ticketing) dead(ctx context.Context, w store.ForgeWrite, op forgewrite.
 		f.recorder.Eventf(la.obj, nil, corev1.EventTypeWarning, "ForgeWriteFailed", "ForgeWrite",
 			"Writing %s %s into %s was given up: %s", op.Kind, w.Key, la.obj.Spec.Forge.URL, truncate(reason, 500))
 	}
-	if op.Kind == forgewrite.KindIssue && op.Origin.Inbox != "" {
+	if op.Kind == forgewrite.KindIssue && op.Origin.Mention {
+		t.mentionRefused(ctx, la, op, "the forge did not take the issue: "+truncate(reason, 300))
+	} else if op.Kind == forgewrite.KindIssue && op.Origin.Inbox != "" {
 		rej := offerAnswer("Reject", la.urls.ID, op.Origin.ActivityID, op.Origin.ActorID, "The forge did not take the ticket: "+truncate(reason, 300))
 		if err := f.publish(ctx, la, rej, store.Direct, []Recipient{{Inbox: op.Origin.Inbox}}); err != nil {
 			f.log.Info("rejecting an offer after a failed write failed", "offer", op.Origin.ActivityID, "error", err.Error())

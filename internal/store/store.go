@@ -276,6 +276,8 @@ type Store interface {
 	SignatureProfiles
 	// DeliveredBatches records many 2xx answers in one transaction (delivered_batch.go).
 	DeliveredBatches
+	// MentionTickets keeps the threads of issues opened by mentions (mention_tickets.go).
+	MentionTickets
 
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing

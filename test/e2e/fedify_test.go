@@ -68,6 +68,8 @@ type peerActivity struct {
 	ID         string         `json:"id"`
 	Actor      string         `json:"actor"`
 	Object     string         `json:"object"`
+	Result     string         `json:"result"`    // the activity's result (fedify2 only)
+	InReplyTo  string         `json:"inReplyTo"` // the object's inReplyTo (fedify2 only)
 	ObjectType string         `json:"objectType"`
 	Content    string         `json:"content"`
 	URLs       []string       `json:"urls"`

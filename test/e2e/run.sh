@@ -60,6 +60,11 @@ phase "building (or reusing) helm for the chart's spec"
 export E2E_HELM
 E2E_HELM=$(hack/helm.sh)
 
+phase "building (or reusing) Gitea for the tickets spec"
+# Scenario 8 runs a Gitea on the host's bridge address (hack/gitea.sh start); built once,
+# cached under bin/gitea/<version>/.
+hack/gitea.sh build >/dev/null
+
 phase "installing the Fedify peers' Node and packages"
 # Scenarios 6 and 7 run Fedify apps on the host: Fedify 1.5.9 on Node 20 (test/e2e/fedify)
 # and Fedify 2.x on Node 22 (test/e2e/fedify2), each with its packages.

@@ -31,6 +31,11 @@
 //   GET  /_test/refused             every POST answered with an error (4xx, 5xx)
 //   POST /_test/follow   {target}   looks the actor up by its URL and sends it a Follow
 //   POST /_test/unfollow {target}   sends Undo(Follow) for the last Follow to target
+//   POST /_test/offer {target, name, markdown}
+//                                   sends Offer{Ticket} (ForgeFed: opening a ticket) to the
+//                                   Repository actor target; Fedify's vocabulary has no
+//                                   Ticket, so the JSON is written here and signed with
+//                                   Fedify's signRequest (RFC 9421, the actor's RSA key)
 import dns from "node:dns";
 import http from "node:http";
 import { parseArgs } from "node:util";
@@ -38,7 +43,7 @@ import { randomUUID } from "node:crypto";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { Agent, setGlobalDispatcher } from "undici";
 import { configure, getConsoleSink } from "@logtape/logtape";
-import { MemoryKvStore, createFederation, generateCryptoKeyPair } from "@fedify/fedify";
+import { MemoryKvStore, createFederation, generateCryptoKeyPair, signRequest } from "@fedify/fedify";
 import { Accept, Activity, Create, Endpoints, Follow, Person, Reject, Undo, isActor } from "@fedify/fedify/vocab";
 
 const { values: opts } = parseArgs({
@@ -127,6 +132,8 @@ async function record(ctx, activity) {
     id: activity.id?.href ?? null,
     actor: activity.actorId?.href ?? null,
     object: activity.objectId?.href ?? null,
+    result: activity.resultId?.href ?? null,
+    inReplyTo: null,
     objectType: null,
     content: null,
     urls: [],
@@ -138,6 +145,7 @@ async function record(ctx, activity) {
       rec.object = object.id?.href ?? rec.object;
       rec.objectType = object.constructor.name;
       if ("content" in object && object.content != null) rec.content = String(object.content);
+      if ("replyTargetId" in object) rec.inReplyTo = object.replyTargetId?.href ?? null;
       if ("urls" in object) {
         for (const u of object.urls) rec.urls.push(u instanceof URL ? u.href : u.href?.href ?? null);
       }
@@ -201,6 +209,35 @@ async function unfollow(ctx, targetURL) {
   return { undo: activity.id.href, follow: f.activity.id.href };
 }
 
+// sentOffers serves the Offers this peer sent at their ids (Fedify dereferences the object
+// of the Accept it receives), as JSON written here: Fedify has no Ticket class.
+const sentOffers = new Map();
+
+async function offer(ctx, targetURL, name, markdown) {
+  const target = await ctx.lookupObject(targetURL);
+  if (!isActor(target)) throw new Error(`${targetURL} is not an actor: ${target?.constructor.name}`);
+  const actor = ctx.getActorUri(user).href;
+  const id = new URL(`/offers/${randomUUID()}`, ctx.origin).href;
+  const doc = {
+    "@context": ["https://www.w3.org/ns/activitystreams", { forge: "https://forgefed.org/ns#", Ticket: "forge:Ticket" }],
+    id, type: "Offer", actor, target: target.id.href, to: [target.id.href],
+    object: {
+      id: `${id}#ticket`, type: "Ticket", attributedTo: actor, name,
+      content: `<p>${markdown.replace(/[<>&]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;" })[c])}</p>`,
+      mediaType: "text/html", source: { content: markdown, mediaType: "text/markdown" },
+    },
+  };
+  sentOffers.set(new URL(id).pathname, doc);
+  const [key] = await ctx.getActorKeyPairs(user);
+  const body = JSON.stringify(doc);
+  const request = await signRequest(
+    new Request(target.inboxId, { method: "POST", headers: { "Content-Type": "application/activity+json" }, body }),
+    key.privateKey, key.keyId, { spec: "rfc9421" },
+  );
+  const response = await fetch(request);
+  return { offer: id, target: target.id.href, inbox: target.inboxId?.href, status: response.status, answer: await response.text() };
+}
+
 async function readBody(req) {
   const chunks = [];
   for await (const c of req) chunks.push(c);
@@ -227,6 +264,11 @@ function listen(server, address) {
 // The federation side: Node's request in, a fetch Request to Fedify, its Response out.
 const fedServer = http.createServer(async (req, res) => {
   try {
+    const sent = req.method === "GET" ? sentOffers.get(new URL(req.url, "http://peer").pathname) : undefined;
+    if (sent !== undefined) {
+      res.writeHead(200, { "Content-Type": "application/activity+json" });
+      return res.end(JSON.stringify(sent));
+    }
     const body = await readBody(req);
     const headers = new Headers();
     for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
@@ -268,6 +310,13 @@ const controlServer = http.createServer(async (req, res) => {
       if (typeof target !== "string") return send(res, 400, { error: "want {\"target\": URL}" });
       const out = path === "/_test/follow" ? await follow(ctx, target) : await unfollow(ctx, target);
       return send(res, 200, out);
+    }
+    if (req.method === "POST" && path === "/_test/offer") {
+      const { target, name, markdown } = JSON.parse((await readBody(req)).toString() || "{}");
+      if (typeof target !== "string" || typeof name !== "string" || typeof markdown !== "string") {
+        return send(res, 400, { error: "want {\"target\", \"name\", \"markdown\"}" });
+      }
+      return send(res, 200, await offer(ctx, target, name, markdown));
     }
     send(res, 404, { error: `no ${req.method} ${path}` });
   } catch (error) {
