@@ -272,6 +272,8 @@ type Store interface {
 	Tickets
 	// SignatureProfiles remembers how each peer host takes signatures.
 	SignatureProfiles
+	// MergeRequestsOffered is the fork side of cross-instance merge requests (merge_requests_offered.go).
+	MergeRequestsOffered
 
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing
