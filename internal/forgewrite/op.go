@@ -29,6 +29,10 @@ const (
 	KindEditComment Kind = "edit-comment"
 	// KindDeleteComment deletes comment Op.CommentID.
 	KindDeleteComment Kind = "delete-comment"
+	// KindClose closes issue or pull request Op.Number (Gitea numbers both in one
+	// sequence and closes either through the issues API, with write:issue): a pull
+	// request offered upstream that the upstream merged (issue 14).
+	KindClose Kind = "close"
 )
 
 // Op is one write, as it is kept in the queue row's payload: what to write and where the
@@ -79,6 +83,10 @@ func Row(actorID string, op Op) (store.ForgeWrite, error) {
 			return store.ForgeWrite{}, fmt.Errorf("forgewrite: a %s write without a comment", op.Kind)
 		}
 	case KindDeleteComment:
+	case KindClose:
+		if op.Number <= 0 {
+			return store.ForgeWrite{}, errors.New("forgewrite: a close write without a number")
+		}
 	default:
 		return store.ForgeWrite{}, fmt.Errorf("forgewrite: unknown kind %q", op.Kind)
 	}

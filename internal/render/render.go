@@ -36,6 +36,9 @@ type Target struct {
 	PushNote bool
 	// Now is used as the publication time when the forge did not date the event.
 	Now time.Time
+	// Upstream, when set, carries a fork's events to the instance its pull requests
+	// were offered to (issue 14, threads.go).
+	Upstream *Upstream
 }
 
 // TargetFor builds the Target of a source of an actor on the server at base. A push
@@ -113,6 +116,9 @@ func Render(ev *forge.Event, t Target) ([]store.Activity, error) {
 	}
 	switch ev.Kind {
 	case forge.KindMergeRequest, forge.KindIssue:
+		if ev.Action == forge.ActionLabeled {
+			return nil, fmt.Errorf("%w: a label change is not posted", forge.ErrIgnoredEvent)
+		}
 		if ev.Action == forge.ActionClosed || ev.Action == forge.ActionReopened {
 			return r.resolve()
 		}
@@ -432,6 +438,7 @@ func (r *renderer) attachments() activitypub.Refs {
 func (r *renderer) push() (store.Activity, error) {
 	ev := r.ev
 	to, cc := r.address()
+	to = append(to, r.pushUpstreams()...) // threads.go (issue 14)
 	id := ActivityID(r.t.ActorID, ev.Identity)
 	items := make(activitypub.Refs, 0, len(ev.Commits))
 	for _, c := range ev.Commits {

@@ -112,7 +112,8 @@ func (d *documents) actorDocument(ctx context.Context, fs *fedv1.FederationServe
 // webhooks and from peers' fork notices and Likes). One that fronts a forge project
 // (spec.forge) also names itself in ticketsTrackedBy, since the tickets offered to it
 // are written into that project's issues, and shows cloneUri and, when the forge says
-// the repository is a fork, forkedFrom (the parent's page on the forge). Those come from
+// the repository is a fork, forkedFrom (the parent's page on the forge; the upstream
+// actor of spec.mergeRequests.upstream when that is set). Those come from
 // status.forge, which the operator fills from the forge's API, so they are never
 // hand-typed; until the operator has read the forge, the document has neither. team is
 // not written: the current ForgeFed specification defines it on branches only, and no
@@ -122,6 +123,14 @@ func forgeFedRepository(spec *activitypub.ActorSpec, a *fedv1.FederatedActor, u 
 		return
 	}
 	spec.Forks, spec.Likes = u.Forks(), u.Likes()
+	defer func() {
+		// A declared upstream on another instance is what this repository was forked
+		// from, whatever the forge says (issue 14: the fork notice names it, and the
+		// upstream checks this document against the notice).
+		if up := mergeRequestUpstream(a); up != "" {
+			spec.ForkedFrom = up
+		}
+	}()
 	if a.Spec.Forge == nil {
 		return
 	}

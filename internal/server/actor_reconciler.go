@@ -71,6 +71,9 @@ func (e *actorExchange) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := f.announceFork(ctx, la); err != nil { // fork_notice.go (issue 14)
+		return ctrl.Result{}, err
+	}
 	raw, err := doc.MarshalJSON()
 	if err != nil {
 		return ctrl.Result{}, err

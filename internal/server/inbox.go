@@ -306,6 +306,7 @@ var verbs = map[string]verb{
 	"Offer":    {handle: (*federation).onOffer, changesState: true},
 	"Create":   {handle: (*federation).onCreate},
 	"Announce": {handle: (*federation).onAnnounce},
+	"Resolve":  {handle: (*federation).onResolve, changesState: true},
 }
 
 // otherVerb handles every type the table does not list.

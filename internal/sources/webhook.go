@@ -43,6 +43,10 @@ type WebhookConfig struct {
 	// rendering (the server records forks and stars from it, whether or not the source
 	// posts them). An error is answered 500, so the forge retries.
 	Observe func(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) error
+	// Upstream, when set, says where a fork's event also goes (render.Upstream: the
+	// upstream of its offered pull requests, issue 14); nil for most events. An error is
+	// answered 500, so the forge retries.
+	Upstream func(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) (*render.Upstream, error)
 	Now     func() time.Time
 	Log     logr.Logger
 	Metrics prometheus.Registerer
@@ -164,7 +168,16 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server not configured", http.StatusServiceUnavailable)
 		return
 	}
-	acts, err := render.Render(ev, render.TargetFor(base, actor, src, h.cfg.Now()))
+	target := render.TargetFor(base, actor, src, h.cfg.Now())
+	if h.cfg.Upstream != nil {
+		if target.Upstream, err = h.cfg.Upstream(ctx, actor, ev); err != nil {
+			log.Error(err, "reading the upstream of offered pull requests failed")
+			h.count(srcType, resultError)
+			http.Error(w, "recording failed", http.StatusInternalServerError)
+			return
+		}
+	}
+	acts, err := render.Render(ev, target)
 	if err != nil {
 		h.fail(w, log, srcType, err)
 		return
