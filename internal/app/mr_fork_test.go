@@ -179,7 +179,9 @@ func TestMergeRequestOfferedUpstream(t *testing.T) {
 		if code != http.StatusAccepted {
 			t.Fatalf("Note answered %d %s", code, body)
 		}
-		waitComment(t, "the upstream's Note", func(b string) bool { return strings.Contains(b, "Looks good, one nit.") && strings.Contains(b, "<"+ra+">") })
+		waitComment(t, "the upstream's Note", func(b string) bool {
+			return strings.Contains(b, "Looks good, one nit.") && strings.Contains(b, "<"+ra+">")
+		})
 		_, _, err := alice.Client.CreateIssueComment(owner, name, pr.Index, sdk.CreateIssueCommentOption{Body: "Nit fixed in the last push."})
 		must(t, err)
 		isNote := func(d map[string]any) bool { return d["type"] == "Create" && obj(d, "object")["type"] == "Note" }

@@ -47,9 +47,9 @@ type WebhookConfig struct {
 	// upstream of its offered pull requests, issue 14); nil for most events. An error is
 	// answered 500, so the forge retries.
 	Upstream func(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) (*render.Upstream, error)
-	Now     func() time.Time
-	Log     logr.Logger
-	Metrics prometheus.Registerer
+	Now      func() time.Time
+	Log      logr.Logger
+	Metrics  prometheus.Registerer
 }
 
 // WebhookHandler serves POST /hooks/{username}/{source}: it authenticates the forge's
