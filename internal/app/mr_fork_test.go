@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
@@ -223,6 +224,31 @@ func TestMergeRequestOfferedUpstream(t *testing.T) {
 		}
 	})
 
+	t.Run("an edited Note edits its comment; a close without merge and a reopening are told", func(t *testing.T) {
+		code, body := up.send(t, p, map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+			"id": ra + "/activities/note-1-edit", "type": "Update", "actor": ra, "to": []string{rb},
+			"object": map[string]any{"id": ticket + "/comments/1", "type": "Note", "attributedTo": ra, "inReplyTo": ticket,
+				"content": "<p>Looks good now.</p>", "to": []string{rb}}})
+		if code != http.StatusAccepted {
+			t.Fatalf("Update answered %d %s", code, body)
+		}
+		waitComment(t, "the edited Note", func(b string) bool { return strings.Contains(b, "Looks good now.") })
+		if code, body := up.send(t, p, map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+			"id": ra + "/activities/close-1", "type": "Resolve", "actor": ra, "to": []string{rb}, "object": ticket}); code != http.StatusAccepted {
+			t.Fatalf("Resolve without result answered %d %s", code, body)
+		}
+		waitComment(t, "the close without merge", func(b string) bool { return strings.Contains(b, "without merging") })
+		if pr, _, err := alice.Client.GetPullRequest(owner, name, pr.Index); err != nil || pr.State != sdk.StateOpen {
+			t.Errorf("pull request after a close without merge upstream: %v, %v; want open", pr.State, err)
+		}
+		if code, body := up.send(t, p, map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+			"id": ra + "/activities/reopen-1", "type": "Undo", "actor": ra, "to": []string{rb},
+			"object": map[string]any{"type": "Resolve", "actor": ra, "object": ticket}}); code != http.StatusAccepted {
+			t.Fatalf("Undo{Resolve} answered %d %s", code, body)
+		}
+		waitComment(t, "the reopening", func(b string) bool { return strings.Contains(b, "reopened its") })
+	})
+
 	t.Run("the upstream's Resolve with the merge commit closes the pull request, once", func(t *testing.T) {
 		const hash = "8f3c1e0a9b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e"
 		resolve := map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
@@ -261,6 +287,36 @@ func TestMergeRequestOfferedUpstream(t *testing.T) {
 		if n := len(up.received(func(d map[string]any) bool { return obj(d, "object")["type"] == "Repository" })); n != 1 {
 			t.Errorf("the upstream received %d fork notices over the whole exchange, want 1", n)
 		}
+	})
+
+	t.Run("a pull request opened with the label is offered; a Reject's reason is written on it", func(t *testing.T) {
+		_, _, err := alice.Client.CreateFile(owner, name, "docs.md", sdk.CreateFileOptions{
+			FileOptions: sdk.FileOptions{BranchName: "main", NewBranchName: "docs", Message: "Docs"},
+			Content:     base64.StdEncoding.EncodeToString([]byte("docs\n"))})
+		must(t, err)
+		pr2, _, err := alice.Client.CreatePullRequest(owner, name, sdk.CreatePullRequestOption{Head: "docs", Base: "main",
+			Title: "Add docs", Body: "Docs.", Labels: []int64{label.ID}})
+		must(t, err)
+		offer := up.wait(t, "the second Offer", func(d map[string]any) bool {
+			return isOffer(d) && obj(obj(obj(d, "object"), "attachment"), "origin")["ref"] == "refs/heads/docs"
+		})
+		if code, body := up.send(t, p, map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+			"id": ra + "/activities/reject-2", "type": "Reject", "actor": ra, "to": []string{rb}, "object": offer.doc["id"],
+			"summary": "branch docs is larger than the <b>cap</b>"}); code != http.StatusAccepted {
+			t.Fatalf("Reject answered %d %s", code, body)
+		}
+		eventually(t, 90*time.Second, func() error {
+			cs, _, err := alice.Client.ListIssueComments(owner, name, pr2.Index, sdk.ListIssueCommentOptions{})
+			if err != nil {
+				return err
+			}
+			for _, c := range cs {
+				if strings.Contains(c.Body, "did not take this pull request") && strings.Contains(c.Body, "larger than the cap") {
+					return nil
+				}
+			}
+			return fmt.Errorf("no Reject comment on pull request #%d (%d comments)", pr2.Index, len(cs))
+		})
 	})
 }
 
