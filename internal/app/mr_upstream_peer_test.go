@@ -30,6 +30,7 @@ type upstreamPeer struct {
 	pem      string
 	verifier *activitypub.Verifier
 	mu       sync.Mutex
+	cloneURI string // the cloneUri R_A's document shows
 	got      []peerDelivery
 	bad      []string
 }
@@ -49,14 +50,18 @@ func startUpstreamPeer(t *testing.T) *upstreamPeer {
 	ln, err := net.Listen("tcp", "127.0.0.7:0")
 	must(t, err)
 	up := &upstreamPeer{base: "http://" + ln.Addr().String(), key: k.RSA, pem: string(pem)}
+	up.cloneURI = up.base + "/git/bob/project.git"
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /actors/project", func(w http.ResponseWriter, r *http.Request) {
 		id := up.id()
+		up.mu.Lock()
+		clone := up.cloneURI
+		up.mu.Unlock()
 		w.Header().Set("Content-Type", "application/activity+json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"@context": []string{activitypub.ActivityStreamsContext, activitypub.SecurityContext, activitypub.ForgeFedContext},
 			"id":       id, "type": "Repository", "preferredUsername": "project", "name": "Bob's project",
-			"inbox": id + "/inbox", "cloneUri": up.base + "/git/bob/project.git",
+			"inbox": id + "/inbox", "cloneUri": clone,
 			"publicKey": map[string]string{"id": id + "#main-key", "owner": id, "publicKeyPem": up.pem},
 		})
 	})

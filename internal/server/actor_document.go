@@ -10,6 +10,7 @@ import (
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/store"
 	"github.com/fedforge/fedforge/internal/urls"
 )
 
@@ -23,6 +24,9 @@ const (
 // actor documents) from the actors' cache: every lookup is a read of the informer cache.
 type documents struct {
 	actors *actors
+	// notices holds the upstreams found from the forge (upstream_found.go); nil shows
+	// declared upstreams only.
+	notices store.MergeRequestsOffered
 }
 
 // actor serves GET /actors/{username}: the AS2 document to ActivityPub clients, an HTML
@@ -104,6 +108,9 @@ func (d *documents) actorDocument(ctx context.Context, fs *fedv1.FederationServe
 		spec.IconURL, spec.IconMediaType = a.Spec.Icon.URL, a.Spec.Icon.MediaType
 	}
 	forgeFedRepository(&spec, a, u)
+	if up := d.foundUpstream(ctx, a, u.ID); up != "" {
+		spec.ForkedFrom = up
+	}
 	return activitypub.NewActor(spec), nil
 }
 

@@ -59,4 +59,7 @@ type federation struct {
 	tickets *ticketing
 	// lookups rate-limits the profile form's WebFinger lookups (remote_follow.go).
 	lookups lookupLimiter
+	// upstreamLookups spaces the forge reads that look for an undeclared upstream
+	// (upstream_found.go).
+	upstreamLookups upstreamMemo
 }

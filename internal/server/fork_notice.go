@@ -18,8 +18,8 @@ import (
 // A checks it against this actor's own document (which shows forkedFrom, actor_document.go)
 // and lists the fork in the upstream's forks collection (fork.go on that side).
 
-// mergeRequestUpstream is the upstream Repository actor a local actor's pull requests
-// are offered to: spec.mergeRequests.upstream of a Repository actor, else "".
+// mergeRequestUpstream is the upstream a Repository actor declares in
+// spec.mergeRequests.upstream, else "" (upstreamOf adds the one found from the forge).
 func mergeRequestUpstream(a *fedv1.FederatedActor) string {
 	if a.Spec.Type != fedv1.ActorRepository || a.Spec.MergeRequests == nil {
 		return ""
@@ -41,11 +41,18 @@ func mergeRequestLabel(a *fedv1.FederatedActor) string {
 // reconciles the actor again) when the actor fronts a forge, so that the notice carries
 // cloneUri. The notice is queued durably; the store records it after the queue has it.
 func (f *federation) announceFork(ctx context.Context, la *localActor) error {
-	up := mergeRequestUpstream(la.obj)
-	if up == "" {
-		return nil
+	if la.obj.Spec.Type != fedv1.ActorRepository || (la.obj.Spec.Forge != nil && (la.obj.Status.Forge == nil || la.obj.Status.Forge.CloneURI == "")) {
+		return nil // not a repository, or the forge's clone URL not read yet (its arrival reconciles again)
 	}
-	if n, err := f.store.ForkNoticeOf(ctx, la.urls.ID); err == nil && n.UpstreamID == up {
+	up, found := mergeRequestUpstream(la.obj), false
+	if up == "" {
+		var err error
+		if up, err = f.findUpstream(ctx, la); err != nil || up == "" {
+			return err
+		}
+		found = true
+	}
+	if n, err := f.store.ForkNoticeOf(ctx, la.urls.ID); err == nil && n.UpstreamID == up && n.Found == found {
 		return nil
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -58,10 +65,6 @@ func (f *federation) announceFork(ctx context.Context, la *localActor) error {
 	var clone string
 	if st := la.obj.Status.Forge; st != nil {
 		clone = st.CloneURI
-	}
-	if la.obj.Spec.Forge != nil && clone == "" {
-		log.V(1).Info("fork notice waits for the forge's clone URL")
-		return nil
 	}
 	cs, err := f.policies.load(ctx)
 	if err != nil {
@@ -96,5 +99,5 @@ func (f *federation) announceFork(ctx context.Context, la *localActor) error {
 		return err
 	}
 	log.Info("fork notice queued", "id", create.ID)
-	return f.store.RecordForkNotice(ctx, store.ForkNotice{ActorID: la.urls.ID, UpstreamID: up, ActivityID: create.ID, Sent: f.now().UTC()})
+	return f.store.RecordForkNotice(ctx, store.ForkNotice{ActorID: la.urls.ID, UpstreamID: up, ActivityID: create.ID, Sent: f.now().UTC(), Found: found})
 }

@@ -35,8 +35,7 @@ func (f *federation) offerMergeRequest(ctx context.Context, actor *fedv1.Federat
 	if ev.Kind != forge.KindMergeRequest || (ev.Action != forge.ActionOpened && ev.Action != forge.ActionLabeled) {
 		return nil
 	}
-	up := mergeRequestUpstream(actor)
-	if up == "" || !hasLabel(ev.Labels, mergeRequestLabel(actor)) {
+	if actor.Spec.Type != fedv1.ActorRepository || !hasLabel(ev.Labels, mergeRequestLabel(actor)) {
 		return nil
 	}
 	base, err := f.base(ctx)
@@ -44,6 +43,10 @@ func (f *federation) offerMergeRequest(ctx context.Context, actor *fedv1.Federat
 		return err
 	}
 	la := &localActor{obj: actor, urls: urlsFor(base, actor)}
+	up, err := f.upstreamOf(ctx, la)
+	if err != nil || up == "" {
+		return err
+	}
 	log := f.log.WithValues("actor", la.urls.ID, "upstream", up, "number", ev.Number)
 	if ev.Number <= 0 || ev.SourceBranch == "" || ev.Branch == "" {
 		log.Info("labelled pull request without number or branches: not offered", "delivery", ev.DeliveryID)

@@ -59,6 +59,9 @@ type ForkNotice struct {
 	ActivityID string
 	// Sent is when it was queued (UTC).
 	Sent time.Time
+	// Found says the upstream was found from the forge's record of where the repository
+	// was cloned from, not declared in spec.mergeRequests.upstream.
+	Found bool
 }
 
 // MergeRequestsOffered is the store side of the fork half of issue 14: the pull requests
@@ -87,6 +90,11 @@ type MergeRequestsOffered interface {
 	// RecordForkNotice records (or replaces, when the upstream changed) the fork notice
 	// of a local actor.
 	RecordForkNotice(ctx context.Context, n ForkNotice) error
+	// RemoteActorsMentioning returns up to limit cached remote actors (not failed
+	// lookups) whose document contains s, for a caller that then reads the documents (the
+	// Repository actors whose cloneUri is a given URL). It scans the cache: callers ask
+	// rarely (once per fronted repository without a declared upstream, with a memo).
+	RemoteActorsMentioning(ctx context.Context, s string, limit int) ([]RemoteActor, error)
 }
 
 const offeredCols = `actor_id, number, upstream_id, offer_id, head, base, ticket_id, state, created, updated`
@@ -203,13 +211,13 @@ func (s *sqlStore) AnswerMergeRequestOffer(ctx context.Context, offerID string, 
 // ForkNoticeOf implements MergeRequestsOffered.
 func (s *sqlStore) ForkNoticeOf(ctx context.Context, actorID string) (ForkNotice, error) {
 	n := ForkNotice{ActorID: actorID}
-	var sent int64
-	err := s.queryRow(ctx, `SELECT upstream_id, activity_id, sent FROM mr_fork_notices WHERE actor_id = ?`, actorID).
-		Scan(&n.UpstreamID, &n.ActivityID, &sent)
+	var sent, found int64
+	err := s.queryRow(ctx, `SELECT upstream_id, activity_id, sent, found FROM mr_fork_notices WHERE actor_id = ?`, actorID).
+		Scan(&n.UpstreamID, &n.ActivityID, &sent, &found)
 	if err != nil {
 		return ForkNotice{}, notFound(err, "fork notice of "+actorID)
 	}
-	n.Sent = fromMicros(sent)
+	n.Sent, n.Found = fromMicros(sent), found != 0
 	return n, nil
 }
 
@@ -222,12 +230,45 @@ func (s *sqlStore) RecordForkNotice(ctx context.Context, n ForkNotice) error {
 		n.Sent = utcNow()
 	}
 	return s.inTx(ctx, func(t tx) error {
-		_, err := t.exec(ctx, `INSERT INTO mr_fork_notices (actor_id, upstream_id, activity_id, sent) VALUES (?, ?, ?, ?)
-			ON CONFLICT (actor_id) DO UPDATE SET upstream_id = excluded.upstream_id, activity_id = excluded.activity_id, sent = excluded.sent`,
-			n.ActorID, n.UpstreamID, n.ActivityID, micros(n.Sent))
+		found := 0
+		if n.Found {
+			found = 1
+		}
+		_, err := t.exec(ctx, `INSERT INTO mr_fork_notices (actor_id, upstream_id, activity_id, sent, found) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (actor_id) DO UPDATE SET upstream_id = excluded.upstream_id, activity_id = excluded.activity_id,
+				sent = excluded.sent, found = excluded.found`,
+			n.ActorID, n.UpstreamID, n.ActivityID, micros(n.Sent), found)
 		if err != nil {
 			return fmt.Errorf("store: fork notice of %s: %w", n.ActorID, err)
 		}
 		return nil
 	})
+}
+
+// RemoteActorsMentioning implements MergeRequestsOffered.
+func (s *sqlStore) RemoteActorsMentioning(ctx context.Context, needle string, limit int) ([]RemoteActor, error) {
+	if needle == "" {
+		return nil, nil
+	}
+	match := `instr(CAST(raw AS TEXT), ?) > 0`
+	if s.eng == enginePostgres {
+		match = `position(convert_to(?, 'UTF8') in raw) > 0`
+	}
+	rows, err := s.query(ctx, `SELECT id, inbox, shared_inbox, raw FROM remote_actors WHERE NOT negative AND raw IS NOT NULL AND `+match+
+		` ORDER BY id LIMIT ?`, needle, clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: remote actors mentioning %q: %w", needle, err)
+	}
+	defer rows.Close()
+	var out []RemoteActor
+	for rows.Next() {
+		var a RemoteActor
+		var raw []byte
+		if err := rows.Scan(&a.ID, &a.Inbox, &a.SharedInbox, &raw); err != nil {
+			return nil, fmt.Errorf("store: remote actors mentioning %q: %w", needle, err)
+		}
+		a.Raw = raw
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }

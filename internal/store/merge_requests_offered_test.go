@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestMergeRequestsOfferedConformance: the fork side's records of offered pull requests
@@ -15,6 +18,26 @@ func TestMergeRequestsOfferedConformance(t *testing.T) {
 		return OfferedMergeRequest{ActorID: fork, Number: n, UpstreamID: up, OfferID: up + "/offer/" + head, Head: head, Base: "main", Created: t0}
 	}
 	runSuite(t, map[string]storeTest{
+		"remote actors mentioning a clone URL": func(t *testing.T, s Store, _ string) {
+			const clone = "http://a.example/bob/project.git"
+			for _, a := range []RemoteActor{
+				{ID: upA, Inbox: upA + "/inbox", Raw: json.RawMessage(`{"id":"` + upA + `","type":"Repository","cloneUri":"` + clone + `"}`)},
+				{ID: upC, Inbox: upC + "/inbox", Raw: json.RawMessage(`{"id":"` + upC + `","type":"Person"}`)},
+				{ID: "https://a.example/failed", Negative: true, Error: "gone"},
+			} {
+				a.FetchedAt, a.ExpiresAt = t0, t0.Add(time.Hour)
+				if err := s.PutRemoteActor(ctx, a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := s.RemoteActorsMentioning(ctx, clone, 10)
+			if err != nil || len(got) != 1 || got[0].ID != upA || got[0].Inbox != upA+"/inbox" || !strings.Contains(string(got[0].Raw), clone) {
+				t.Fatalf("RemoteActorsMentioning = %+v, %v; want R_A only", got, err)
+			}
+			if got, err := s.RemoteActorsMentioning(ctx, "http://nowhere.example/x.git", 10); err != nil || len(got) != 0 {
+				t.Errorf("RemoteActorsMentioning(unknown) = %+v, %v", got, err)
+			}
+		},
 		"an offer is recorded once per pull request and upstream": func(t *testing.T, s Store, _ string) {
 			for i, m := range []OfferedMergeRequest{offer(3, upA, "fix"), offer(3, upA, "fix"), offer(3, upC, "fix")} {
 				created, err := s.RecordMergeRequestOffer(ctx, m)
@@ -83,8 +106,14 @@ func TestMergeRequestsOfferedConformance(t *testing.T) {
 				}
 			}
 			n, err := s.ForkNoticeOf(ctx, fork)
-			if err != nil || n.UpstreamID != upC || n.ActivityID != upC+"/create" || !n.Sent.Equal(t0) {
-				t.Fatalf("ForkNoticeOf = %+v, %v; want the notice to C", n, err)
+			if err != nil || n.UpstreamID != upC || n.ActivityID != upC+"/create" || !n.Sent.Equal(t0) || n.Found {
+				t.Fatalf("ForkNoticeOf = %+v, %v; want the notice to C, declared", n, err)
+			}
+			if err := s.RecordForkNotice(ctx, ForkNotice{ActorID: fork, UpstreamID: upA, ActivityID: upA + "/create", Found: true}); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.ForkNoticeOf(ctx, fork); err != nil || n.UpstreamID != upA || !n.Found {
+				t.Fatalf("ForkNoticeOf after a found upstream = %+v, %v", n, err)
 			}
 			if err := s.RecordForkNotice(ctx, ForkNotice{ActorID: fork}); err == nil {
 				t.Error("a fork notice without upstream was recorded")

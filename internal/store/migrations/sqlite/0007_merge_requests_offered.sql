@@ -19,10 +19,12 @@ CREATE INDEX mr_offered_ticket ON mr_offered (ticket_id) WHERE ticket_id <> '';
 CREATE INDEX mr_offered_head ON mr_offered (actor_id, head);
 
 -- mr_fork_notices: the fork notice (Create{Repository}) a local Repository actor sent to
--- its upstream, so that it is sent once, and again when the upstream changes.
+-- its upstream, so that it is sent once, and again when the upstream changes. found is 1
+-- when the upstream was found from the forge's record rather than declared in the spec.
 CREATE TABLE mr_fork_notices (
     actor_id    TEXT    PRIMARY KEY,
     upstream_id TEXT    NOT NULL,
     activity_id TEXT    NOT NULL,
-    sent        INTEGER NOT NULL
+    sent        INTEGER NOT NULL,
+    found       INTEGER NOT NULL DEFAULT 0
 );
