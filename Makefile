@@ -144,11 +144,12 @@ image-bin: ## Build the image's binary IMAGE_BIN (-tags nolocal: no `fedforge lo
 	CGO_ENABLED=0 go build -tags nolocal $(GOFLAGS_BUILD) -o $(IMAGE_BIN) ./cmd/manager
 
 .PHONY: image
-image: image-bin ## Build the image tarball IMAGE_TAR (tag IMG) without a Docker engine: static fedforge, uid 65532, reproducible.
+image: image-bin ## Build the image tarball IMAGE_TAR (tag IMG) without a Docker engine: static fedforge and Debian's git, uid 65532, reproducible.
 	cd hack/image && CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/image .
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(LOCALBIN)/image -o $(IMAGE_TAR) -tag $(IMG) \
 		-entrypoint /fedforge -cmd manager -user 65532:65532 -dir /tmp:1777 \
 		-file $(IMAGE_BIN):/fedforge:0755 \
+		$$(hack/image-git.sh) \
 		-file /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:0644 \
 		-label org.opencontainers.image.title=fedforge \
 		-label org.opencontainers.image.version=$(VERSION) \

@@ -68,6 +68,20 @@ const (
 	// follows or deliveries since the last report; at most one Event per policy per
 	// report interval (a minute), with the counts in the note.
 	EventRefused = "Refused"
+	// EventMergeRequestOpened (FederatedActor, server): a merge request offered from the
+	// Fediverse was mirrored into a federated branch and opened as a pull request.
+	EventMergeRequestOpened = "MergeRequestOpened"
+	// EventMergeRequestRejected (FederatedActor, server, Warning): an offered merge
+	// request was refused (not accepted here, the clone URL's address refused, the
+	// branch too large, missing, badly named, not fetched in time, or conflicting); the
+	// note has the reason the Reject carries.
+	EventMergeRequestRejected = "MergeRequestRejected"
+	// EventMergeRequestUpdated (FederatedActor, server): a Push from the origin updated a
+	// federated merge request's branch.
+	EventMergeRequestUpdated = "MergeRequestUpdated"
+	// EventMergeRequestUpdateFailed (FederatedActor, server, Warning): a Push could not
+	// update the federated branch (diverged, too large, unreachable).
+	EventMergeRequestUpdateFailed = "MergeRequestUpdateFailed"
 )
 
 // Actions of the Events above (the events.k8s.io action field: what was done).
@@ -79,4 +93,5 @@ const (
 	ActionPublish  = "Publish"
 	ActionRefuse   = "Refuse"
 	ActionValidate = "Validate"
+	ActionMirror   = "Mirror"
 )

@@ -17,6 +17,7 @@ limitations under the License.
 package v1alpha1
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -181,6 +182,12 @@ type MergeRequestsSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=50
 	Label string `json:"label,omitempty"`
+
+	// maxBranchSize caps what the other instance's forge may send when an offered
+	// branch is fetched (refs advertisement and pack, as on the wire); a larger branch
+	// is refused with a Reject. Default 64Mi.
+	// +optional
+	MaxBranchSize *resource.Quantity `json:"maxBranchSize,omitempty"`
 }
 
 // TicketsSpec controls the tickets an actor takes (docs/forgefed.md).

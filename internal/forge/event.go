@@ -161,6 +161,9 @@ type Event struct {
 	TotalCommits int
 	// Number is the merge request or issue number shown to people (GitLab iid).
 	Number int64
+	// MergeCommit is the commit a merged merge request was merged as, when the forge
+	// reports it (Gitea's merge_commit_sha); the merged Resolve carries it as its result.
+	MergeCommit string
 	// Labels of a merge request or issue.
 	Labels []string
 	// Prerelease marks a release as a pre-release.

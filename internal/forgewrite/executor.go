@@ -59,6 +59,12 @@ type Config struct {
 	Done func(ctx context.Context, w store.ForgeWrite, op Op, ref store.ForgeRef) error
 	// Dead is told of a row given up, with the reason (a Reject to the offerer, an Event).
 	Dead func(ctx context.Context, w store.ForgeWrite, op Op, reason string)
+	// Git runs the kinds that need git besides the forge's API (KindMergeRequest,
+	// KindMergeRequestUpdate: a mirror with internal/gitsync, then the pull request). It
+	// finds a pull request whose answer was lost itself (w.Attempt > 1), and says which of
+	// its errors are for good with Permanent; the others are retried. Without it those
+	// kinds are given up.
+	Git func(ctx context.Context, w store.ForgeWrite, op Op) (forge.Ref, error)
 	// Owner names this worker in leases; default host name and a random suffix.
 	Owner                              string
 	BaseDelay, MaxDelay, MaxAge, Lease time.Duration
@@ -209,6 +215,16 @@ func (e *Executor) write(ctx context.Context, w store.ForgeWrite, op *Op) (store
 		if err := e.cfg.Prepare(ctx, w, op); err != nil {
 			return store.ForgeRef{}, err
 		}
+	}
+	if op.Kind == KindMergeRequest || op.Kind == KindMergeRequestUpdate {
+		if e.cfg.Git == nil {
+			return store.ForgeRef{}, Permanent(fmt.Errorf("%s writes are not run here", op.Kind))
+		}
+		ref, err := e.cfg.Git(ctx, w, *op)
+		if err != nil {
+			return store.ForgeRef{}, err
+		}
+		return store.ForgeRef{Number: ref.Number, ID: ref.ID, URL: ref.URL}, nil
 	}
 	t, err := e.cfg.Target(ctx, w.ActorID)
 	if err != nil {

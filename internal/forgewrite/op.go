@@ -33,7 +33,35 @@ const (
 	// sequence and closes either through the issues API, with write:issue): a pull
 	// request offered upstream that the upstream merged (issue 14).
 	KindClose Kind = "close"
+	// KindMergeRequest mirrors Op.MergeRequest's branch into a federated branch and opens
+	// a pull request from it (issue 14, upstream side); Config.Git runs it.
+	KindMergeRequest Kind = "merge-request"
+	// KindMergeRequestUpdate mirrors the branch of the federated merge request
+	// Op.Origin.TicketID again after a ForgeFed Push; Config.Git runs it.
+	KindMergeRequestUpdate Kind = "merge-request-update"
 )
+
+// MergeRequest is a merge request offered from the Fediverse: the pull request to open
+// and the remote branch it comes from.
+type MergeRequest struct {
+	// Title, Body, Format, Author and ObjectID are the pull request's, as for an issue.
+	Title    string             `json:"title"`
+	Body     string             `json:"body,omitempty"`
+	Format   forge.Format       `json:"format,omitempty"`
+	Author   forge.RemoteAuthor `json:"author"`
+	ObjectID string             `json:"objectId,omitempty"`
+	// CloneURL is the origin repository's clone URL (from its actor document).
+	CloneURL string `json:"cloneUrl"`
+	// OriginRef is the origin branch's ref (refs/heads/<Branch>).
+	OriginRef string `json:"originRef"`
+	// Branch is the origin branch's name; Host and User name the federated branch
+	// (federated/<Host>/<User>/<Branch>).
+	Branch string `json:"branch"`
+	Host   string `json:"host"`
+	User   string `json:"user"`
+	// TargetBranch is the pull request's base; "" is the repository's default branch.
+	TargetBranch string `json:"targetBranch,omitempty"`
+}
 
 // Op is one write, as it is kept in the queue row's payload: what to write and where the
 // answer goes once it is written (Origin).
@@ -50,6 +78,8 @@ type Op struct {
 	Ticket *forge.Ticket `json:"ticket,omitempty"`
 	// Comment is the comment to write.
 	Comment *forge.Comment `json:"comment,omitempty"`
+	// MergeRequest is the merge request to open (KindMergeRequest).
+	MergeRequest *MergeRequest `json:"mergeRequest,omitempty"`
 	// Origin says who asked, so that the answer (Accept, Reject) reaches them.
 	Origin Origin `json:"origin"`
 }
@@ -86,6 +116,14 @@ func Row(actorID string, op Op) (store.ForgeWrite, error) {
 	case KindClose:
 		if op.Number <= 0 {
 			return store.ForgeWrite{}, errors.New("forgewrite: a close write without a number")
+		}
+	case KindMergeRequest:
+		if op.MergeRequest == nil {
+			return store.ForgeWrite{}, errors.New("forgewrite: a merge-request write without a merge request")
+		}
+	case KindMergeRequestUpdate:
+		if op.Origin.TicketID == "" {
+			return store.ForgeWrite{}, errors.New("forgewrite: a merge-request update without its merge request")
 		}
 	default:
 		return store.ForgeWrite{}, fmt.Errorf("forgewrite: unknown kind %q", op.Kind)

@@ -193,12 +193,19 @@ func (r *renderer) resolve() ([]store.Activity, error) {
 }
 
 // mergedResolve is the Resolve that accompanies the announcement of a merged merge
-// request: ForgeFed marks a merged merge request resolved.
+// request: ForgeFed marks a merged merge request resolved. Its result is the merge commit
+// (a Commit with its hash) when the forge reports it, which tells the other side of a
+// federated merge request it was merged, not closed (docs/merge-requests.md, step 5).
 func (r *renderer) mergedResolve() (store.Activity, error) {
 	to, cc := r.threadAddress()
 	res := activitypub.NewActivity(activitypub.TypeResolve, ActivityID(r.t.ActorID, r.ev.Identity+"|resolve"), r.t.ActorID,
 		activitypub.IRIRef(r.thread()), to, cc)
 	res.Published = activitypub.Time{Time: r.published}
+	if h := r.ev.MergeCommit; h != "" {
+		commit := &activitypub.Object{Type: activitypub.Types{activitypub.TypeCommit}, ASContext: activitypub.IRIRef(r.t.ActorID)}
+		commit.Hash = h
+		res.Result = activitypub.ObjectRef(commit)
+	}
 	return r.encode(res)
 }
 

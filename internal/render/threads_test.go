@@ -163,8 +163,16 @@ func TestRenderResolve(t *testing.T) {
 	if !slices.Equal(types(merged), []string{"Create", "Resolve"}) {
 		t.Fatalf("merge rendered %v, want the post and a Resolve", types(merged))
 	}
-	if got := decode(t, merged[1].Raw).Object.ID(); got != actor.MergeRequest(1) {
+	res := decode(t, merged[1].Raw)
+	if got := res.Object.ID(); got != actor.MergeRequest(1) {
 		t.Errorf("merge resolves %s", got)
+	}
+	// The result is the merge commit Gitea reports (merge_commit_sha), as a Commit.
+	if c := res.Result.Object; c == nil || !c.Type.Has(activitypub.TypeCommit) || c.Hash != "f2440f050054df0f8ecabcace648f1683509064c" {
+		t.Errorf("merged Resolve result = %+v, want the Commit f2440f0…", res.Result)
+	}
+	if !res.Cc.Contains(urls.ObjectFollowers(actor.MergeRequest(1))) {
+		t.Errorf("merged Resolve cc %v lacks the merge request's followers (its participants)", res.Cc.IDs())
 	}
 }
 

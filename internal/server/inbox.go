@@ -304,6 +304,7 @@ var verbs = map[string]verb{
 	"Move":     {handle: (*federation).onMove, changesState: true},
 	"Like":     {handle: (*federation).onLike, changesState: true},
 	"Offer":    {handle: (*federation).onOffer, changesState: true},
+	"Push":     {handle: (*federation).onPush, changesState: true},
 	"Create":   {handle: (*federation).onCreate},
 	"Announce": {handle: (*federation).onAnnounce},
 	"Resolve":  {handle: (*federation).onResolve, changesState: true},

@@ -84,7 +84,7 @@ func (f *federation) offerMergeRequest(ctx context.Context, actor *fedv1.Federat
 	if err != nil {
 		return fmt.Errorf("offering #%d of %s: resolving the upstream %s: %w", ev.Number, la.urls.ID, up, err)
 	}
-	offer := mergeRequestOffer(la, ev, up, m.OfferID, f.now().UTC())
+	offer := pullRequestOffer(la, ev, up, m.OfferID, f.now().UTC())
 	if err := f.publish(ctx, la, offer, store.Direct, []Recipient{{Inbox: ra.Inbox}}); err != nil {
 		return err
 	}
@@ -109,10 +109,10 @@ func hasLabel(labels []string, want string) bool {
 	return false
 }
 
-// mergeRequestOffer builds the Offer of the contract: a Ticket attributed to the
+// pullRequestOffer builds the Offer of the contract: a Ticket attributed to the
 // Repository actor, titled as the pull request, whose content names the forge user and
 // links the pull request, and whose attachment offers the head branch into the base.
-func mergeRequestOffer(la *localActor, ev *forge.Event, up, offerID string, now time.Time) *activitypub.Object {
+func pullRequestOffer(la *localActor, ev *forge.Event, up, offerID string, now time.Time) *activitypub.Object {
 	title := strings.TrimSpace(ev.Title)
 	if title == "" {
 		title = "Pull request #" + strconv.FormatInt(ev.Number, 10)

@@ -52,6 +52,9 @@ func (f *federation) onOffer(ctx context.Context, in *inbound) ([]string, error)
 	if ids := obj.AttributedTo.IDs(); len(ids) > 1 || (len(ids) == 1 && ids[0] != actorID) {
 		return nil, refuse(http.StatusForbidden, nil, "the Ticket of Offer %s is attributed to %v, not to its sender %s", act.ID, ids, actorID)
 	}
+	if mro := mergeRequestOffer(obj); mro != nil {
+		return f.onMergeRequestOffer(ctx, act, la, obj, mro)
+	}
 	reject := func(status int, reason string) ([]string, error) {
 		f.log.Info("rejecting an offered ticket", "actor", la.obj.Name, "offer", act.ID, "from", actorID, "reason", reason)
 		if err := f.rejectOfferOf(ctx, la, act, reason); err != nil {

@@ -58,7 +58,9 @@ const issueCacheMax = 10000
 func newTicketing(f *federation) (*ticketing, error) {
 	t := &ticketing{f: f, secrets: &secretCache{f: f}, hc: forge.NewAPIClient(f.client, forge.APIClientConfig{})}
 	exec, err := forgewrite.New(forgewrite.Config{
-		Store: f.store, Target: t.target, Prepare: t.prepare, Done: t.done, Dead: t.dead,
+		Store: f.store, Target: t.target, Prepare: t.prepare, Done: t.done, Dead: t.dead, Git: t.git,
+		// A merge request's mirror (up to mirrorTimeout) and pull request fit in one call.
+		CallTimeout: mirrorTimeout + time.Minute, Lease: 2*(mirrorTimeout+time.Minute) + time.Minute,
 		Now: f.now, Log: f.log.WithName("forge-writes"),
 	})
 	if err != nil {
@@ -184,6 +186,8 @@ func (t *ticketing) done(ctx context.Context, w store.ForgeWrite, op forgewrite.
 			CommentID: ref.ID, AuthorID: op.Origin.ActorID})
 	case forgewrite.KindDeleteComment:
 		return f.store.MarkTicketCommentDeleted(ctx, op.NoteID)
+	case forgewrite.KindMergeRequest, forgewrite.KindMergeRequestUpdate:
+		return t.mergeRequestDone(ctx, w, op, ref)
 	}
 	return nil
 }
@@ -192,6 +196,10 @@ func (t *ticketing) done(ctx context.Context, w store.ForgeWrite, op forgewrite.
 // whoever offered a ticket the forge would not take.
 func (t *ticketing) dead(ctx context.Context, w store.ForgeWrite, op forgewrite.Op, reason string) {
 	f := t.f
+	if op.Kind == forgewrite.KindMergeRequest || op.Kind == forgewrite.KindMergeRequestUpdate {
+		t.mergeRequestDead(ctx, w, op, reason)
+		return
+	}
 	la, err := f.actors.byIRI(ctx, w.ActorID)
 	if err != nil {
 		return

@@ -270,6 +270,8 @@ type Store interface {
 	RepoSurface
 	// Tickets is the forge-write queue and the ticket records (tickets.go).
 	Tickets
+	// MergeRequests records federated merge requests (merge_requests.go).
+	MergeRequests
 	// SignatureProfiles remembers how each peer host takes signatures.
 	SignatureProfiles
 	// MergeRequestsOffered is the fork side of cross-instance merge requests (merge_requests_offered.go).

@@ -132,6 +132,7 @@ var Payloads = map[string]Payload{
 		Kind: forge.KindMergeRequest, Action: forge.ActionMerged, Number: 1, Title: "Adjust file", Branch: "main",
 		SourceBranch: "anbraten-patch-1", URL: "https://gitea.com/anbraten/test-repo/pulls/1",
 		Time: time.Date(2023, 12, 5, 18, 35, 31, 0, time.UTC), Identity: "mr|anbraten/test-repo|1|merged",
+		MergeCommit: "f2440f050054df0f8ecabcace648f1683509064c",
 	}},
 	"gitea issue opened": {fedv1.SourceGitea, "issues", "gitea/issues_opened.json", forge.Event{
 		Kind: forge.KindIssue, Action: forge.ActionOpened, Number: 1, Title: "Problem", Body: "Found a bug",

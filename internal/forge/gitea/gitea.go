@@ -104,6 +104,7 @@ type gtPayload struct {
 		UpdatedAt  string    `json:"updated_at"`
 		Merged     bool      `json:"merged"`
 		MergedAt   string    `json:"merged_at"`
+		MergeSHA   string    `json:"merge_commit_sha"`
 		CreatedAt  string    `json:"created_at"`
 		User       gtUser    `json:"user"`
 		MergedBy   *gtUser   `json:"merged_by"`
@@ -302,6 +303,9 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 			ev.Actor = pr.User.person()
 		case p.Action == "closed" && pr.Merged:
 			ev.Action, ev.Time = forge.ActionMerged, webhook.ParseTime(pr.MergedAt)
+			if isCommitHash(pr.MergeSHA) {
+				ev.MergeCommit = pr.MergeSHA
+			}
 			if pr.MergedBy != nil {
 				ev.Actor = pr.MergedBy.person()
 			}
@@ -367,4 +371,18 @@ func giteaTag(ev *forge.Event, tag, sha string) (*forge.Event, error) {
 	ev.URL = webhook.JoinURL(ev.Repository.WebURL, "/src/tag/", tag)
 	ev.Identity = forge.Identity("tag", ev.Repository.FullName, tag)
 	return ev, nil
+}
+
+// isCommitHash accepts a full SHA-1 or SHA-256 object name in lower-case hex (a merge
+// commit from the payload, passed on to the Fediverse only in that form).
+func isCommitHash(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }
