@@ -120,6 +120,11 @@ INTERNAL_TOKEN = $(secret INTERNAL_TOKEN)
 ; Webhooks may call Fedforge on loopback and private addresses (tests run on 127.0.0.0/8).
 ALLOWED_HOST_LIST = loopback,private
 
+[migrations]
+; Migrations may clone from loopback (a repository migrated from another test Gitea, whose
+; original_url Fedforge matches against an upstream's cloneUri, issue 14).
+ALLOW_LOCALNETWORKS = true
+
 [oauth2]
 JWT_SECRET = $(secret JWT_SECRET)
 

@@ -71,6 +71,10 @@ type RepoInfo struct {
 	// ForkedFrom is the web page of the parent repository when the forge says this one
 	// is a fork, else "".
 	ForkedFrom string
+	// OriginalURL is where the forge says the repository was migrated (cloned) from
+	// (Gitea's original_url), else "": the fork side of issue 14 matches it against the
+	// cloneUri of known Repository actors to find the upstream.
+	OriginalURL string
 }
 
 // IssueReader reads one issue, so that an issue opened in the forge is served as a Ticket

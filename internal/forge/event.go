@@ -67,6 +67,9 @@ const (
 	// ActionEdited and ActionDeleted are a comment (or issue body) edited or deleted.
 	ActionEdited  = "edited"
 	ActionDeleted = "deleted"
+	// ActionLabeled is a merge request whose labels changed (Gitea's "label_updated"):
+	// never posted, it is how a pull request gets marked for upstream (issue 14).
+	ActionLabeled = "labeled"
 )
 
 // Format says how Event.Body is written, so that rendering escapes plain text and

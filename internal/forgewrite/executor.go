@@ -260,6 +260,9 @@ func (e *Executor) write(ctx context.Context, w store.ForgeWrite, op *Op) (store
 	case KindDeleteComment:
 		err = t.Writer.DeleteComment(ctx, t.Repo, op.CommentID)
 		ref = forge.Ref{Number: op.Number, ID: op.CommentID}
+	case KindClose:
+		err = t.Writer.CloseIssue(ctx, t.Repo, op.Number, key)
+		ref = forge.Ref{Number: op.Number}
 	default:
 		err = Permanent(fmt.Errorf("unknown kind %q", op.Kind))
 	}

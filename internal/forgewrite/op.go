@@ -29,6 +29,10 @@ const (
 	KindEditComment Kind = "edit-comment"
 	// KindDeleteComment deletes comment Op.CommentID.
 	KindDeleteComment Kind = "delete-comment"
+	// KindClose closes issue or pull request Op.Number (Gitea numbers both in one
+	// sequence and closes either through the issues API, with write:issue): a pull
+	// request offered upstream that the upstream merged (issue 14).
+	KindClose Kind = "close"
 	// KindMergeRequest mirrors Op.MergeRequest's branch into a federated branch and opens
 	// a pull request from it (issue 14, upstream side); Config.Git runs it.
 	KindMergeRequest Kind = "merge-request"
@@ -112,6 +116,10 @@ func Row(actorID string, op Op) (store.ForgeWrite, error) {
 			return store.ForgeWrite{}, fmt.Errorf("forgewrite: a %s write without a comment", op.Kind)
 		}
 	case KindDeleteComment:
+	case KindClose:
+		if op.Number <= 0 {
+			return store.ForgeWrite{}, errors.New("forgewrite: a close write without a number")
+		}
 	case KindMergeRequest:
 		if op.MergeRequest == nil {
 			return store.ForgeWrite{}, errors.New("forgewrite: a merge-request write without a merge request")

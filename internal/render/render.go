@@ -39,6 +39,9 @@ type Target struct {
 	// Topics are the forge topics the source selects (spec.sources[].topics); a
 	// repository's post names those it carries (repository.go).
 	Topics []string
+	// Upstream, when set, carries a fork's events to the instance its pull requests
+	// were offered to (issue 14, threads.go).
+	Upstream *Upstream
 }
 
 // TargetFor builds the Target of a source of an actor on the server at base. A push
@@ -117,6 +120,9 @@ func Render(ev *forge.Event, t Target) ([]store.Activity, error) {
 	}
 	switch ev.Kind {
 	case forge.KindMergeRequest, forge.KindIssue:
+		if ev.Action == forge.ActionLabeled {
+			return nil, fmt.Errorf("%w: a label change is not posted", forge.ErrIgnoredEvent)
+		}
 		if ev.Action == forge.ActionClosed || ev.Action == forge.ActionReopened {
 			return r.resolve()
 		}
@@ -446,6 +452,7 @@ func (r *renderer) attachments() activitypub.Refs {
 func (r *renderer) push() (store.Activity, error) {
 	ev := r.ev
 	to, cc := r.address()
+	to = append(to, r.pushUpstreams()...) // threads.go (issue 14)
 	id := ActivityID(r.t.ActorID, ev.Identity)
 	items := make(activitypub.Refs, 0, len(ev.Commits))
 	for _, c := range ev.Commits {

@@ -24,6 +24,36 @@ import (
 // rides in source.
 const commentExcerptLimit = 2000
 
+// Upstream is where a fork's forge events also go when its pull requests were offered to
+// a Repository actor on another instance (issue 14, docs/merge-requests.md): the server
+// fills it from its records of offered pull requests before rendering.
+type Upstream struct {
+	// PushTo are the upstream actors with an open merge request from the pushed branch:
+	// the Push is addressed to them too (contract step 4).
+	PushTo []string
+	// Ticket is the upstream's merge-request Ticket of the pull request a comment is on,
+	// and Actor the upstream actor holding it: the comment's Note replies to that Ticket
+	// and goes to that actor (contract step 3), not to the pull request's local thread.
+	Ticket, Actor string
+}
+
+// pushUpstreams are the upstream actors a Push is also addressed to.
+func (r *renderer) pushUpstreams() activitypub.Refs {
+	if r.t.Upstream == nil {
+		return nil
+	}
+	return activitypub.IRIRefs(r.t.Upstream.PushTo...)
+}
+
+// upstreamThread is the upstream Ticket a comment on an offered pull request replies
+// to, and the upstream actor; "" when the comment is not on one.
+func (r *renderer) upstreamThread() (ticket, actor string) {
+	if u := r.t.Upstream; u != nil && r.ev.Kind == forge.KindComment && r.ev.OnMergeRequest && u.Ticket != "" && u.Actor != "" {
+		return u.Ticket, u.Actor
+	}
+	return "", ""
+}
+
 // thread is the IRI of the Ticket the event is about: the issue's, or the merge
 // request's (GitLab numbers the two separately, so they never share a path).
 func (r *renderer) thread() string {
@@ -79,6 +109,14 @@ func (r *renderer) comment() ([]store.Activity, error) {
 	thread := r.thread()
 	noteID := urls.Comment(thread, ev.CommentID)
 	to, cc := r.threadAddress()
+	if ticket, actor := r.upstreamThread(); ticket != "" {
+		// A comment on a pull request offered upstream: the Note stays ours (its id
+		// under our thread) but replies to the upstream's Ticket, addressed to the
+		// upstream actor beside the source's audience.
+		thread = ticket
+		to, cc = r.address()
+		to = append(to, activitypub.IRIRef(actor))
+	}
 	if ev.Action == forge.ActionDeleted {
 		tomb := &activitypub.Object{Context: activitypub.ActivityContext(), ID: noteID,
 			Type: activitypub.Types{activitypub.TypeTombstone}, FormerType: activitypub.Types{activitypub.TypeNote},

@@ -214,3 +214,47 @@ func TestRenderStar(t *testing.T) {
 		t.Fatalf("star: %v, want ErrIgnoredEvent", err)
 	}
 }
+
+// TestRenderUpstream (issue 14, fork side): a comment on a pull request offered upstream
+// replies to the upstream's merge-request Ticket and is addressed to the upstream actor,
+// its Note staying ours; a push to an offered branch is addressed to the upstream too;
+// a label change is never posted.
+func TestRenderUpstream(t *testing.T) {
+	const upstream, ticket = "https://a.example/actors/project", "https://a.example/actors/project/merge-requests/7"
+	ev := &forge.Event{Forge: fedv1.SourceGitea, Kind: forge.KindComment, Action: forge.ActionCreated, Number: 3, CommentID: 40,
+		OnMergeRequest: true, Body: "Nit fixed.", BodyFormat: forge.FormatMarkdown, Identity: "comment|alice/project|3|40",
+		Repository: forge.Repository{FullName: "alice/project", WebURL: "https://b.example/alice/project"}}
+	tg := render.Target{ActorID: rendertest.ActorID, Now: rendertest.Now, Upstream: &render.Upstream{Ticket: ticket, Actor: upstream}}
+	acts, err := render.Render(ev, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	act := decode(t, acts[0].Raw)
+	note := act.Object.Object
+	if note.InReplyTo.ID() != ticket || note.ASContext.ID() != ticket || !slices.Contains(act.To.IDs(), upstream) ||
+		note.ID != urls.Comment(actor.MergeRequest(3), 40) {
+		t.Errorf("comment on an offered pull request = %s", acts[0].Raw)
+	}
+	// A comment on an issue, or without an upstream, stays in the local thread.
+	ev.OnMergeRequest = false
+	acts, _ = render.Render(ev, tg)
+	if n := decode(t, acts[0].Raw).Object.Object; n.InReplyTo.ID() != actor.Ticket(3) {
+		t.Errorf("a comment on an issue replies to %s", n.InReplyTo.ID())
+	}
+
+	push := &forge.Event{Forge: fedv1.SourceGitea, Kind: forge.KindPush, Action: forge.ActionPushed, Ref: "refs/heads/fix", Branch: "fix",
+		After: "abc", Identity: "push|alice/project|fix|abc", Repository: ev.Repository}
+	acts, err = render.Render(push, render.Target{ActorID: rendertest.ActorID, Now: rendertest.Now, Upstream: &render.Upstream{PushTo: []string{upstream}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := decode(t, acts[0].Raw); !slices.Contains(p.To.IDs(), upstream) {
+		t.Errorf("a push to an offered branch is not addressed to the upstream: %s", acts[0].Raw)
+	}
+
+	labelled := &forge.Event{Forge: fedv1.SourceGitea, Kind: forge.KindMergeRequest, Action: forge.ActionLabeled, Number: 3,
+		Identity: "mr|alice/project|3|labeled", Repository: ev.Repository}
+	if _, err := render.Render(labelled, render.Target{ActorID: rendertest.ActorID, Now: rendertest.Now}); !errors.Is(err, forge.ErrIgnoredEvent) {
+		t.Errorf("a label change rendered: %v", err)
+	}
+}

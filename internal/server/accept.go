@@ -16,9 +16,13 @@ import (
 // onAccept handles Accept or Reject (the verb table sends both here) of a Follow a local
 // actor sent. An answer to anything else (an Offer{Ticket} a local actor posted to its
 // outbox: the Accept names the Ticket opened, a Reject says why) is filed for the local
-// actors it is addressed to, who read it in their inbox.
+// actors it is addressed to, who read it in their inbox; one of a pull request offered
+// upstream is also written on the pull request (merge_request_answer.go).
 func (f *federation) onAccept(ctx context.Context, in *inbound) ([]string, error) {
 	act := in.act
+	if err := f.answerMergeRequestOffer(ctx, in); err != nil { // merge_request_answer.go
+		return nil, err
+	}
 	inner := act.Object.Object
 	if inner != nil && len(inner.Type) > 0 && !inner.Type.Has("Follow") {
 		return f.addressees(ctx, act, in.recipient)

@@ -10,6 +10,7 @@ import (
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
+	"github.com/fedforge/fedforge/internal/store"
 	"github.com/fedforge/fedforge/internal/urls"
 )
 
@@ -23,6 +24,9 @@ const (
 // actor documents) from the actors' cache: every lookup is a read of the informer cache.
 type documents struct {
 	actors *actors
+	// notices holds the upstreams found from the forge (upstream_found.go); nil shows
+	// declared upstreams only.
+	notices store.MergeRequestsOffered
 }
 
 // actor serves GET /actors/{username}: the AS2 document to ActivityPub clients, an HTML
@@ -106,6 +110,9 @@ func (d *documents) actorDocument(ctx context.Context, fs *fedv1.FederationServe
 		spec.IconURL, spec.IconMediaType = a.Spec.Icon.URL, a.Spec.Icon.MediaType
 	}
 	forgeFedRepository(&spec, a, u)
+	if up := d.foundUpstream(ctx, a, u.ID); up != "" {
+		spec.ForkedFrom = up
+	}
 	return activitypub.NewActor(spec), nil
 }
 
@@ -114,7 +121,8 @@ func (d *documents) actorDocument(ctx context.Context, fs *fedv1.FederationServe
 // webhooks and from peers' fork notices and Likes). One that fronts a forge project
 // (spec.forge) also names itself in ticketsTrackedBy, since the tickets offered to it
 // are written into that project's issues, and shows cloneUri and, when the forge says
-// the repository is a fork, forkedFrom (the parent's page on the forge). Those come from
+// the repository is a fork, forkedFrom (the parent's page on the forge; the upstream
+// actor of spec.mergeRequests.upstream when that is set). Those come from
 // status.forge, which the operator fills from the forge's API, so they are never
 // hand-typed; until the operator has read the forge, the document has neither. team is
 // not written: the current ForgeFed specification defines it on branches only, and no
@@ -124,6 +132,14 @@ func forgeFedRepository(spec *activitypub.ActorSpec, a *fedv1.FederatedActor, u 
 		return
 	}
 	spec.Forks, spec.Likes = u.Forks(), u.Likes()
+	defer func() {
+		// A declared upstream on another instance is what this repository was forked
+		// from, whatever the forge says (issue 14: the fork notice names it, and the
+		// upstream checks this document against the notice).
+		if up := mergeRequestUpstream(a); up != "" {
+			spec.ForkedFrom = up
+		}
+	}()
 	if a.Spec.Forge == nil {
 		return
 	}

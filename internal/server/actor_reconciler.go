@@ -71,6 +71,9 @@ func (e *actorExchange) reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := f.announceFork(ctx, la); err != nil { // fork_notice.go (issue 14)
+		return ctrl.Result{}, err
+	}
 	// The Update first: followers learn movedTo from the document before the Move
 	// (move_local.go), as Mastodon sends them.
 	if err := f.announceDocument(ctx, la, doc); err != nil {

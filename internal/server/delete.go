@@ -12,8 +12,12 @@ func (f *federation) onDelete(ctx context.Context, in *inbound) ([]string, error
 	act := in.act
 	actorID := act.Actor.ID()
 	if act.Object.ID() != actorID {
-		if _, err := f.deleteTicketComment(ctx, act); err != nil {
+		if handled, err := f.deleteTicketComment(ctx, act); err != nil {
 			return nil, err
+		} else if !handled {
+			if err := f.deleteOfferedComment(ctx, act); err != nil { // merge_request_notes.go
+				return nil, err
+			}
 		}
 		return f.addressees(ctx, act, nil)
 	}

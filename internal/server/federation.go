@@ -61,4 +61,7 @@ type federation struct {
 	lookups lookupLimiter
 	// moveChecks spaces the checks of an unconfirmed move target (move_local.go).
 	moveChecks moveThrottle
+	// upstreamLookups spaces the forge reads that look for an undeclared upstream
+	// (upstream_found.go).
+	upstreamLookups upstreamMemo
 }

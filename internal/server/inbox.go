@@ -307,6 +307,7 @@ var verbs = map[string]verb{
 	"Push":     {handle: (*federation).onPush, changesState: true},
 	"Create":   {handle: (*federation).onCreate},
 	"Announce": {handle: (*federation).onAnnounce},
+	"Resolve":  {handle: (*federation).onResolve, changesState: true},
 }
 
 // otherVerb handles every type the table does not list.

@@ -358,7 +358,7 @@ func (t *ticketing) mergeRequestDead(ctx context.Context, w store.ForgeWrite, op
 		return
 	}
 	reason = strings.TrimPrefix(reason, forgewrite.ErrPermanent.Error()+": ")
-	detailed := reason == forgeRefusedReason // forOffer recorded the Event with the forge's message
+	detailed := reason == forgeRefusedReason          // forOffer recorded the Event with the forge's message
 	if op.Kind == forgewrite.KindMergeRequestUpdate { // a Push has no answer
 		if !detailed {
 			f.event(la.obj, true, fedv1.EventMergeRequestUpdateFailed, fedv1.ActionMirror, "Push %s could not update %s: %s",

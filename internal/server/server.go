@@ -195,7 +195,7 @@ func New(o Options) (*Server, error) {
 	keyStore := &activitypub.MemoryKeyStore{}
 	f := &federation{
 		srv: o.Server, reader: c, kube: mgr.GetClient(), store: o.Store, client: apc,
-		actors: acs, docs: &documents{actors: acs}, subs: subs,
+		actors: acs, docs: &documents{actors: acs, notices: o.Store}, subs: subs,
 		keyStore: keyStore, keyTTL: 24 * time.Hour, pub: delivery.NewPublisher(o.Store, exec), heardFrom: heardFrom, now: o.Now,
 		log:      log,
 		refused:  &refusals{recorder: recorder},

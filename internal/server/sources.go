@@ -121,6 +121,9 @@ func (f *federation) publishActivities(ctx context.Context, actor *fedv1.Federat
 // A fork that a local Repository actor fronts is listed by that actor's id, so a peer
 // can follow it; any other fork by its page on the forge.
 func (f *federation) recordForgeEvent(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) error {
+	if err := f.offerMergeRequest(ctx, actor, ev); err != nil { // merge_request_offer.go (issue 14)
+		return err
+	}
 	if actor.Spec.Type != fedv1.ActorRepository || (ev.Kind != forge.KindFork && ev.Kind != forge.KindStar) {
 		return nil
 	}
@@ -232,7 +235,8 @@ func (s *Server) setupSources(reg prometheus.Registerer) error {
 	secrets := &secretCache{f: f}
 	wh, err := sources.NewWebhookHandler(sources.WebhookConfig{
 		Lookup: f.lookupSource, Secret: secrets.get, Publish: f.publishToFollowers, Base: f.base,
-		Observe: f.recordForgeEvent, Topics: (&topicReader{f: f}).topics, Now: f.now, Log: f.log.WithName("webhook"), Metrics: reg,
+		Observe: f.recordForgeEvent, Topics: (&topicReader{f: f}).topics, Upstream: f.upstreamOfEvent,
+		Now: f.now, Log: f.log.WithName("webhook"), Metrics: reg,
 	})
 	if err != nil {
 		return err

@@ -10,10 +10,14 @@ import (
 )
 
 // onUndo handles Undo{Follow}: the follower leaves, and its Subscription is removed
-// without a Reject. Undo{Like} of a Repository takes the star back (like.go). Undo of
+// without a Reject. Undo{Like} of a Repository takes the star back (like.go); Undo{Resolve}
+// of a pull request offered upstream is a reopening (resolve.go). Undo of
 // anything else (Announce) needs no state here.
 func (f *federation) onUndo(ctx context.Context, in *inbound) ([]string, error) {
 	if out, handled, err := f.undoLike(ctx, in); handled {
+		return out, err
+	}
+	if out, handled, err := f.undoResolve(ctx, in); handled || err != nil { // resolve.go
 		return out, err
 	}
 	act := in.act

@@ -21,8 +21,12 @@ func (f *federation) onUpdate(ctx context.Context, in *inbound) ([]string, error
 	doc := act.Object.Object
 	if act.Object.ID() != actorID {
 		// An Update of a Note written as a forge comment edits the comment (replies.go).
-		if _, err := f.editTicketComment(ctx, act); err != nil {
+		if handled, err := f.editTicketComment(ctx, act); err != nil {
 			return nil, err
+		} else if !handled {
+			if err := f.editOfferedComment(ctx, act); err != nil { // merge_request_notes.go
+				return nil, err
+			}
 		}
 		return f.addressees(ctx, act, nil)
 	}

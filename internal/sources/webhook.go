@@ -46,10 +46,14 @@ type WebhookConfig struct {
 	Observe func(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) error
 	// Topics, when set, reads a repository's topics from its forge for sources that
 	// select by topic (scope.go); unset, only the payload's topics count.
-	Topics  TopicsFunc
-	Now     func() time.Time
-	Log     logr.Logger
-	Metrics prometheus.Registerer
+	Topics TopicsFunc
+	// Upstream, when set, says where a fork's event also goes (render.Upstream: the
+	// upstream of its offered pull requests, issue 14); nil for most events. An error is
+	// answered 500, so the forge retries.
+	Upstream func(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) (*render.Upstream, error)
+	Now      func() time.Time
+	Log      logr.Logger
+	Metrics  prometheus.Registerer
 }
 
 // WebhookHandler serves POST /hooks/{username}/{source}: it authenticates the forge's
@@ -175,8 +179,16 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server not configured", http.StatusServiceUnavailable)
 		return
 	}
-	var acts []store.Activity
 	target := render.TargetFor(base, actor, src, h.cfg.Now())
+	if h.cfg.Upstream != nil {
+		if target.Upstream, err = h.cfg.Upstream(ctx, actor, ev); err != nil {
+			log.Error(err, "reading the upstream of offered pull requests failed")
+			h.count(srcType, resultError)
+			http.Error(w, "recording failed", http.StatusInternalServerError)
+			return
+		}
+	}
+	var acts []store.Activity
 	for _, e := range evs {
 		a, err := render.Render(e, target)
 		if errors.Is(err, forge.ErrIgnoredEvent) && len(evs) > 1 {

@@ -278,6 +278,8 @@ type Store interface {
 	DeliveredBatches
 	// MentionTickets keeps the threads of issues opened by mentions (mention_tickets.go).
 	MentionTickets
+	// MergeRequestsOffered is the fork side of cross-instance merge requests (merge_requests_offered.go).
+	MergeRequestsOffered
 
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing

@@ -337,6 +337,10 @@ func parseGiteaEvent(event string, body []byte) (*forge.Event, error) {
 			ev.Action, ev.Time = forge.ActionClosed, webhook.FirstTime(pr.ClosedAt, pr.UpdatedAt)
 		case p.Action == "reopened":
 			ev.Action, ev.Time = forge.ActionReopened, webhook.ParseTime(pr.UpdatedAt)
+		case p.Action == "label_updated":
+			// Gitea sends a label added or removed as pull_request (event
+			// pull_request_label) with this action; Labels are the labels after it.
+			ev.Action, ev.Time = forge.ActionLabeled, webhook.ParseTime(pr.UpdatedAt)
 		default:
 			return nil, fmt.Errorf("%w: pull_request %s", forge.ErrIgnoredEvent, p.Action)
 		}

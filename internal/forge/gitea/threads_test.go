@@ -89,3 +89,24 @@ func TestMarkerInStep(t *testing.T) {
 		t.Fatalf("forge.WrittenByFedforge disagrees with gitea.KeyMarker")
 	}
 }
+
+// TestReadLabelUpdated (issue 14): Gitea sends a label added to a pull request as
+// pull_request with action label_updated (event type pull_request_label); it is read as
+// ActionLabeled with the labels after the change and the branches, so that the server
+// can offer a pull request labelled for upstream. The payload has the fields Gitea 1.27.3
+// sends for it (services/webhook/notifier.go, IssueChangeLabels).
+func TestReadLabelUpdated(t *testing.T) {
+	body := []byte(`{"action":"label_updated","number":1,
+		"pull_request":{"number":1,"title":"Fix the build","body":"b","html_url":"http://g/alice/project/pulls/1",
+			"updated_at":"2026-12-03T11:28:20Z","user":{"login":"alice"},"labels":[{"name":"upstream"},{"name":"needs-review"}],
+			"base":{"ref":"main"},"head":{"ref":"fix"}},
+		"repository":{"name":"project","full_name":"alice/project","html_url":"http://g/alice/project"},
+		"sender":{"login":"alice"}}`)
+	for _, r := range []forge.Reader{gitea.Gitea{}, gitea.Forgejo{}} {
+		ev := forgetest.Parse(t, r, "pull_request", body)
+		if ev.Kind != forge.KindMergeRequest || ev.Action != forge.ActionLabeled || ev.Number != 1 || ev.SourceBranch != "fix" ||
+			ev.Branch != "main" || len(ev.Labels) != 2 || ev.Labels[0] != "upstream" {
+			t.Errorf("%s: label_updated read as %+v", r.Type(), ev)
+		}
+	}
+}

@@ -116,6 +116,7 @@ func (w *Writer) Check(ctx context.Context) (forge.RepoInfo, error) {
 	if r.Fork && r.Parent != nil {
 		info.ForkedFrom = r.Parent.HTMLURL
 	}
+	info.OriginalURL = r.OriginalURL
 	return info, nil
 }
 
