@@ -29,8 +29,8 @@ import (
 // Alice's pull request, labelled "upstream", becomes a pull request in Gitea A from the
 // federated branch, and the Accept is linked on hers. 3: Bob's comment is written on
 // Alice's pull request, credited to Bob's repository; Alice's comment reaches alpha as a
-// Note in reply to the merge request. 4: Alice's next push updates Bob's pull request. 5:
-// Bob's merge closes Alice's pull request with a comment naming the merge commit. Every
+// Note in reply to the merge request and is written on Bob's pull request. 4: Alice's
+// next push updates Bob's pull request. 5: Bob's merge closes Alice's pull request with a comment naming the merge commit. Every
 // activity crosses over signed HTTP; each forge's state is read through its API.
 func TestMergeRequestBetweenInstances(t *testing.T) {
 	ga, gb := giteatest.Start(t), giteatest.Start(t)
@@ -179,6 +179,19 @@ func TestMergeRequestBetweenInstances(t *testing.T) {
 				}
 			}
 			return fmt.Errorf("alpha has not received Alice's comment in reply to %s", ticket)
+		})
+		// ... and alpha writes it on Bob's pull request, credited to Alice's repository.
+		eventually(t, 90*time.Second, func() error {
+			cs, _, err := ga.Client.ListIssueComments(owner, bob.Name, bobPR.Index, sdk.ListIssueCommentOptions{})
+			if err != nil {
+				return err
+			}
+			for _, c := range cs {
+				if strings.Contains(c.Body, "Fixed in the next push.") && strings.Contains(c.Body, rB) {
+					return nil
+				}
+			}
+			return fmt.Errorf("no comment crediting %s with Alice's text on Bob's pull request (%d comments)", rB, len(cs))
 		})
 	})
 

@@ -41,7 +41,7 @@ func (f *federation) mentionTicket(ctx context.Context, in *inbound) error {
 	if err != nil || la == nil {
 		return err
 	}
-	if _, _, inThread, err := f.threadOf(ctx, note); err != nil || inThread {
+	if _, _, _, inThread, err := f.threadOf(ctx, note); err != nil || inThread {
 		return err // a reply in a ticket thread is a comment (replyToTicket)
 	}
 	if err := checkNoteAuthor(act, note); err != nil {

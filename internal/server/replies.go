@@ -45,11 +45,15 @@ func (f *federation) replyToTicket(ctx context.Context, in *inbound) error {
 	if note == nil {
 		return nil
 	}
-	la, number, ok, err := f.threadOf(ctx, note)
+	la, number, ticketID, ok, err := f.threadOf(ctx, note)
 	if err != nil || !ok {
 		return err
 	}
-	if takes, _ := takesTickets(la.obj); !takes {
+	if ticketID == la.urls.MergeRequest(number) {
+		if mr := la.obj.Spec.MergeRequests; mr == nil || !mr.Accept {
+			return nil // filed, not written: the actor takes no merge requests
+		}
+	} else if takes, _ := takesTickets(la.obj); !takes {
 		return nil // filed, not written: the actor takes no tickets
 	}
 	if err := checkNoteAuthor(act, note); err != nil {
@@ -60,7 +64,6 @@ func (f *federation) replyToTicket(ctx context.Context, in *inbound) error {
 		return refuse(http.StatusRequestEntityTooLarge, nil, "Note %s is larger than 64 KiB", note.ID)
 	}
 	actorID := act.Actor.ID()
-	ticketID := la.urls.Ticket(number)
 	if c, err := f.store.TicketCommentByNote(ctx, note.ID); err == nil && c.AuthorID != actorID {
 		return refuse(http.StatusForbidden, nil, "Note %s was written by %s", note.ID, c.AuthorID)
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -82,35 +85,36 @@ func (f *federation) replyToTicket(ctx context.Context, in *inbound) error {
 }
 
 // threadOf finds the ticket a Note replies to (by inReplyTo, else context): the Ticket
-// itself, a Note written under it, or a Note of a mention thread (mention_ticket.go).
-func (f *federation) threadOf(ctx context.Context, note *activitypub.Object) (*localActor, int64, bool, error) {
+// (an issue's or a merge request's) itself, a Note written under it, or a Note of a
+// mention thread (mention_ticket.go). ticket is the Ticket's id.
+func (f *federation) threadOf(ctx context.Context, note *activitypub.Object) (la *localActor, number int64, ticket string, ok bool, err error) {
 	for _, parent := range []string{note.InReplyTo.ID(), note.ASContext.ID()} {
 		if parent == "" {
 			continue
 		}
-		if la, number, ok := f.ticketOf(ctx, parent); ok {
-			return la, number, true, nil
+		if la, number, thread, ok := f.ticketOf(ctx, parent); ok {
+			return la, number, thread, true, nil
 		}
 		ticket := ""
 		// A reply to a Note written under a ticket.
 		if c, err := f.store.TicketCommentByNote(ctx, parent); err == nil {
 			ticket = c.TicketID
 		} else if !errors.Is(err, store.ErrNotFound) {
-			return nil, 0, false, err
+			return nil, 0, "", false, err
 		}
 		// A reply to the Note that opened a ticket by mentioning its actor, or to our answer.
 		if ticket == "" {
 			if m, err := f.store.MentionTicketByNote(ctx, parent); err == nil {
 				ticket = m.TicketID
 			} else if !errors.Is(err, store.ErrNotFound) {
-				return nil, 0, false, err
+				return nil, 0, "", false, err
 			}
 		}
-		if la, number, ok := f.ticketOf(ctx, ticket); ok {
-			return la, number, true, nil
+		if la, number, thread, ok := f.ticketOf(ctx, ticket); ok {
+			return la, number, thread, true, nil
 		}
 	}
-	return nil, 0, false, nil
+	return nil, 0, "", false, nil
 }
 
 // ownComment finds the comment written for a Note, refusing anyone but its author. ok is
@@ -128,7 +132,7 @@ func (f *federation) ownComment(ctx context.Context, act *activitypub.Object, no
 	if c.Deleted {
 		return c, nil, 0, false, nil // its comment is gone: an Update or Delete changes nothing
 	}
-	la, number, ok := f.ticketOf(ctx, c.TicketID)
+	la, number, _, ok := f.ticketOf(ctx, c.TicketID)
 	return c, la, number, ok, nil
 }
 

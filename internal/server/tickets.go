@@ -278,30 +278,35 @@ func (t *ticketing) issue(ctx context.Context, la *localActor, number int64) (fo
 // forget drops a cached issue (after Fedforge wrote it).
 func (t *ticketing) forget(actorID string, number int64) { t.issues.Delete(issueKey{actorID, number}) }
 
-// ticketOf parses the id of a Ticket (or of a comment under one) of a local actor:
-// <actor>/issues/<n>[/comments/<id>].
-func (f *federation) ticketOf(ctx context.Context, iri string) (*localActor, int64, bool) {
-	i := strings.Index(iri, "/issues/")
-	if i < 0 {
-		return nil, 0, false
-	}
-	la, err := f.actors.byIRI(ctx, iri[:i])
-	if err != nil {
-		return nil, 0, false
-	}
-	rest := iri[i+len("/issues/"):]
-	num, tail, _ := strings.Cut(rest, "/")
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 || strconv.FormatInt(n, 10) != num {
-		return nil, 0, false
-	}
-	if tail != "" {
-		id, ok := strings.CutPrefix(tail, "comments/")
-		if c, err := strconv.ParseInt(id, 10, 64); !ok || err != nil || c <= 0 {
-			return nil, 0, false
+// ticketOf parses the id of a Ticket (or of a comment under one) of a local actor: an
+// issue, <actor>/issues/<n>[/comments/<id>], or a merge request,
+// <actor>/merge-requests/<n>[/comments/<id>] (the forge numbers both in one sequence, and
+// a comment on either is written through the same API). thread is the Ticket's own id.
+func (f *federation) ticketOf(ctx context.Context, iri string) (la *localActor, number int64, thread string, ok bool) {
+	for _, kind := range []string{"/issues/", "/merge-requests/"} {
+		i := strings.Index(iri, kind)
+		if i < 0 {
+			continue
 		}
+		la, err := f.actors.byIRI(ctx, iri[:i])
+		if err != nil {
+			return nil, 0, "", false
+		}
+		rest := iri[i+len(kind):]
+		num, tail, _ := strings.Cut(rest, "/")
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n <= 0 || strconv.FormatInt(n, 10) != num {
+			return nil, 0, "", false
+		}
+		if tail != "" {
+			id, ok := strings.CutPrefix(tail, "comments/")
+			if c, err := strconv.ParseInt(id, 10, 64); !ok || err != nil || c <= 0 {
+				return nil, 0, "", false
+			}
+		}
+		return la, n, iri[:i+len(kind)] + num, true
 	}
-	return la, n, true
+	return nil, 0, "", false
 }
 
 // validHTTPURL says u is an absolute http(s) URL.
