@@ -11,7 +11,7 @@ import (
 // servePprof serves Go's runtime profiles (net/http/pprof) on addr, which must be a
 // loopback address: profiles show internals and cost CPU, so they are for someone on the
 // machine (or `kubectl port-forward` into the pod), never for the network. The inbox
-// figures in docs/benchmarks.md are explained from these profiles (hack/load-peers.sh).
+// figures in docs/benchmarks.md are explained from these profiles (hack/load-inbox.sh -pprof).
 func servePprof(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
