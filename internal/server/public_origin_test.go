@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
@@ -32,8 +33,9 @@ func TestInboxBehindTLSProxy(t *testing.T) {
 	// The platform team publishes the server over https; the Ingress terminates TLS.
 	var fs fedv1.FederationServer
 	must(t, f.k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: "main"}, &fs))
+	patch := client.MergeFrom(fs.DeepCopy()) // a patch: the server writes status meanwhile
 	fs.Spec.Scheme = fedv1.SchemeHTTPS
-	must(t, f.k8s.Update(ctx, &fs))
+	must(t, f.k8s.Patch(ctx, &fs, patch))
 	for i := 0; ; i++ { // wait for the server's informer to see the new scheme
 		if u, err := f.srv.fed.actors.publicOrigin(ctx); err == nil && u.Scheme == "https" {
 			break
