@@ -20,11 +20,7 @@ const gitUser = "fedforge"
 // PullBase reads the repository (clone URL, default branch): one API call, made once per
 // federated merge request or update.
 func (w *Writer) PullBase(ctx context.Context, repo forge.Repository) (forge.PullBase, error) {
-	owner, name, err := splitProject(w.host, repo.FullName)
-	if err != nil {
-		return forge.PullBase{}, err
-	}
-	c, err := w.client(ctx)
+	c, owner, name, err := w.repoClient(ctx, repo)
 	if err != nil {
 		return forge.PullBase{}, err
 	}
@@ -38,11 +34,7 @@ func (w *Writer) PullBase(ctx context.Context, repo forge.Repository) (forge.Pul
 // FindPullByKey looks for the hidden key marker among the newest pull requests of repo,
 // open or closed. One API call.
 func (w *Writer) FindPullByKey(ctx context.Context, repo forge.Repository, key forge.IdempotencyKey) (forge.Ref, bool, error) {
-	owner, name, err := splitProject(w.host, repo.FullName)
-	if err != nil {
-		return forge.Ref{}, false, err
-	}
-	c, err := w.client(ctx)
+	c, owner, name, err := w.repoClient(ctx, repo)
 	if err != nil {
 		return forge.Ref{}, false, err
 	}
@@ -62,11 +54,7 @@ func (w *Writer) FindPullByKey(ctx context.Context, repo forge.Repository, key f
 
 // PullState reads pull request number of repo.
 func (w *Writer) PullState(ctx context.Context, repo forge.Repository, number int64) (forge.PullState, error) {
-	owner, name, err := splitProject(w.host, repo.FullName)
-	if err != nil {
-		return forge.PullState{}, err
-	}
-	c, err := w.client(ctx)
+	c, owner, name, err := w.repoClient(ctx, repo)
 	if err != nil {
 		return forge.PullState{}, err
 	}

@@ -17,11 +17,7 @@ import (
 
 // EditComment replaces comment id's body with c, attributed as Comment writes it.
 func (w *Writer) EditComment(ctx context.Context, repo forge.Repository, id int64, cm forge.Comment) error {
-	owner, name, err := splitProject(w.host, repo.FullName)
-	if err != nil {
-		return err
-	}
-	c, err := w.client(ctx)
+	c, owner, name, err := w.repoClient(ctx, repo)
 	if err != nil {
 		return err
 	}
@@ -35,11 +31,7 @@ func (w *Writer) EditComment(ctx context.Context, repo forge.Repository, id int6
 // DeleteComment deletes comment id; a comment already gone (404) counts as deleted, so a
 // retried delete succeeds.
 func (w *Writer) DeleteComment(ctx context.Context, repo forge.Repository, id int64) error {
-	owner, name, err := splitProject(w.host, repo.FullName)
-	if err != nil {
-		return err
-	}
-	c, err := w.client(ctx)
+	c, owner, name, err := w.repoClient(ctx, repo)
 	if err != nil {
 		return err
 	}
@@ -52,11 +44,7 @@ func (w *Writer) DeleteComment(ctx context.Context, repo forge.Repository, id in
 
 // Issue reads issue number (one GET).
 func (w *Writer) Issue(ctx context.Context, repo forge.Repository, number int64) (forge.Issue, error) {
-	owner, name, err := splitProject(w.host, repo.FullName)
-	if err != nil {
-		return forge.Issue{}, err
-	}
-	c, err := w.client(ctx)
+	c, owner, name, err := w.repoClient(ctx, repo)
 	if err != nil {
 		return forge.Issue{}, err
 	}
@@ -82,11 +70,7 @@ const recoveryWindow = 50
 // FindByKey looks for the hidden key marker among the newest issues of repo (number 0) or
 // the comments of issue number. One API call.
 func (w *Writer) FindByKey(ctx context.Context, repo forge.Repository, number int64, key forge.IdempotencyKey) (forge.Ref, bool, error) {
-	owner, name, err := splitProject(w.host, repo.FullName)
-	if err != nil {
-		return forge.Ref{}, false, err
-	}
-	c, err := w.client(ctx)
+	c, owner, name, err := w.repoClient(ctx, repo)
 	if err != nil {
 		return forge.Ref{}, false, err
 	}

@@ -67,6 +67,15 @@ func NewWriter(a Access) (*Writer, error) {
 // Type is Gitea or Forgejo, as configured.
 func (w *Writer) Type() fedv1.SourceType { return w.a.Type }
 
+// repoClient is the client for one call about repo, with repo's owner and name.
+func (w *Writer) repoClient(ctx context.Context, repo forge.Repository) (c *sdk.Client, owner, name string, err error) {
+	if owner, name, err = splitProject(w.host, repo.FullName); err != nil {
+		return nil, "", "", err
+	}
+	c, err = w.client(ctx)
+	return c, owner, name, err
+}
+
 // client returns an SDK client for one call. SetGiteaVersion("") skips the version request
 // the SDK otherwise makes when a client is built: one call costs one request.
 func (w *Writer) client(ctx context.Context) (*sdk.Client, error) {
@@ -168,11 +177,7 @@ func (w *Writer) labelIDs(c *sdk.Client, owner, name string, names []string) ([]
 
 // Comment adds c to issue or pull request number (Gitea numbers both in one sequence).
 func (w *Writer) Comment(ctx context.Context, repo forge.Repository, number int64, cm forge.Comment) (forge.Ref, error) {
-	owner, name, err := splitProject(w.host, repo.FullName)
-	if err != nil {
-		return forge.Ref{}, err
-	}
-	c, err := w.client(ctx)
+	c, owner, name, err := w.repoClient(ctx, repo)
 	if err != nil {
 		return forge.Ref{}, err
 	}
@@ -187,11 +192,7 @@ func (w *Writer) Comment(ctx context.Context, repo forge.Repository, number int6
 // CloseIssue closes issue number; closing a closed issue succeeds (Gitea answers 201
 // with the issue unchanged).
 func (w *Writer) CloseIssue(ctx context.Context, repo forge.Repository, number int64, _ forge.IdempotencyKey) error {
-	owner, name, err := splitProject(w.host, repo.FullName)
-	if err != nil {
-		return err
-	}
-	c, err := w.client(ctx)
+	c, owner, name, err := w.repoClient(ctx, repo)
 	if err != nil {
 		return err
 	}
