@@ -68,6 +68,7 @@ type apiCounter struct {
 	mu    sync.Mutex
 	calls []string
 	took  []time.Duration // how long Gitea took to answer each call (load_tickets_test.go)
+	gen   int             // counts resets, so that a call answered after one is not filed
 }
 
 func startAPICounter(t *testing.T, target string) *apiCounter {
@@ -80,10 +81,18 @@ func startAPICounter(t *testing.T, target string) *apiCounter {
 	direct := proxy.Director
 	proxy.Director = func(r *http.Request) { direct(r); r.Host = u.Host } // Gitea writes its URLs from Host
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		call, start := r.Method+" "+r.URL.Path, time.Now()
+		// The call is recorded before Gitea sees it, so that a test that finds the
+		// write in Gitea also finds the call here; its time is filled in after.
+		start := time.Now()
+		c.mu.Lock()
+		c.calls, c.took = append(c.calls, r.Method+" "+r.URL.Path), append(c.took, 0)
+		i, gen := len(c.calls)-1, c.gen
+		c.mu.Unlock()
 		proxy.ServeHTTP(w, r)
 		c.mu.Lock()
-		c.calls, c.took = append(c.calls, call), append(c.took, time.Since(start))
+		if c.gen == gen {
+			c.took[i] = time.Since(start)
+		}
 		c.mu.Unlock()
 	})}
 	go func() { _ = srv.Serve(ln) }()
@@ -94,6 +103,7 @@ func startAPICounter(t *testing.T, target string) *apiCounter {
 func (c *apiCounter) reset() {
 	c.mu.Lock()
 	c.calls, c.took = nil, nil
+	c.gen++
 	c.mu.Unlock()
 }
 
