@@ -253,3 +253,114 @@ func TestMergeRequestTicketUpstream(t *testing.T) {
 		}
 	})
 }
+
+// TestMergeRequestTicketFork (issue 14, fork side B): the Ticket alpha offers for Alice's
+// labelled pull request has the id <R_B>/merge-requests/<n>, and that id dereferences to
+// the Ticket that was offered (attributed to R_B, naming Alice, its attachment her branch
+// into the upstream's), read from the real Gitea; a pull request that was not offered is
+// a Ticket of its forge user with both branches in R_B's repository, and resolved once
+// closed.
+func TestMergeRequestTicketFork(t *testing.T) {
+	g := giteatest.Start(t)
+	up := startUpstreamPeer(t)
+	p := newPair(t)
+	up.attach(p.alpha.listen)
+	ctx := context.Background()
+
+	alice := g.CreateUser(t, "alice")
+	repo, _, err := alice.Client.CreateRepo(sdk.CreateRepoOption{Name: "project", DefaultBranch: "main"})
+	must(t, err)
+	owner, name := repo.Owner.UserName, repo.Name
+	bot := g.CreateUser(t, "fedforge-bot", "read:repository", "write:issue")
+	_, err = alice.Client.AddCollaborator(owner, name, bot.Name, sdk.AddCollaboratorOption{Permission: ptrTo(sdk.AccessModeWrite)})
+	must(t, err)
+	work := t.TempDir()
+	git := func(args ...string) string { return giteatest.Git(t, work, alice.Name, alice.Token, args...) }
+	branch := func(name, file string) {
+		git("checkout", "-q", "-b", name, "main")
+		must(t, os.WriteFile(filepath.Join(work, file), []byte(name+"\n"), 0o644))
+		git("add", ".")
+		git("commit", "-q", "-m", "Work on "+name)
+		git("push", "-q", repo.CloneURL, "HEAD:"+name)
+		g.WaitPushed(t, owner, repo.Name, name, git("rev-parse", "HEAD"))
+	}
+	git("init", "-q", "-b", "main")
+	must(t, os.WriteFile(filepath.Join(work, "README.md"), []byte("Bob's project, forked.\n"), 0o644))
+	git("add", ".")
+	git("commit", "-q", "-m", "Import")
+	git("push", "-q", repo.CloneURL, "HEAD:main")
+	branch("fix", "fix.txt")
+	branch("docs", "docs.txt")
+
+	const secret = "alice-doc-hook-secret"
+	must(t, p.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "alpha", Name: "forge-token"},
+		StringData: map[string]string{"token": bot.Token, "hook": secret}}))
+	must(t, p.k8s.Create(ctx, &fedv1.FederatedActor{ObjectMeta: metav1.ObjectMeta{Namespace: "alpha", Name: "project"},
+		Spec: fedv1.FederatedActorSpec{ServerRef: fedv1.LocalObjectReference{Name: "forge"}, Type: fedv1.ActorRepository,
+			PreferredUsername: "project",
+			Forge:             &fedv1.ForgeAccess{Type: fedv1.ForgeGitea, URL: g.URL, Project: repo.FullName, TokenSecretRef: fedv1.SecretKeyReference{Name: "forge-token"}},
+			Sources: []fedv1.EventSource{{Name: "gitea", Type: fedv1.SourceGitea,
+				SecretRef: &fedv1.SecretKeyReference{Name: "forge-token", Key: "hook"}}},
+			MergeRequests: &fedv1.MergeRequestsSpec{Upstream: up.id(), Label: "upstream"}}}))
+	rb := p.alpha.base() + "/actors/project"
+	ra := up.id()
+	waitServed(t, p.alpha, "project")
+	_, relayURL := startHookRelay(t, p)
+	g.CreateWebhook(t, owner, name, relayURL+"/hooks/project/gitea", secret, "push", "pull_request")
+
+	label, _, err := alice.Client.CreateLabel(owner, name, sdk.CreateLabelOption{Name: "upstream", Color: "#00aabb"})
+	must(t, err)
+	pr, _, err := alice.Client.CreatePullRequest(owner, name, sdk.CreatePullRequestOption{Head: "fix", Base: "main",
+		Title: "Fix the build", Body: "The `make` step **failed**.", Labels: []int64{label.ID}})
+	must(t, err)
+
+	t.Run("the offered Ticket's id dereferences to the Ticket that was offered", func(t *testing.T) {
+		offer := up.wait(t, "the Offer", func(d map[string]any) bool { return d["type"] == "Offer" })
+		offered := obj(offer.doc, "object")
+		id := fmt.Sprintf("%s/merge-requests/%d", rb, pr.Index)
+		if offered["id"] != id {
+			t.Fatalf("offered Ticket id %v, want %s", offered["id"], id)
+		}
+		doc := getAS2(t, p.alpha, strings.TrimPrefix(id, p.alpha.base()))
+		for _, k := range []string{"id", "type", "attributedTo", "name", "summary", "content", "source", "url", "attachment"} {
+			if fmt.Sprint(doc[k]) != fmt.Sprint(offered[k]) && k != "attachment" {
+				t.Errorf("served Ticket %s = %v, offered %v", k, doc[k], offered[k])
+			}
+		}
+		att := obj(doc, "attachment")
+		origin, target := obj(att, "origin"), obj(att, "target")
+		if att["type"] != "Offer" || origin["context"] != rb || origin["ref"] != "refs/heads/fix" || target["context"] != ra || target["ref"] != "refs/heads/main" {
+			t.Errorf("served attachment = %v, want R_B's fix offered into R_A's main", att)
+		}
+		if doc["context"] != rb || doc["isResolved"] != false || doc["replies"] != id+"/replies" || doc["followers"] != id+"/followers" ||
+			!strings.Contains(fmt.Sprint(doc["content"]), "alice") || fmt.Sprint(doc["url"]) != "["+pr.HTMLURL+"]" {
+			t.Errorf("served Ticket = %v", doc)
+		}
+		if f := getAS2(t, p.alpha, strings.TrimPrefix(id, p.alpha.base())+"/followers"); f["type"] != "OrderedCollection" {
+			t.Errorf("followers = %v", f)
+		}
+	})
+
+	t.Run("a pull request not offered is its forge user's Ticket, resolved once closed", func(t *testing.T) {
+		other, _, err := alice.Client.CreatePullRequest(owner, name, sdk.CreatePullRequestOption{Head: "docs", Base: "main", Title: "Docs"})
+		must(t, err)
+		path := fmt.Sprintf("/actors/project/merge-requests/%d", other.Index)
+		doc := getAS2(t, p.alpha, path)
+		att := obj(doc, "attachment")
+		origin, target := obj(att, "origin"), obj(att, "target")
+		if fmt.Sprint(doc["attributedTo"]) != "["+g.URL+"/alice]" || doc["isResolved"] != false ||
+			origin["context"] != rb || origin["ref"] != "refs/heads/docs" || target["context"] != rb || target["ref"] != "refs/heads/main" {
+			t.Errorf("Ticket of a pull request not offered = %v", doc)
+		}
+		closed := sdk.StateClosed
+		_, _, err = alice.Client.EditPullRequest(owner, name, other.Index, sdk.EditPullRequestOption{State: &closed})
+		must(t, err)
+		eventually(t, 60*time.Second, func() error { // the close's webhook drops the cached pull request
+			doc := getAS2(t, p.alpha, path)
+			if doc["isResolved"] != true || doc["resolved"] == nil || doc["resolvedBy"] != nil {
+				return fmt.Errorf("closed pull request's Ticket: isResolved %v resolved %v resolvedBy %v", doc["isResolved"], doc["resolved"], doc["resolvedBy"])
+			}
+			return nil
+		})
+	})
+}
