@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -292,13 +293,14 @@ func TestMergeRequestTicketFork(t *testing.T) {
 	branch("fix", "fix.txt")
 	branch("docs", "docs.txt")
 
+	api := startAPICounter(t, g.URL) // alpha reads forge B through it: the forge calls are counted
 	const secret = "alice-doc-hook-secret"
 	must(t, p.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "alpha", Name: "forge-token"},
 		StringData: map[string]string{"token": bot.Token, "hook": secret}}))
 	must(t, p.k8s.Create(ctx, &fedv1.FederatedActor{ObjectMeta: metav1.ObjectMeta{Namespace: "alpha", Name: "project"},
 		Spec: fedv1.FederatedActorSpec{ServerRef: fedv1.LocalObjectReference{Name: "forge"}, Type: fedv1.ActorRepository,
 			PreferredUsername: "project",
-			Forge:             &fedv1.ForgeAccess{Type: fedv1.ForgeGitea, URL: g.URL, Project: repo.FullName, TokenSecretRef: fedv1.SecretKeyReference{Name: "forge-token"}},
+			Forge:             &fedv1.ForgeAccess{Type: fedv1.ForgeGitea, URL: api.url, Project: repo.FullName, TokenSecretRef: fedv1.SecretKeyReference{Name: "forge-token"}},
 			Sources: []fedv1.EventSource{{Name: "gitea", Type: fedv1.SourceGitea,
 				SecretRef: &fedv1.SecretKeyReference{Name: "forge-token", Key: "hook"}}},
 			MergeRequests: &fedv1.MergeRequestsSpec{Upstream: up.id(), Label: "upstream"}}}))
@@ -339,6 +341,20 @@ func TestMergeRequestTicketFork(t *testing.T) {
 		if f := getAS2(t, p.alpha, strings.TrimPrefix(id, p.alpha.base())+"/followers"); f["type"] != "OrderedCollection" {
 			t.Errorf("followers = %v", f)
 		}
+		// A storm of GETs of one merge-request Ticket costs at most one forge call per 30 s.
+		api.reset()
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = getAS2(t, p.alpha, strings.TrimPrefix(id, p.alpha.base())) }()
+		}
+		wg.Wait()
+		for range 20 {
+			_ = getAS2(t, p.alpha, strings.TrimPrefix(id, p.alpha.base()))
+		}
+		if calls := api.pullCalls(); len(calls) > 1 {
+			t.Errorf("40 GETs of a merge-request Ticket made %d forge calls: %v", len(calls), calls)
+		}
 	})
 
 	t.Run("a pull request not offered is its forge user's Ticket, resolved once closed", func(t *testing.T) {
@@ -363,4 +379,17 @@ func TestMergeRequestTicketFork(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// pullCalls are the recorded calls on pull requests.
+func (c *apiCounter) pullCalls() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, call := range c.calls {
+		if strings.Contains(call, "/pulls") {
+			out = append(out, call)
+		}
+	}
+	return out
 }
