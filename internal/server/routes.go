@@ -49,6 +49,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /actors/{username}/issues/{number}", f.signedFetch(f.ticket, false))
 	mux.HandleFunc("GET /actors/{username}/issues/{number}/replies", f.signedFetch(f.ticketReplies, false))
 	mux.HandleFunc("GET /actors/{username}/issues/{number}/followers", f.signedFetch(f.ticketFollowers, false))
+	// Merge requests: every pull request of a Repository actor with a forge, the Ticket
+	// an upstream's Accept names and a fork's Offer carries (merge_request_document.go).
+	mux.HandleFunc("GET /actors/{username}/merge-requests/{number}", f.signedFetch(f.mergeRequest, false))
+	mux.HandleFunc("GET /actors/{username}/merge-requests/{number}/replies", f.signedFetch(f.mergeRequestReplies, false))
+	mux.HandleFunc("GET /actors/{username}/merge-requests/{number}/followers", f.signedFetch(f.mergeRequestFollowers, false))
 	mux.HandleFunc("GET /actors/{username}/{kind}/{rest...}", f.signedFetch(func(w http.ResponseWriter, r *http.Request) {
 		switch r.PathValue("kind") {
 		case "activities", "objects":

@@ -124,6 +124,7 @@ func (f *federation) recordForgeEvent(ctx context.Context, actor *fedv1.Federate
 	if err := f.offerMergeRequest(ctx, actor, ev); err != nil { // merge_request_offer.go (issue 14)
 		return err
 	}
+	f.forgetPull(ctx, actor, ev) // merge_request_document.go: the Ticket shows the change at once
 	if actor.Spec.Type != fedv1.ActorRepository || (ev.Kind != forge.KindFork && ev.Kind != forge.KindStar) {
 		return nil
 	}

@@ -122,9 +122,15 @@ func (f *federation) ticketReplies(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := la.urls.Ticket(n)
+	f.serveReplies(w, r, la.urls.Ticket(n))
+}
+
+// serveReplies writes the replies collection of the Ticket (issue or merge request) id:
+// the remote Notes written as its comments, oldest first.
+func (f *federation) serveReplies(w http.ResponseWriter, r *http.Request, id string) {
 	cs, err := f.store.TicketComments(r.Context(), id)
 	if err != nil {
+		f.log.Info("reading a Ticket's replies failed", "ticket", id, "error", err.Error())
 		http.Error(w, "lookup failed", http.StatusInternalServerError)
 		return
 	}
@@ -143,9 +149,15 @@ func (f *federation) ticketFollowers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := la.urls.Ticket(n)
+	f.serveFollowers(w, r, la.urls.Ticket(n))
+}
+
+// serveFollowers writes the followers collection of the Ticket (issue or merge request)
+// id: its remote participants.
+func (f *federation) serveFollowers(w http.ResponseWriter, r *http.Request, id string) {
 	ps, err := f.store.TicketParticipants(r.Context(), id)
 	if err != nil {
+		f.log.Info("reading a Ticket's followers failed", "ticket", id, "error", err.Error())
 		http.Error(w, "lookup failed", http.StatusInternalServerError)
 		return
 	}

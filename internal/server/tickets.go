@@ -34,6 +34,7 @@ type ticketing struct {
 
 	issues  sync.Map // issueKey -> cachedIssue
 	flights singleflight.Group
+	pulls   pullCache // merge_request_document.go
 }
 
 type issueKey struct {
