@@ -124,6 +124,9 @@ func (f *federation) recordForgeEvent(ctx context.Context, actor *fedv1.Federate
 	if err := f.offerMergeRequest(ctx, actor, ev); err != nil { // merge_request_offer.go (issue 14)
 		return err
 	}
+	if err := f.withdrawOffered(ctx, actor, ev); err != nil { // merge_request_withdraw.go (issue 14)
+		return err
+	}
 	if actor.Spec.Type != fedv1.ActorRepository || (ev.Kind != forge.KindFork && ev.Kind != forge.KindStar) {
 		return nil
 	}
