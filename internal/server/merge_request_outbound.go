@@ -33,7 +33,8 @@ const zeroCommit = "0000000000000000000000000000000000000000"
 // pushes leave the head it recorded) is also addressed to the actor that offered the
 // merge request (step 4, Bob's pushes); the close or reopen of a federated merge request
 // is recorded, and when the record already said so (Fedforge made it on the submitter's
-// word, resolve_origin.go) it goes to the followers only, not back to the submitter.
+// word, resolve_origin.go) it goes to the followers only, not back to the submitter; a
+// merge is recorded too, so that a withdrawal that crosses it changes nothing.
 func (f *federation) upstreamOfEvent(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) (*render.Upstream, error) {
 	if actor.Spec.Type != fedv1.ActorRepository {
 		return nil, nil
@@ -41,7 +42,7 @@ func (f *federation) upstreamOfEvent(ctx context.Context, actor *fedv1.Federated
 	switch {
 	case ev.Kind == forge.KindPush && ev.Branch != "":
 	case ev.Kind == forge.KindComment && ev.OnMergeRequest && ev.Number > 0:
-	case ev.Kind == forge.KindMergeRequest && (ev.Action == forge.ActionClosed || ev.Action == forge.ActionReopened) && ev.Number > 0:
+	case ev.Kind == forge.KindMergeRequest && (ev.Action == forge.ActionClosed || ev.Action == forge.ActionReopened || ev.Action == forge.ActionMerged) && ev.Number > 0:
 	default:
 		return nil, nil
 	}
@@ -53,6 +54,14 @@ func (f *federation) upstreamOfEvent(ctx context.Context, actor *fedv1.Federated
 	id := u.ID
 	switch ev.Kind {
 	case forge.KindMergeRequest:
+		if ev.Action == forge.ActionMerged {
+			// Recorded so that a late withdrawal finds it settled; the merged Resolve
+			// goes to the participants whatever the record said.
+			if _, err := f.store.SetMergeRequestClosed(ctx, u.MergeRequest(ev.Number), true, false); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			return nil, nil
+		}
 		return f.federatedClosed(ctx, u.MergeRequest(ev.Number), ev.Action == forge.ActionClosed)
 	case forge.KindPush:
 		open, err := f.store.OpenOfferedMergeRequestsFrom(ctx, id, ev.Branch)

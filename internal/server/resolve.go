@@ -97,9 +97,12 @@ func (f *federation) undoResolve(ctx context.Context, in *inbound) ([]string, bo
 		return nil, ok, err
 	}
 	if m.State == store.OfferedAccepted {
-		return []string{la.urls.ID}, true, nil
-	}
-	if err := f.store.AnswerMergeRequestOffer(ctx, m.OfferID, store.OfferedAccepted, ""); err != nil {
+		// Open on both sides already, unless Alice withdrew it here (merge_request_withdraw.go)
+		// and the upstream's people reopened it there: then she is told.
+		if w, err := f.store.OfferWithdrawn(ctx, m.OfferID); err != nil || !w {
+			return []string{la.urls.ID}, true, err
+		}
+	} else if err := f.store.AnswerMergeRequestOffer(ctx, m.OfferID, store.OfferedAccepted, ""); err != nil {
 		return nil, true, err
 	}
 	body := "<p>The upstream " + htmlLink(m.UpstreamID, m.UpstreamID) + " reopened its " + htmlLink(m.TicketID, "merge request") + ".</p>"
