@@ -219,7 +219,8 @@ func waitPullState(t *testing.T, c *sdk.Client, owner, repo string, n int64, sta
 // reopening it reopens Bob's; a close from a third actor is refused with 403 and writes
 // nothing; alpha sends nothing back (beta receives no Resolve or Undo from R_A); each
 // comment is written once. A pull request closed right after it was labelled ends with
-// Bob's closed too, whether the close reached alpha before or after the Accept.
+// Bob's closed too, whether the close reached alpha before or after the Accept; Bob
+// reopening it is told on Alice's pull request.
 func TestMergeRequestWithdrawnBetweenInstances(t *testing.T) {
 	w := startMRWorkflow(t)
 	alicePR, bobPR := w.offer(t, "fix", "Fix the build", true)
@@ -311,6 +312,15 @@ func TestMergeRequestWithdrawnBetweenInstances(t *testing.T) {
 		bobDocs := w.bobPullFrom(t, w.federated("docs"))
 		waitPullState(t, w.ga.Client, w.owner, w.bob.Name, bobDocs.Index, sdk.StateClosed)
 		w.waitComment(t, w.bobComments(t, bobDocs.Index), "the withdrawal", closedBy)
+
+		// Bob reopens what Alice withdrew: she is told, and her pull request stays closed.
+		setPull(t, w.ga.Client, w.owner, w.bob.Name, bobDocs.Index, sdk.StateOpen)
+		w.waitComment(t, w.aliceComments(t, early.Index), "the upstream's reopening", func(b string) bool {
+			return strings.Contains(b, "reopened its") && strings.Contains(b, w.rA)
+		})
+		if pr, _, err := w.alice.Client.GetPullRequest(w.alice.Name, w.fork.Name, early.Index); err != nil || pr.State != sdk.StateClosed {
+			t.Errorf("Alice's withdrawn pull request after Bob's reopening: %v, %v; want closed", pr.State, err)
+		}
 	})
 }
 
