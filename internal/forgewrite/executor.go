@@ -263,6 +263,13 @@ func (e *Executor) write(ctx context.Context, w store.ForgeWrite, op *Op) (store
 	case KindClose:
 		err = t.Writer.CloseIssue(ctx, t.Repo, op.Number, key)
 		ref = forge.Ref{Number: op.Number}
+	case KindReopen:
+		ro, ok := t.Writer.(forge.PullReopener)
+		if !ok {
+			return store.ForgeRef{}, Permanent(fmt.Errorf("the %s writer cannot reopen pull requests", t.Writer.Type()))
+		}
+		err = ro.ReopenPull(ctx, t.Repo, op.Number)
+		ref = forge.Ref{Number: op.Number}
 	default:
 		err = Permanent(fmt.Errorf("unknown kind %q", op.Kind))
 	}

@@ -33,6 +33,9 @@ const (
 	// sequence and closes either through the issues API, with write:issue): a pull
 	// request offered upstream that the upstream merged (issue 14).
 	KindClose Kind = "close"
+	// KindReopen reopens pull request Op.Number (forge.PullReopener): the actor that
+	// offered a federated merge request reopened its own pull request (issue 14).
+	KindReopen Kind = "reopen"
 	// KindMergeRequest mirrors Op.MergeRequest's branch into a federated branch and opens
 	// a pull request from it (issue 14, upstream side); Config.Git runs it.
 	KindMergeRequest Kind = "merge-request"
@@ -116,9 +119,9 @@ func Row(actorID string, op Op) (store.ForgeWrite, error) {
 			return store.ForgeWrite{}, fmt.Errorf("forgewrite: a %s write without a comment", op.Kind)
 		}
 	case KindDeleteComment:
-	case KindClose:
+	case KindClose, KindReopen:
 		if op.Number <= 0 {
-			return store.ForgeWrite{}, errors.New("forgewrite: a close write without a number")
+			return store.ForgeWrite{}, fmt.Errorf("forgewrite: a %s write without a number", op.Kind)
 		}
 	case KindMergeRequest:
 		if op.MergeRequest == nil {

@@ -35,6 +35,11 @@ type Upstream struct {
 	// and Actor the upstream actor holding it: the comment's Note replies to that Ticket
 	// and goes to that actor (contract step 3), not to the pull request's local thread.
 	Ticket, Actor string
+	// OwnClose says that a merge request's close or reopen was made by Fedforge itself
+	// on the word of the actor that offered it (issue 14, upstream side): the Resolve
+	// goes to the actor's followers only, not to the Ticket's participants, so that the
+	// submitter is not told back what it asked for.
+	OwnClose bool
 }
 
 // pushUpstreams are the upstream actors a Push is also addressed to.
@@ -174,6 +179,9 @@ func (r *renderer) resolve() ([]store.Activity, error) {
 	}
 	thread := r.thread()
 	to, cc := r.threadAddress()
+	if r.t.Upstream != nil && r.t.Upstream.OwnClose {
+		to, cc = r.address()
+	}
 	summary := "<p>" + r.who() + " " + ev.Action + " " + link(ev.URL, r.threadRef()) + " in " + r.repoLink()
 	if t := strings.TrimSpace(ev.Title); t != "" {
 		summary += ": " + esc(t)

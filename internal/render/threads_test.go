@@ -258,3 +258,22 @@ func TestRenderUpstream(t *testing.T) {
 		t.Errorf("a label change rendered: %v", err)
 	}
 }
+
+// TestRenderOwnClose: the close or reopen of a merge request that Fedforge made on its
+// submitter's word (Upstream.OwnClose) goes to the actor's followers, not to the Ticket's
+// participants (the submitter among them): no echo of what it asked for.
+func TestRenderOwnClose(t *testing.T) {
+	for _, name := range []string{"gitea pull request closed", "gitea pull request reopened"} {
+		tc := forgetest.Payloads[name]
+		acts, err := render.Render(parseCase(t, tc), render.Target{ActorID: rendertest.ActorID, Now: rendertest.Now,
+			Upstream: &render.Upstream{OwnClose: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := decode(t, acts[0].Raw)
+		participants := urls.ObjectFollowers(actor.MergeRequest(2))
+		if doc.To.Contains(participants) || doc.Cc.Contains(participants) || !doc.Cc.Contains(actor.Followers()) {
+			t.Errorf("%s made on the submitter's word addressed to %v and %v; want the followers only", name, doc.To.IDs(), doc.Cc.IDs())
+		}
+	}
+}

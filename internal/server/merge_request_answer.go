@@ -63,11 +63,29 @@ func (f *federation) answerMergeRequestOffer(ctx context.Context, in *inbound) e
 		if m.TicketID == ticket {
 			return nil // the same answer again, under another id
 		}
+		// Closed here before this answer (merge_request_withdraw.go): the withdrawal
+		// follows at once, sent before the Ticket is recorded so that a retried Accept
+		// sends it again (same id) rather than never.
+		withdrawn, err := f.store.OfferWithdrawn(ctx, m.OfferID)
+		if err != nil {
+			return err
+		}
+		if withdrawn {
+			wm := m
+			wm.TicketID = ticket
+			if err := f.sendWithdrawal(ctx, la, wm, false, act.ID, "<p>"+htmlLink(la.urls.MergeRequest(m.Number), "The pull request")+
+				" offered as "+htmlLink(ticket, "this merge request")+" was closed before the offer was answered.</p>"); err != nil {
+				return err
+			}
+		}
 		if err := f.store.AnswerMergeRequestOffer(ctx, m.OfferID, store.OfferedAccepted, ticket); err != nil {
 			return err
 		}
 		body = "<p>Offered upstream to " + htmlLink(m.UpstreamID, m.UpstreamID) + ": it opened " + htmlLink(ticket, "its merge request") +
 			". Comments here and there are carried both ways; pushes to <code>" + html.EscapeString(m.Head) + "</code> update it.</p>"
+		if withdrawn {
+			body += "<p>This pull request was closed here before that answer, so the upstream was asked to close its merge request too.</p>"
+		}
 	} else {
 		if m.State == store.OfferedRejected {
 			return nil

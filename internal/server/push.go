@@ -13,7 +13,9 @@ import (
 // Branch of the sender's own repository: context the sender, or no context, and its ref),
 // each of them gets a durable forge write that fetches the branch again and updates the
 // federated branch, so that the pull request shows the new commits
-// (docs/merge-requests.md, step 4). A Push about any other branch changes nothing.
+// (docs/merge-requests.md, step 4). A Push from the upstream about the federated branch of
+// a pull request offered from here is reported on that pull request
+// (merge_request_upstream_push.go). A Push about any other branch changes nothing.
 func (f *federation) onPush(ctx context.Context, in *inbound) ([]string, error) {
 	act := in.act
 	recipients, err := f.addressees(ctx, act, in.recipient)
@@ -29,6 +31,16 @@ func (f *federation) onPush(ctx context.Context, in *inbound) ([]string, error) 
 	ref := tb.Ref
 	if ref == "" && tb.Name != "" {
 		ref = "refs/heads/" + tb.Name
+	}
+	if out, handled, err := f.upstreamPush(ctx, act, ref); err != nil { // merge_request_upstream_push.go
+		return nil, err
+	} else if handled {
+		for _, id := range out {
+			if !slices.Contains(recipients, id) {
+				recipients = append(recipients, id)
+			}
+		}
+		return recipients, nil
 	}
 	mrs, err := f.store.OpenMergeRequestsFrom(ctx, actorID, ref)
 	if err != nil {

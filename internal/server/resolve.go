@@ -22,6 +22,9 @@ import (
 // addressees like any activity (someone following a Ticket elsewhere reads it).
 func (f *federation) onResolve(ctx context.Context, in *inbound) ([]string, error) {
 	act := in.act
+	if out, handled, err := f.resolveByOrigin(ctx, in, act.Object.ID(), false); handled { // resolve_origin.go
+		return out, err
+	}
 	m, la, ok, err := f.offeredByTicket(ctx, act, act.Object.ID())
 	if err != nil {
 		return nil, err
@@ -50,6 +53,18 @@ func (f *federation) onResolve(ctx context.Context, in *inbound) ([]string, erro
 		f.log.V(1).Info("offered pull request already in this state: nothing written", "ticket", m.TicketID, "state", state)
 		return []string{la.urls.ID}, nil
 	}
+	if !closePull {
+		// Withdrawn here (merge_request_withdraw.go): the upstream's close only answers
+		// ours (its echo, which the upstream does not send unless a webhook was retried):
+		// Alice, who closed her pull request, is told nothing, and her reopening still
+		// goes upstream.
+		if w, err := f.store.OfferWithdrawn(ctx, m.OfferID); err != nil {
+			return nil, err
+		} else if w {
+			f.log.V(1).Info("upstream close of a withdrawn pull request: nothing written", "ticket", m.TicketID)
+			return []string{la.urls.ID}, nil
+		}
+	}
 	if err := f.store.AnswerMergeRequestOffer(ctx, m.OfferID, state, ""); err != nil {
 		return nil, err
 	}
@@ -74,14 +89,20 @@ func (f *federation) undoResolve(ctx context.Context, in *inbound) ([]string, bo
 	if inner == nil || !inner.Type.Has(activitypub.TypeResolve) {
 		return nil, false, nil
 	}
+	if out, handled, err := f.resolveByOrigin(ctx, in, inner.Object.ID(), true); handled { // resolve_origin.go
+		return out, true, err
+	}
 	m, la, ok, err := f.offeredByTicket(ctx, act, inner.Object.ID())
 	if err != nil || !ok {
 		return nil, ok, err
 	}
 	if m.State == store.OfferedAccepted {
-		return []string{la.urls.ID}, true, nil
-	}
-	if err := f.store.AnswerMergeRequestOffer(ctx, m.OfferID, store.OfferedAccepted, ""); err != nil {
+		// Open on both sides already, unless Alice withdrew it here (merge_request_withdraw.go)
+		// and the upstream's people reopened it there: then she is told.
+		if w, err := f.store.OfferWithdrawn(ctx, m.OfferID); err != nil || !w {
+			return []string{la.urls.ID}, true, err
+		}
+	} else if err := f.store.AnswerMergeRequestOffer(ctx, m.OfferID, store.OfferedAccepted, ""); err != nil {
 		return nil, true, err
 	}
 	body := "<p>The upstream " + htmlLink(m.UpstreamID, m.UpstreamID) + " reopened its " + htmlLink(m.TicketID, "merge request") + ".</p>"

@@ -125,6 +125,9 @@ func (f *federation) recordForgeEvent(ctx context.Context, actor *fedv1.Federate
 		return err
 	}
 	f.forgetPull(ctx, actor, ev) // merge_request_document.go: the Ticket shows the change at once
+	if err := f.withdrawOffered(ctx, actor, ev); err != nil { // merge_request_withdraw.go (issue 14)
+		return err
+	}
 	if actor.Spec.Type != fedv1.ActorRepository || (ev.Kind != forge.KindFork && ev.Kind != forge.KindStar) {
 		return nil
 	}

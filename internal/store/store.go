@@ -280,6 +280,8 @@ type Store interface {
 	MentionTickets
 	// MergeRequestsOffered is the fork side of cross-instance merge requests (merge_requests_offered.go).
 	MergeRequestsOffered
+	// MergeRequestWithdrawals: closing and reopening from the fork (merge_request_withdrawals.go).
+	MergeRequestWithdrawals
 
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing
