@@ -397,7 +397,7 @@ func rfc9421Sign(alg string, key any, base []byte) ([]byte, error) {
 // verifyRFC9421 checks sig over base with key. With no alg parameter the algorithm is
 // derived from the key type; for RSA both registered RSA algorithms are tried.
 func verifyRFC9421(alg string, key any, base, sig []byte) error {
-	bad := newErr(KindBadSignature, "", nil, "RFC 9421 signature does not verify")
+	bad := func() error { return newErr(KindBadSignature, "", nil, "RFC 9421 signature does not verify") } // only on a refusal
 	switch k := key.(type) {
 	case []byte:
 		if alg != "" && alg != AlgHMACSHA256 {
@@ -408,7 +408,7 @@ func verifyRFC9421(alg string, key any, base, sig []byte) error {
 		if hmac.Equal(mac.Sum(nil), sig) {
 			return nil
 		}
-		return bad
+		return bad()
 	case ed25519.PublicKey:
 		if alg != "" && alg != AlgEd25519RFC {
 			break
@@ -416,7 +416,7 @@ func verifyRFC9421(alg string, key any, base, sig []byte) error {
 		if ed25519.Verify(k, base, sig) {
 			return nil
 		}
-		return bad
+		return bad()
 	case *rsa.PublicKey:
 		if alg == "" || alg == AlgRSAv15SHA256 {
 			h := sha256.Sum256(base)
@@ -431,21 +431,21 @@ func verifyRFC9421(alg string, key any, base, sig []byte) error {
 			}
 		}
 		if alg == "" || alg == AlgRSAv15SHA256 || alg == AlgRSAPSSSHA512 {
-			return bad
+			return bad()
 		}
 	case *ecdsa.PublicKey:
 		if alg != "" && alg != AlgECDSAP256SHA256 {
 			break
 		}
 		if k.Curve != elliptic.P256() || len(sig) != 64 {
-			return bad
+			return bad()
 		}
 		h := sha256.Sum256(base)
 		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 		if ecdsa.Verify(k, h[:], r, s) {
 			return nil
 		}
-		return bad
+		return bad()
 	default:
 		return newErr(KindUnsupported, "", nil, "key type %T", key)
 	}

@@ -170,13 +170,20 @@ func (rs *Refs) UnmarshalJSON(b []byte) error {
 		}
 		return nil
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(b, &raws); err != nil {
-		return err
+	// The elements are found by scanning the checked array, not by decoding it into a
+	// []json.RawMessage first: that cost a decoder, a slice and a copy of every element
+	// per property, three times per inbox POST (to and cc, and the object's to; issue 17).
+	if !json.Valid(b) {
+		var raws []json.RawMessage
+		return json.Unmarshal(b, &raws) // its error says what is wrong, as before
 	}
-	for _, raw := range raws {
-		raw = bytes.TrimSpace(raw)
-		if len(raw) > 0 && raw[0] == '[' {
+	for i := skipSpace(b, 1); i < len(b) && b[i] != ']'; {
+		end := endOfValue(b, i)
+		raw := b[i:end]
+		if i = skipSpace(b, end); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+		if raw[0] == '[' {
 			continue // nested arrays have no meaning in AS2
 		}
 		var r Ref

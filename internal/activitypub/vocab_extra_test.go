@@ -1,6 +1,7 @@
 package activitypub
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -88,6 +89,68 @@ func FuzzUnknownProps(f *testing.F) {
 		}
 		if got, want := unknownProps(b), unknownPropsByMap(b); !reflect.DeepEqual(got, want) {
 			t.Errorf("unknownProps(%q) = %q, decoding gives %q", b, got, want)
+		}
+	})
+}
+
+// refsByRawMessages is what Refs.UnmarshalJSON's array scan replaces: the array decoded
+// into json.RawMessage elements, each decoded as a Ref.
+func refsByRawMessages(b []byte) (Refs, error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(b, &raws); err != nil {
+		return nil, err
+	}
+	var rs Refs
+	for _, raw := range raws {
+		raw = bytes.TrimSpace(raw)
+		if len(raw) > 0 && raw[0] == '[' {
+			continue
+		}
+		var r Ref
+		if err := r.UnmarshalJSON(raw); err != nil {
+			return nil, err
+		}
+		if !r.IsZero() {
+			rs = append(rs, r)
+		}
+	}
+	return rs, nil
+}
+
+// refsArrays are arrays where the scan and a decode could disagree.
+var refsArrays = []string{
+	`[]`, ` [ ] `, `["https://a/1"]`, `["https://a/1","https://b/2"]`,
+	" [ \"https://a/1\" ,\n\t\"https://b/2\" ] ", `[null,"x",null]`, `[["nested"],"x",[]]`,
+	`[{"id":"https://a/1","type":"Mention","href":"https://a/1"},"y"]`, `["a\"]b",{"name":"]}"}]`,
+	`["\u0068ttps://a/1"]`, `[1,"x"]`, `[true]`, `[{"id":1}]`,
+	`["x",]`, `["x"`, `[,"x"]`, `["x" "y"]`, "[\"a\xffb\"]", `[{"id":"x"}}]`,
+}
+
+func TestRefsArrayMatchesDecoding(t *testing.T) {
+	for _, in := range refsArrays {
+		var got Refs
+		gotErr := got.UnmarshalJSON([]byte(in))
+		want, wantErr := refsByRawMessages([]byte(in))
+		if (gotErr == nil) != (wantErr == nil) || (gotErr == nil && !reflect.DeepEqual(got, want)) {
+			t.Errorf("Refs.UnmarshalJSON(%q) = %+v, %v; decoding gives %+v, %v", in, got, gotErr, want, wantErr)
+		}
+	}
+}
+
+// FuzzRefsArray checks the scan against a decode into raw elements on any input.
+func FuzzRefsArray(f *testing.F) {
+	for _, a := range refsArrays {
+		f.Add([]byte(a))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(bytes.TrimSpace(b)) == 0 || bytes.TrimSpace(b)[0] != '[' {
+			return
+		}
+		var got Refs
+		gotErr := got.UnmarshalJSON(b)
+		want, wantErr := refsByRawMessages(b)
+		if (gotErr == nil) != (wantErr == nil) || (gotErr == nil && !reflect.DeepEqual(got, want)) {
+			t.Errorf("Refs.UnmarshalJSON(%q) = %+v, %v; decoding gives %+v, %v", b, got, gotErr, want, wantErr)
 		}
 	})
 }

@@ -71,14 +71,20 @@ func (f *federation) mentionTicket(ctx context.Context, in *inbound) error {
 // inbox), and that takes tickets from mentions; nil when there is none. A Note mentioning
 // two such repositories opens one issue, in the first.
 func (f *federation) mentionedTracker(ctx context.Context, act, note *activitypub.Object, recipient *localActor) (*localActor, error) {
-	base, _, err := f.actors.baseURL(ctx)
-	if err != nil {
-		return nil, err
-	}
-	prefix := strings.TrimRight(base, "/") + "/"
+	prefix := "" // read at the first Mention: most Notes have none (issue 17: a cache read per POST)
 	for _, ref := range note.Tag {
 		tag := ref.Object
-		if tag == nil || !tag.Type.Has("Mention") || !strings.HasPrefix(tag.Href, prefix) {
+		if tag == nil || !tag.Type.Has("Mention") {
+			continue
+		}
+		if prefix == "" {
+			base, _, err := f.actors.baseURL(ctx)
+			if err != nil {
+				return nil, err
+			}
+			prefix = strings.TrimRight(base, "/") + "/"
+		}
+		if !strings.HasPrefix(tag.Href, prefix) {
 			continue
 		}
 		la, err := f.actors.byIRI(ctx, tag.Href)

@@ -106,6 +106,27 @@ func refuseIDs(t *testing.T, dsn, marker string) {
 	}
 }
 
+// skipIDs makes the database skip, without an error, every received row whose id
+// contains marker (a BEFORE trigger that ignores the row).
+func skipIDs(t *testing.T, dsn, marker string) {
+	t.Helper()
+	db, eng := rawDB(t, dsn)
+	stmts := []string{`CREATE TRIGGER skip_test BEFORE INSERT ON received WHEN NEW.id LIKE '%` + marker + `%'
+		BEGIN SELECT RAISE(IGNORE); END`}
+	if eng == enginePostgres {
+		stmts = []string{
+			`CREATE FUNCTION skip_test() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.id LIKE '%` + marker + `%' THEN RETURN NULL; END IF; RETURN NEW; END $$`,
+			`CREATE TRIGGER skip_test BEFORE INSERT ON received FOR EACH ROW EXECUTE FUNCTION skip_test()`,
+		}
+	}
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
 func TestReceivedLog(t *testing.T) {
 	ctx := context.Background()
 	runSuite(t, map[string]storeTest{
@@ -239,6 +260,27 @@ func TestReceivedLog(t *testing.T) {
 			}
 			if _, err := s.GetReceived(ctx, "https://p/act/refuse-me"); !errors.Is(err, ErrNotFound) {
 				t.Errorf("the refused row is stored: %v", err)
+			}
+		},
+		"a row the database skips without an error fails its caller, never passes for a replay": func(t *testing.T, s Store, dsn string) {
+			skipIDs(t, dsn, "skip")
+			taken, release := holdWriter(s)
+			defer release()
+			first := recordAsync(s, nil, "https://p/act/first")
+			<-taken
+			ids := []string{"https://p/act/a", "https://p/act/skip-me", "https://p/act/b"}
+			rest := recordAsync(s, nil, ids...) // no recipients: nothing else looks the row up
+			waitPending(s, len(ids))
+			release()
+			<-first
+			got := collect(t, rest, len(ids))
+			if r := got["https://p/act/skip-me"][0]; r.err == nil {
+				t.Errorf("the skipped row: %+v, want an error (its peer must retry, not get a 202)", r)
+			}
+			for _, id := range []string{"https://p/act/a", "https://p/act/b"} {
+				if r := got[id][0]; r.err != nil || !r.isNew {
+					t.Errorf("%s, in the same batch as a skipped row: %+v, want stored", id, r)
+				}
 			}
 		},
 		"a batch that cannot be written fails every caller": func(t *testing.T, s Store, dsn string) {
