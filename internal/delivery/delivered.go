@@ -80,3 +80,29 @@ func (g *deliveredGroup) commitAll(ctx context.Context) {
 		close(r.done)
 	}
 }
+
+// markDelivered records a 2xx, retrying the write a few times: until it is written, a
+// crash would send the activity to this inbox again.
+func (e *Executor) markDelivered(ctx context.Context, d store.Delivery, at time.Time) {
+	e.delivered.Add(1)
+	e.cfg.Metrics.outcome(Delivered)
+	var err error
+	if e.marks != nil {
+		if err = e.marks.mark(ctx, d.ID, at); err == nil || ctx.Err() != nil {
+			if err != nil {
+				e.reportError(err, d, "marking delivery delivered (it will be sent again)")
+			}
+			return
+		}
+		// The batch failed as a whole: write this row on its own, as without batches.
+	}
+	for i := range 3 {
+		if err = e.cfg.Queue.MarkDelivered(ctx, d.ID, at); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(100*(i+1)) * time.Millisecond)
+	}
+	if err != nil {
+		e.reportError(err, d, "marking delivery delivered (it will be sent again)")
+	}
+}
