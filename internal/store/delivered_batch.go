@@ -30,16 +30,21 @@ type DeliveredBatches interface {
 // markChunk bounds the rows of one UPDATE statement (two parameters each).
 const markChunk = 200
 
-// MarkDeliveredBatch implements DeliveredBatches: one UPDATE ... FROM (SELECT ... UNION
-// ALL ...) per chunk of rows, so that on PostgreSQL a batch is one round trip per chunk
-// rather than one per row (SQLite has had UPDATE FROM since 3.33, and takes no column
-// list on a VALUES alias, hence the SELECTs). CAST keeps the parameters typed on both
-// engines.
+// MarkDeliveredBatch implements DeliveredBatches. On PostgreSQL it is one UPDATE ... FROM
+// (SELECT ... UNION ALL ...) per chunk of rows, so that a batch is one round trip per chunk
+// rather than one per row; CAST keeps the parameters typed. On SQLite, in process, a round
+// trip costs nothing but parsing does: a 200-row UNION statement is new text for every
+// batch size and was parsed again each time (1.4 of its 2.5 s of CPU in the issue 17
+// fan-out profile), so SQLite runs one prepared single-row UPDATE per mark instead, in the
+// same one transaction.
 func (s *sqlStore) MarkDeliveredBatch(ctx context.Context, marks []DeliveredMark) error {
 	if len(marks) == 0 {
 		return nil
 	}
 	now := utcNow()
+	if s.eng != enginePostgres {
+		return s.inTx(ctx, func(t tx) error { return markEach(ctx, t, marks, now) })
+	}
 	return s.inTx(ctx, func(t tx) error {
 		for len(marks) > 0 {
 			chunk := marks[:min(len(marks), markChunk)]
@@ -68,4 +73,25 @@ func (s *sqlStore) MarkDeliveredBatch(ctx context.Context, marks []DeliveredMark
 		}
 		return nil
 	})
+}
+
+// markEach writes marks with one prepared statement, each as MarkDelivered does (a row
+// already delivered keeps its first finish time; a missing row is skipped).
+func markEach(ctx context.Context, t tx, marks []DeliveredMark, now time.Time) error {
+	st, err := t.tx.PrepareContext(ctx, t.s.q(`UPDATE deliveries SET state = ?, finished = ?, lease_owner = '', last_error = ''
+		WHERE id = ? AND state <> ?`))
+	if err != nil {
+		return fmt.Errorf("store: mark %d deliveries delivered: %w", len(marks), err)
+	}
+	defer st.Close()
+	for _, m := range marks {
+		at := m.At
+		if at.IsZero() {
+			at = now
+		}
+		if _, err := st.ExecContext(ctx, stateDelivered, micros(at), m.ID, stateDelivered); err != nil {
+			return fmt.Errorf("store: mark delivery %d delivered: %w", m.ID, err)
+		}
+	}
+	return nil
 }
