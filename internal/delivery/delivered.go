@@ -39,13 +39,13 @@ type markRound struct {
 
 // mark records one 2xx and returns when its round is committed, or when ctx ends (the
 // mark is still written with its round).
-func (g *deliveredGroup) mark(ctx context.Context, id int64, at time.Time) error {
+func (g *deliveredGroup) mark(ctx context.Context, m store.DeliveredMark) error {
 	g.mu.Lock()
 	if g.next == nil {
 		g.next = &markRound{done: make(chan struct{})}
 	}
 	r := g.next
-	r.marks = append(r.marks, store.DeliveredMark{ID: id, At: at})
+	r.marks = append(r.marks, m)
 	if g.writing {
 		g.mu.Unlock()
 		select {
@@ -82,13 +82,19 @@ func (g *deliveredGroup) commitAll(ctx context.Context) {
 }
 
 // markDelivered records a 2xx, retrying the write a few times: until it is written, a
-// crash would send the activity to this inbox again.
-func (e *Executor) markDelivered(ctx context.Context, d store.Delivery, at time.Time) {
+// crash would send the activity to this inbox again. hostUp writes the host's success
+// (recordHost left it pending) with the row: in the same round, or after the row when
+// the round failed.
+func (e *Executor) markDelivered(ctx context.Context, d store.Delivery, at time.Time, hostUp bool) {
 	e.delivered.Add(1)
 	e.cfg.Metrics.outcome(Delivered)
 	var err error
 	if e.marks != nil {
-		if err = e.marks.mark(ctx, d.ID, at); err == nil || ctx.Err() != nil {
+		m := store.DeliveredMark{ID: d.ID, At: at}
+		if hostUp {
+			m.HostUp = d.Host
+		}
+		if err = e.marks.mark(ctx, m); err == nil || ctx.Err() != nil {
 			if err != nil {
 				e.reportError(err, d, "marking delivery delivered (it will be sent again)")
 			}
@@ -104,5 +110,10 @@ func (e *Executor) markDelivered(ctx context.Context, d store.Delivery, at time.
 	}
 	if err != nil {
 		e.reportError(err, d, "marking delivery delivered (it will be sent again)")
+	}
+	if hostUp {
+		if err := e.cfg.Queue.RecordHostSuccess(ctx, d.Host, at); err != nil {
+			e.log.Error(err, "recording host success", "host", d.Host)
+		}
 	}
 }

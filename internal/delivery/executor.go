@@ -420,11 +420,11 @@ func (e *Executor) handle(ctx context.Context, d store.Delivery) {
 	now := e.now()
 	o := Classify(d.Host, resp, err, now)
 	e.cfg.Metrics.attempt(o)
-	e.recordHost(ctx, d.Host, o, now)
+	hostUp := e.recordHost(ctx, d.Host, o, now, e.marks != nil)
 	probeOpen = probeOpen && !o.HostUp && !o.HostDown
 	switch o.Action {
 	case Delivered:
-		e.markDelivered(ctx, d, now)
+		e.markDelivered(ctx, d, now, hostUp)
 	case Retry:
 		if e.cfg.Retry.Exhausted(d.Attempt, act.Published, now) {
 			e.finish(ctx, d, fmt.Sprintf("retries exhausted after %d attempts: %s", d.Attempt, o.Reason), Drop)

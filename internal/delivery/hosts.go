@@ -38,11 +38,16 @@ func (e *Executor) acquireHost(ctx context.Context, host string) (func(), error)
 	}
 }
 
-// recordHost feeds the outcome to the breaker and the store's host state.
-func (e *Executor) recordHost(ctx context.Context, host string, o Outcome, now time.Time) {
+// recordHost feeds the outcome to the breaker and the store's host state. A success the
+// store must hear of is left to the caller when deferSuccess is set and the outcome is a
+// 2xx (pending is then true): markDelivered writes it with the row, in the group commit.
+func (e *Executor) recordHost(ctx context.Context, host string, o Outcome, now time.Time, deferSuccess bool) (pending bool) {
 	switch {
 	case o.HostUp:
 		if e.breaker.Success(host) {
+			if deferSuccess && o.Action == Delivered {
+				return true
+			}
 			if err := e.cfg.Queue.RecordHostSuccess(ctx, host, now); err != nil {
 				e.log.Error(err, "recording host success", "host", host)
 			}
@@ -58,6 +63,7 @@ func (e *Executor) recordHost(ctx context.Context, host string, o Outcome, now t
 			e.log.Info("host unavailable: failures on distinct days", "host", host, "days", st.FailureDays)
 		}
 	}
+	return false
 }
 
 // HeardFrom records that host sent us a verified request: an unavailable host comes
