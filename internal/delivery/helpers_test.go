@@ -291,6 +291,8 @@ type fediverse struct {
 	resolve map[string]string
 	// readTimeout and totalTimeout of the client (defaults 3 s and 6 s).
 	readTimeout, totalTimeout time.Duration
+	// cpu, for peers in a process of their own (peersApart), is that process's CPU time.
+	cpu func() time.Duration
 }
 
 func newFediverse(t testing.TB, n int, zone string, v *activitypub.Verifier) *fediverse {
