@@ -188,6 +188,13 @@ func benchFanOut(b *testing.B, f *fediverse, engine, name string, shared, perRow
 		if f.cpu != nil {
 			b.ReportMetric((peersCPU/time.Duration(i)).Seconds()/rawSameCPU.Seconds(), "peers-cpu-x-raw-same")
 		}
+		// Marks per group-committed round, where the executor counts them (not before
+		// issue 17's third session: the assertion fails and nothing is reported).
+		if g, ok := any(e.marks).(interface{ stats() (int64, int64) }); ok && e.marks != nil {
+			if rounds, marks := g.stats(); rounds > 0 {
+				b.ReportMetric(float64(marks)/float64(rounds), "marks/round")
+			}
+		}
 	})
 }
 

@@ -149,3 +149,41 @@ func TestHostSuccessRidesWithTheMarks(t *testing.T) {
 		s.mu.Unlock()
 	}
 }
+
+// TestDeliveredGroupWaitsForARoundToFill: the writer of a round waits for more answers
+// before its commit, and a round that reaches max is written at once. The linger is an
+// hour, so the test only ends because the round filled: three answers, one transaction.
+func TestDeliveredGroupWaitsForARoundToFill(t *testing.T) {
+	real, _ := newStore(t)
+	s := &batchCountingStore{Store: real}
+	ctx := context.Background()
+	c := newClock()
+	a := newActivity("linger", c.Now())
+	if err := NewPublisher(s, nil).Publish(ctx, a, []Recipient{
+		{Inbox: "http://a.test/inbox"}, {Inbox: "http://b.test/inbox"}, {Inbox: "http://c.test/inbox"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.LeaseDeliveries(ctx, store.LeaseRequest{Now: c.Now(), Limit: 3, Lease: time.Minute, Owner: "w"})
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("leased %d, %v", len(rows), err)
+	}
+	g := newDeliveredGroup(s, time.Hour, 3)
+	var wg sync.WaitGroup
+	for _, d := range rows {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.mark(ctx, store.DeliveredMark{ID: d.ID, At: c.Now()}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if rounds, marks := g.stats(); rounds != 1 || marks != 3 {
+		t.Errorf("%d rounds of %d marks, want 1 of 3", rounds, marks)
+	}
+	if st, err := real.QueueStats(ctx, c.Now()); err != nil || st.Delivered != 3 {
+		t.Errorf("QueueStats = %+v, %v; want 3 delivered", st, err)
+	}
+}

@@ -186,7 +186,7 @@ func NewExecutor(cfg Config) (*Executor, error) {
 	cfg.Metrics.attach(b, cfg.Now)
 	var marks *deliveredGroup
 	if bm, ok := cfg.Queue.(batchMarker); ok {
-		marks = &deliveredGroup{q: bm}
+		marks = newDeliveredGroup(bm, markLinger, max(1, cfg.Concurrency-1))
 	}
 	return &Executor{
 		cfg: cfg, now: cfg.Now, breaker: b, log: cfg.Log, marks: marks,
