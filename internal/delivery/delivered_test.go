@@ -19,6 +19,15 @@ type batchCountingStore struct {
 	mu             sync.Mutex
 	batches, marks int
 	single         int
+	hostsUp        int // marks naming their host
+	hostSuccesses  int // RecordHostSuccess calls
+}
+
+func (s *batchCountingStore) RecordHostSuccess(ctx context.Context, host string, at time.Time) error {
+	s.mu.Lock()
+	s.hostSuccesses++
+	s.mu.Unlock()
+	return s.Store.RecordHostSuccess(ctx, host, at)
 }
 
 func (s *batchCountingStore) MarkDeliveredBatch(ctx context.Context, marks []store.DeliveredMark) error {
@@ -33,6 +42,11 @@ func (s *batchCountingStore) MarkDeliveredBatch(ctx context.Context, marks []sto
 	}
 	s.mu.Lock()
 	s.marks += len(marks)
+	for _, m := range marks {
+		if m.HostUp != "" {
+			s.hostsUp++
+		}
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -91,5 +105,85 @@ func TestDeliveredFallsBackWhenABatchFails(t *testing.T) {
 	defer s.mu.Unlock()
 	if s.single != 20 {
 		t.Errorf("%d single writes after failed batches, want 20", s.single)
+	}
+}
+
+// TestHostSuccessRidesWithTheMarks: the first 2xx of each host with failures on record
+// resets the host's state in the store within the round that marks the row, not in a
+// transaction of its own (one per host: one per POST in a shared-inbox fan-out); when the
+// round fails, the host's success is still written, after the row.
+func TestHostSuccessRidesWithTheMarks(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		f := newFediverse(t, 4, "hostup.test", nil)
+		real, _ := newStore(t)
+		s := &batchCountingStore{Store: real, fail: fail}
+		c := newClock()
+		ctx := context.Background()
+		for i := range f.peers {
+			if _, err := real.RecordHostFailure(ctx, f.host(i), c.Now().Add(-time.Hour), 7); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e := newExecutor(t, s, f, c)
+		to := f.followers(20, false)
+		a := newActivity("hostup", c.Now())
+		if err := NewPublisher(s, e).Publish(ctx, a, to); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, e, s, c, time.Minute, 20)
+		f.checkTargets(t, []string{a.ID}, to, true)
+		for i := range f.peers {
+			st, err := real.RecordHostFailure(ctx, f.host(i), c.Now(), 7)
+			if err != nil || st.ConsecutiveFailures != 1 {
+				t.Errorf("fail=%v: %s's failure after its 2xx = %+v, %v; want counted from zero", fail, f.host(i), st, err)
+			}
+		}
+		s.mu.Lock()
+		want := [2]int{len(f.peers), 0} // in the marks, no call of its own
+		if fail {
+			want = [2]int{0, len(f.peers)}
+		}
+		if got := [2]int{s.hostsUp, s.hostSuccesses}; got != want {
+			t.Errorf("fail=%v: %d marks naming their host and %d RecordHostSuccess calls, want %v", fail, got[0], got[1], want)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// TestDeliveredGroupWaitsForARoundToFill: the writer of a round waits for more answers
+// before its commit, and a round that reaches max is written at once. The linger is an
+// hour, so the test only ends because the round filled: three answers, one transaction.
+func TestDeliveredGroupWaitsForARoundToFill(t *testing.T) {
+	real, _ := newStore(t)
+	s := &batchCountingStore{Store: real}
+	ctx := context.Background()
+	c := newClock()
+	a := newActivity("linger", c.Now())
+	if err := NewPublisher(s, nil).Publish(ctx, a, []Recipient{
+		{Inbox: "http://a.test/inbox"}, {Inbox: "http://b.test/inbox"}, {Inbox: "http://c.test/inbox"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.LeaseDeliveries(ctx, store.LeaseRequest{Now: c.Now(), Limit: 3, Lease: time.Minute, Owner: "w"})
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("leased %d, %v", len(rows), err)
+	}
+	g := newDeliveredGroup(s, time.Hour, 3)
+	var wg sync.WaitGroup
+	for _, d := range rows {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.mark(ctx, store.DeliveredMark{ID: d.ID, At: c.Now()}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if rounds, marks := g.stats(); rounds != 1 || marks != 3 {
+		t.Errorf("%d rounds of %d marks, want 1 of 3", rounds, marks)
+	}
+	if st, err := real.QueueStats(ctx, c.Now()); err != nil || st.Delivered != 3 {
+		t.Errorf("QueueStats = %+v, %v; want 3 delivered", st, err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,12 +137,6 @@ type Executor struct {
 	marks *deliveredGroup
 }
 
-// hostSlot bounds the requests in flight to one host.
-type hostSlot struct {
-	ch   chan struct{}
-	refs int
-}
-
 // NewExecutor checks cfg and fills its defaults.
 func NewExecutor(cfg Config) (*Executor, error) {
 	if cfg.Queue == nil || cfg.Client == nil || cfg.Keys == nil {
@@ -193,7 +186,7 @@ func NewExecutor(cfg Config) (*Executor, error) {
 	cfg.Metrics.attach(b, cfg.Now)
 	var marks *deliveredGroup
 	if bm, ok := cfg.Queue.(batchMarker); ok {
-		marks = &deliveredGroup{q: bm}
+		marks = newDeliveredGroup(bm, markLinger, max(1, cfg.Concurrency-1))
 	}
 	return &Executor{
 		cfg: cfg, now: cfg.Now, breaker: b, log: cfg.Log, marks: marks,
@@ -232,19 +225,6 @@ func (e *Executor) Kick() {
 	case e.kick <- struct{}{}:
 	default:
 	}
-}
-
-// HeardFrom records that host sent us a verified request: an unavailable host comes
-// back as soon as it is heard from (Mastodon's rule). The inbox calls it.
-func (e *Executor) HeardFrom(ctx context.Context, host string) error {
-	if e.breaker.State(host) == Closed {
-		return nil
-	}
-	if err := e.cfg.Queue.RecordHostSuccess(ctx, host, e.now()); err != nil {
-		return fmt.Errorf("delivery: recording that %s is back: %w", host, err)
-	}
-	e.breaker.Success(host)
-	return nil
 }
 
 // Run delivers until ctx ends: a RunOnce at every Kick and every PollInterval, and a
@@ -370,32 +350,6 @@ func (e *Executor) RunOnce(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// acquireHost takes one of host's slots; the returned func gives it back.
-func (e *Executor) acquireHost(ctx context.Context, host string) (func(), error) {
-	e.hostMu.Lock()
-	s, ok := e.hosts[host]
-	if !ok {
-		s = &hostSlot{ch: make(chan struct{}, e.cfg.PerHost)}
-		e.hosts[host] = s
-	}
-	s.refs++
-	e.hostMu.Unlock()
-	done := func() {
-		e.hostMu.Lock()
-		if s.refs--; s.refs == 0 {
-			delete(e.hosts, host)
-		}
-		e.hostMu.Unlock()
-	}
-	select {
-	case s.ch <- struct{}{}:
-		return func() { <-s.ch; done() }, nil
-	case <-ctx.Done():
-		done()
-		return nil, ctx.Err()
-	}
-}
-
 // handle takes one leased row to its end: delivered, released for a retry, or given up.
 func (e *Executor) handle(ctx context.Context, d store.Delivery) {
 	releaseHost, err := e.acquireHost(ctx, d.Host)
@@ -466,11 +420,11 @@ func (e *Executor) handle(ctx context.Context, d store.Delivery) {
 	now := e.now()
 	o := Classify(d.Host, resp, err, now)
 	e.cfg.Metrics.attempt(o)
-	e.recordHost(ctx, d.Host, o, now)
+	hostUp := e.recordHost(ctx, d.Host, o, now, e.marks != nil)
 	probeOpen = probeOpen && !o.HostUp && !o.HostDown
 	switch o.Action {
 	case Delivered:
-		e.markDelivered(ctx, d, now)
+		e.markDelivered(ctx, d, now, hostUp)
 	case Retry:
 		if e.cfg.Retry.Exhausted(d.Attempt, act.Published, now) {
 			e.finish(ctx, d, fmt.Sprintf("retries exhausted after %d attempts: %s", d.Attempt, o.Reason), Drop)
@@ -480,192 +434,4 @@ func (e *Executor) handle(ctx context.Context, d store.Delivery) {
 	case Drop, Gone:
 		e.finish(ctx, d, o.Reason, o.Action)
 	}
-}
-
-// recordHost feeds the outcome to the breaker and the store's host state.
-func (e *Executor) recordHost(ctx context.Context, host string, o Outcome, now time.Time) {
-	switch {
-	case o.HostUp:
-		if e.breaker.Success(host) {
-			if err := e.cfg.Queue.RecordHostSuccess(ctx, host, now); err != nil {
-				e.log.Error(err, "recording host success", "host", host)
-			}
-		}
-	case o.HostDown:
-		st, err := e.cfg.Queue.RecordHostFailure(ctx, host, now, e.cfg.UnavailableAfterDays)
-		if err != nil {
-			e.log.Error(err, "recording host failure", "host", host)
-		}
-		e.breaker.Failure(host, st.ConsecutiveFailures)
-		if st.Unavailable {
-			e.breaker.SetUnavailable(host, true)
-			e.log.Info("host unavailable: failures on distinct days", "host", host, "days", st.FailureDays)
-		}
-	}
-}
-
-// holdBack settles a row the breaker did not let through, without a request.
-func (e *Executor) holdBack(ctx context.Context, d store.Delivery, dec Decision) {
-	e.heldBack.Add(1)
-	e.cfg.Metrics.heldBack(dec.State)
-	if dec.State == Unavailable {
-		e.finish(ctx, d, fmt.Sprintf("%s is unavailable (failures on %d distinct days)", d.Host, e.cfg.UnavailableAfterDays), Drop)
-		return
-	}
-	now := e.now()
-	reason := fmt.Sprintf("circuit open for %s until %s", d.Host, dec.Until.UTC().Format(time.RFC3339))
-	if last := rootError(d.LastError); last != "" {
-		reason += lastErrorSep + last
-	}
-	if act, err := e.acts.get(ctx, e.cfg.Queue, d.ActivityID); err == nil && e.cfg.Retry.Exhausted(d.Attempt, act.Published, now) {
-		e.finish(ctx, d, truncate("retry window over: "+reason), Drop)
-		return
-	}
-	e.retry(ctx, d, dec.Until, truncate(reason))
-}
-
-// lastErrorSep joins a row's new last_error to the error of its last real attempt.
-const lastErrorSep = "; last error: "
-
-// rootError is the error of the last real attempt inside a last_error that rows held
-// back or released have prefixed, so prefixes do not pile up.
-func rootError(s string) string {
-	if i := strings.LastIndex(s, lastErrorSep); i >= 0 {
-		return s[i+len(lastErrorSep):]
-	}
-	return s
-}
-
-// localFailure retries a row that failed on our side (store, keys) soon, without
-// counting it against the host.
-func (e *Executor) localFailure(ctx context.Context, d store.Delivery, err error) {
-	e.log.Error(err, "delivery could not be attempted", "delivery", d.ID, "host", d.Host)
-	e.retry(ctx, d, e.now().Add(localRetryDelay), truncate(err.Error()))
-}
-
-// retry releases the row until next.
-func (e *Executor) retry(ctx context.Context, d store.Delivery, next time.Time, reason string) {
-	e.retried.Add(1)
-	e.cfg.Metrics.outcome(Retry)
-	if err := e.cfg.Queue.MarkFailed(ctx, d.ID, d.LeaseOwner, next, reason); err != nil {
-		e.reportError(err, d, "releasing delivery for a retry")
-		return
-	}
-	e.log.V(1).Info("delivery will be retried", "delivery", d.ID, "host", d.Host, "attempt", d.Attempt, "next", next, "reason", reason)
-}
-
-// releaseNow gives a leased row back at once, for rows this worker cannot send now.
-// It uses a context of its own, because it mostly runs when ctx has ended.
-func (e *Executor) releaseNow(d store.Delivery, reason string) {
-	e.released.Add(1)
-	if last := rootError(d.LastError); last != "" {
-		reason += lastErrorSep + last
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := e.cfg.Queue.MarkFailed(ctx, d.ID, d.LeaseOwner, e.now().Add(time.Second), truncate(reason)); err != nil {
-		e.reportError(err, d, "releasing delivery")
-	}
-}
-
-// finish dead-letters a row, and tells OnGone about a 410.
-func (e *Executor) finish(ctx context.Context, d store.Delivery, reason string, a Action) {
-	e.givenUp.Add(1)
-	e.cfg.Metrics.outcome(a)
-	if err := e.cfg.Queue.GiveUp(ctx, d.ID, d.LeaseOwner, e.now(), truncate(reason)); err != nil {
-		e.reportError(err, d, "giving up delivery")
-		return
-	}
-	e.log.Info("delivery given up", "delivery", d.ID, "activity", d.ActivityID, "host", d.Host, "reason", reason)
-	if a == Gone {
-		e.gone.Add(1)
-		if e.cfg.OnGone != nil {
-			e.cfg.OnGone(ctx, d)
-		}
-	}
-}
-
-// markDelivered records a 2xx, retrying the write a few times: until it is written, a
-// crash would send the activity to this inbox again.
-func (e *Executor) markDelivered(ctx context.Context, d store.Delivery, at time.Time) {
-	e.delivered.Add(1)
-	e.cfg.Metrics.outcome(Delivered)
-	var err error
-	if e.marks != nil {
-		if err = e.marks.mark(ctx, d.ID, at); err == nil || ctx.Err() != nil {
-			if err != nil {
-				e.reportError(err, d, "marking delivery delivered (it will be sent again)")
-			}
-			return
-		}
-		// The batch failed as a whole: write this row on its own, as without batches.
-	}
-	for i := range 3 {
-		if err = e.cfg.Queue.MarkDelivered(ctx, d.ID, at); err == nil || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(time.Duration(100*(i+1)) * time.Millisecond)
-	}
-	if err != nil {
-		e.reportError(err, d, "marking delivery delivered (it will be sent again)")
-	}
-}
-
-// reportError logs a failed report; a lost lease is expected after a long stall.
-func (e *Executor) reportError(err error, d store.Delivery, what string) {
-	if errors.Is(err, store.ErrLeaseLost) {
-		e.log.V(1).Info(what+": lease lost", "delivery", d.ID, "host", d.Host)
-		return
-	}
-	e.log.Error(err, what, "delivery", d.ID, "host", d.Host)
-}
-
-// activityCache keeps the bodies of recent activities, so a fan-out of one activity
-// reads it once; concurrent readers of one ID share the read.
-type activityCache struct {
-	mu    sync.Mutex
-	max   int
-	m     map[string]*activityEntry
-	order []string
-}
-
-type activityEntry struct {
-	done chan struct{}
-	a    store.Activity
-	err  error
-}
-
-func newActivityCache(max int) *activityCache {
-	return &activityCache{max: max, m: map[string]*activityEntry{}}
-}
-
-func (c *activityCache) get(ctx context.Context, q Queue, id string) (store.Activity, error) {
-	c.mu.Lock()
-	if en, ok := c.m[id]; ok {
-		c.mu.Unlock()
-		select {
-		case <-en.done:
-			return en.a, en.err
-		case <-ctx.Done():
-			return store.Activity{}, ctx.Err()
-		}
-	}
-	en := &activityEntry{done: make(chan struct{})}
-	c.m[id] = en
-	c.order = append(c.order, id)
-	for len(c.order) > c.max {
-		delete(c.m, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.mu.Unlock()
-	en.a, en.err = q.GetActivity(ctx, id)
-	close(en.done)
-	if en.err != nil {
-		c.mu.Lock()
-		if c.m[id] == en {
-			delete(c.m, id)
-		}
-		c.mu.Unlock()
-	}
-	return en.a, en.err
 }

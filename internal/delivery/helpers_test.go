@@ -114,6 +114,8 @@ type peer struct {
 	verifier *activitypub.Verifier
 
 	delay atomic.Int64 // nanoseconds a 2xx answer waits
+	// idle is how long the peer keeps an idle connection; zero means peerIdleTimeout.
+	idle time.Duration
 
 	mu       sync.Mutex
 	srv      *http.Server
@@ -212,7 +214,11 @@ func (p *peer) start() error {
 	// servers do: after 400 ms, which a loaded machine's gaps between two requests of one
 	// round stay under (at 100 ms, a connection closed as it was reused failed a request
 	// now and then under load, and the row went to the next round).
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: peerIdleTimeout, ConnState: func(_ net.Conn, st http.ConnState) {
+	idle := p.idle
+	if idle == 0 {
+		idle = peerIdleTimeout
+	}
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: idle, ConnState: func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			p.mu.Lock()
 			p.conns++
@@ -285,6 +291,8 @@ type fediverse struct {
 	resolve map[string]string
 	// readTimeout and totalTimeout of the client (defaults 3 s and 6 s).
 	readTimeout, totalTimeout time.Duration
+	// cpu, for peers in a process of their own (peersApart), is that process's CPU time.
+	cpu func() time.Duration
 }
 
 func newFediverse(t testing.TB, n int, zone string, v *activitypub.Verifier) *fediverse {
@@ -304,6 +312,34 @@ func newFediverse(t testing.TB, n int, zone string, v *activitypub.Verifier) *fe
 		}
 	})
 	return f
+}
+
+// setIdle restarts every peer on its port with idle as its idle-connection timeout.
+func (f *fediverse) setIdle(t testing.TB, idle time.Duration) {
+	for _, p := range f.peers {
+		p.stop()
+		p.idle = idle
+		var err error
+		for range 50 {
+			if err = p.start(); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("restarting %s on %s: %v", p.name, p.addr, err)
+		}
+	}
+}
+
+// conns is the number of connections the peers accepted.
+func (f *fediverse) conns() int {
+	n := 0
+	for _, p := range f.peers {
+		_, _, _, c := p.stats()
+		n += c
+	}
+	return n
 }
 
 // accepted is the number of 2xx answers over all peers.

@@ -51,5 +51,42 @@ func TestDeliveredBatchConformance(t *testing.T) {
 				t.Errorf("empty batch: %v", err)
 			}
 		},
+		"a mark naming its host resets the host's failures in the same transaction": func(t *testing.T, s Store, _ string) {
+			a := activity("https://h/a", 1, Public)
+			mustAppend(t, s, a, targets(4, 2)...) // h0.example and h1.example, two rows each
+			ds := lease(t, s, t0, "w1", 4)
+			for _, h := range []string{"h0.example", "h1.example"} {
+				for day := range 2 {
+					if _, err := s.RecordHostFailure(ctx, h, t0.Add(time.Duration(day)*24*time.Hour), 2); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if list, err := s.ListUnavailableHosts(ctx); err != nil || len(list) != 2 {
+				t.Fatalf("unavailable hosts before = %v, %v; want both", list, err)
+			}
+			var marks []DeliveredMark
+			for _, d := range ds {
+				m := DeliveredMark{ID: d.ID, At: t0.Add(72 * time.Hour)}
+				if d.Host == "h0.example" {
+					m.HostUp = d.Host // named twice: reset once
+				}
+				marks = append(marks, m)
+			}
+			if err := s.MarkDeliveredBatch(ctx, marks); err != nil {
+				t.Fatalf("MarkDeliveredBatch: %v", err)
+			}
+			list, err := s.ListUnavailableHosts(ctx)
+			if err != nil || len(list) != 1 || list[0].Host != "h1.example" {
+				t.Errorf("unavailable hosts after = %v, %v; want only h1.example, whose marks named no host", list, err)
+			}
+			st, err := s.RecordHostFailure(ctx, "h0.example", t0.Add(96*time.Hour), 2)
+			if err != nil || st.ConsecutiveFailures != 1 || st.FailureDays != 1 || st.Unavailable {
+				t.Errorf("h0.example's next failure = %+v, %v; want counted from zero", st, err)
+			}
+			if n, err := s.PendingDeliveries(ctx, a.ID); err != nil || n != 0 {
+				t.Errorf("PendingDeliveries = %d, %v; want 0", n, err)
+			}
+		},
 	})
 }

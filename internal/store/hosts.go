@@ -13,17 +13,20 @@ const defaultUnavailableAfterDays = 7
 // utcDay numbers the UTC calendar day of t, the unit of "distinct failure days".
 func utcDay(t time.Time) int64 { return t.UTC().Unix() / 86400 }
 
+// hostSuccessSQL resets one host's failure state (host, false, last success in micros):
+// RecordHostSuccess, and MarkDeliveredBatch for marks naming a host.
+const hostSuccessSQL = `INSERT INTO hosts (host, consecutive_failures, failure_days, last_failure_day, unavailable, last_success)
+	VALUES (?, 0, 0, -1, ?, ?)
+	ON CONFLICT (host) DO UPDATE SET consecutive_failures = 0, failure_days = 0, last_failure_day = -1,
+		unavailable = excluded.unavailable, last_success = excluded.last_success`
+
 // RecordHostSuccess implements Store.
 func (s *sqlStore) RecordHostSuccess(ctx context.Context, host string, at time.Time) error {
 	if host == "" {
 		return errors.New("store: host success without host")
 	}
 	return s.inTx(ctx, func(t tx) error {
-		_, err := t.exec(ctx, `INSERT INTO hosts (host, consecutive_failures, failure_days, last_failure_day, unavailable, last_success)
-			VALUES (?, 0, 0, -1, ?, ?)
-			ON CONFLICT (host) DO UPDATE SET consecutive_failures = 0, failure_days = 0, last_failure_day = -1,
-				unavailable = excluded.unavailable, last_success = excluded.last_success`,
-			host, false, micros(at))
+		_, err := t.exec(ctx, hostSuccessSQL, host, false, micros(at))
 		if err != nil {
 			return fmt.Errorf("store: record success of host %s: %w", host, err)
 		}
