@@ -23,7 +23,8 @@
 # idle CPU (sampled for 5 s before the round, times the round's length), divided by the
 # activities it recorded: the process alone, and with its database's processes
 # (PostgreSQL's postmaster and backends for Fedify; Fedforge's SQLite is in its process).
-# Output: one line per side and round, and the RESULT lines in .local/peer/results.txt.
+# Output: one line per side and round, and the RESULT lines in .local/peer/results.txt;
+# at the end Node's own raw RSA verify CPU (hack/fedify-peer/rawverify.mjs).
 #
 # FEDIFY_STORE=sqlite runs Fedify on @fedify/sqlite instead (SqliteKvStore +
 # SqliteMessageQueue, one file in .local/peer): the guide's single-node choice;
@@ -155,3 +156,5 @@ for r in $(seq "$rounds"); do
 		[[ $side == fedify ]] && echo "  fedify stats: $(stats); round $wall s"
 	done
 done
+# Node's own raw verify (Fedify verifies with WebCrypto), beside inboxload's Go figure.
+echo "node raw RSA-2048 verify CPU (node:crypto, WebCrypto): $(cd hack/fedify-peer && "$node" rawverify.mjs 20000); load $(cut -d' ' -f1-3 /proc/loadavg)"
