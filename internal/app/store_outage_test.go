@@ -50,7 +50,7 @@ func TestStoreOutageAnswers503AndResumes(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := RunServer(ctx, lastConfig, ServerOptions{Server: gamma.ns + "/forge", Listen: gamma.listen, StoreDSN: u.String(),
+		err := RunServer(ctx, p.cfg, ServerOptions{Server: gamma.ns + "/forge", Listen: gamma.listen, StoreDSN: u.String(),
 			AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true, Resolve: []string{betaHost + "=" + p.beta.listen},
 			MetricsAddr: "0", FeedTick: time.Second, StatusInterval: time.Second})
 		if err != nil && ctx.Err() == nil {
