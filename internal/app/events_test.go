@@ -55,6 +55,7 @@ func tells(t *testing.T, p *pair, obj client.Object, kind string, want ...string
 // Accept, a publish, the host becoming unreachable and back, the Undo, and a Follow a
 // FederationPolicy refused.
 func TestEventsTellTheStory(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ctx := context.Background()
 	p.actor(t, p.alpha, "releases", "releases", false)

@@ -121,6 +121,11 @@ func freeAddr(t *testing.T, ip string) string {
 	return addr
 }
 
+// newPair starts a control plane of its own (envtest), the manager and the two server
+// processes, all on ephemeral ports, with SQLite files in t.TempDir(): a test that uses it
+// can call t.Parallel() unless it changes process-wide state (package variables,
+// environment, the Prometheus registry it asserts on) - see docs/decisions.md, "internal/app
+// tests run in parallel".
 func newPair(t *testing.T, extraResolve ...string) *pair {
 	t.Helper()
 	setTestLogger()
@@ -370,6 +375,7 @@ func followersCount(t *testing.T, p *pair, ns, actor string) int32 {
 }
 
 func TestTwoInstancesFederate(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ctx := context.Background()
 	p.actor(t, p.alpha, "releases", "releases", false)

@@ -30,6 +30,7 @@ import (
 // True; a second FederationServer pointed at the same database is refused with
 // StoreHostMismatch, because two servers must never share one.
 func TestServerReportsItsStore(t *testing.T) {
+	// Not parallel: it shortens the package-wide storeRetry.
 	base := os.Getenv("FEDFORGE_TEST_POSTGRES_DSN")
 	if base == "" {
 		t.Fatal("FEDFORGE_TEST_POSTGRES_DSN is not set: run `export FEDFORGE_TEST_POSTGRES_DSN=\"$(hack/test-postgres.sh)\"` (make test does)")

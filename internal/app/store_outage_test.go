@@ -26,6 +26,7 @@ import (
 // not a hang) for an activity it could not record; when the proxy comes back, readiness
 // returns and the same activity, sent again, is accepted, without restarting anything.
 func TestStoreOutageAnswers503AndResumes(t *testing.T) {
+	t.Parallel()
 	base := os.Getenv("FEDFORGE_TEST_POSTGRES_DSN")
 	if base == "" {
 		t.Fatal("FEDFORGE_TEST_POSTGRES_DSN is not set: run `export FEDFORGE_TEST_POSTGRES_DSN=\"$(hack/test-postgres.sh)\"` (make test does)")
