@@ -120,6 +120,12 @@ INTERNAL_TOKEN = $(secret INTERNAL_TOKEN)
 ; Webhooks may call Fedforge on loopback and private addresses (tests run on 127.0.0.0/8).
 ALLOWED_HOST_LIST = loopback,private
 
+[webhook]
+; Gitea gives a webhook delivery 5 s by default and never retries one that timed out; on a
+; busy test machine (internal/app's tests run in parallel under the race detector) a
+; Fedforge answer can take longer, and the test then waits for an event that never comes.
+DELIVER_TIMEOUT = 30
+
 [migrations]
 ; Migrations may clone from loopback (a repository migrated from another test Gitea, whose
 ; original_url Fedforge matches against an upstream's cloneUri, issue 14).

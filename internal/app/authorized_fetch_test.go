@@ -41,6 +41,7 @@ func get(t *testing.T, in instance, path, accept string, sign func(*http.Request
 // are served, a blocked host's signed GET is refused with 403, and a follow between the
 // two works because every fetch either makes is signed.
 func TestAuthorizedFetch(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ctx := context.Background()
 	for _, ns := range []string{"alpha", "beta"} {

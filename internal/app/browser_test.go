@@ -83,6 +83,7 @@ func startRemotePeer(t *testing.T) (*remotePeer, string) {
 // paste. Then, over plain HTTP: the JRD carries our own template, a handle on a private
 // address is refused by the outbound guard, and lookups are rate limited.
 func TestProfileFollowInBrowser(t *testing.T) {
+	t.Parallel()
 	exe := chromium(t)
 	peer, peerAddr := startRemotePeer(t)
 	p := newPair(t, "peer.test="+peerAddr)

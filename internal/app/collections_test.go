@@ -53,6 +53,7 @@ func walkCollection(t *testing.T, in instance, path string) (int, []string) {
 // page over HTTP, following next links to the end: every item comes once and their
 // number is totalItems.
 func TestCollectionsPagedToTheEnd(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ctx := context.Background()
 	p.actor(t, p.alpha, "releases", "releases", false)

@@ -55,6 +55,9 @@ func tells(t *testing.T, p *pair, obj client.Object, kind string, want ...string
 // Accept, a publish, the host becoming unreachable and back, the Undo, and a Follow a
 // FederationPolicy refused.
 func TestEventsTellTheStory(t *testing.T) {
+	// Not parallel: "one Event per report interval" below bounds the Events by the number of
+	// intervals 220 sequential requests take, which grows when parallel tests share the CPU
+	// (12 Events at -parallel 8 on 2 cores).
 	p := newPair(t)
 	ctx := context.Background()
 	p.actor(t, p.alpha, "releases", "releases", false)

@@ -55,7 +55,10 @@ const deliveryToken = "test-delivery-token"
 func (i instance) base() string { return "http://" + i.host }
 
 type pair struct {
-	k8s         client.Client
+	k8s client.Client
+	// cfg is the rest config of this pair's API server, for tests that start more
+	// server processes against it (per pair, not a global: the tests run in parallel).
+	cfg         *rest.Config
 	alpha, beta instance
 	// alphaWrites counts the requests that change something (not GET, LIST or WATCH) that
 	// alpha's server process makes to the API server.
@@ -118,13 +121,14 @@ func freeAddr(t *testing.T, ip string) string {
 	return addr
 }
 
+// newPair starts a control plane of its own (envtest), the manager and the two server
+// processes, all on ephemeral ports, with SQLite files in t.TempDir(): a test that uses it
+// can call t.Parallel() unless it changes process-wide state (package variables,
+// environment, the Prometheus registry it asserts on) - see docs/decisions.md, "internal/app
+// tests run in parallel".
 func newPair(t *testing.T, extraResolve ...string) *pair {
 	t.Helper()
-	if os.Getenv("FEDFORGE_TEST_LOG") != "" {
-		logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
-	} else {
-		logf.SetLogger(logr.Discard())
-	}
+	setTestLogger()
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
@@ -137,7 +141,6 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 	t.Cleanup(func() { _ = env.Stop() })
 	ctx, cancel := context.WithCancel(context.Background())
 	k, err := client.New(cfg, client.Options{Scheme: Scheme()})
-	lastConfig = cfg
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +152,7 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 	go func() { _ = mgr.Start(ctx); done <- struct{}{} }()
 
 	p := &pair{
-		k8s: k, alphaWrites: &writeLog{},
+		k8s: k, cfg: cfg, alphaWrites: &writeLog{},
 		alpha: instance{ns: "alpha", host: alphaHost, listen: freeAddr(t, "127.0.0.2"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "alpha.db"), internal: freeAddr(t, "127.0.0.2"), metrics: freeAddr(t, "127.0.0.2")},
 		beta:  instance{ns: "beta", host: betaHost, listen: freeAddr(t, "127.0.0.3"), dsn: "sqlite://" + filepath.Join(t.TempDir(), "beta.db"), metrics: "0"},
 	}
@@ -199,9 +202,15 @@ func newPair(t *testing.T, extraResolve ...string) *pair {
 	return p
 }
 
-// lastConfig is the rest config of the newest pair's API server, for load tests that
-// start processes against it.
-var lastConfig *rest.Config
+// setTestLogger sets controller-runtime's process-wide logger once: only its first
+// SetLogger takes effect, and concurrent calls from parallel tests would race on it.
+var setTestLogger = sync.OnceFunc(func() {
+	if os.Getenv("FEDFORGE_TEST_LOG") != "" {
+		logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
+	} else {
+		logf.SetLogger(logr.Discard())
+	}
+})
 
 // runServer is RunServer; a variable so that the test names what it runs.
 var runServer = func(ctx context.Context, cfg *rest.Config, o ServerOptions) error { return RunServer(ctx, cfg, o) }
@@ -366,6 +375,7 @@ func followersCount(t *testing.T, p *pair, ns, actor string) int32 {
 }
 
 func TestTwoInstancesFederate(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ctx := context.Background()
 	p.actor(t, p.alpha, "releases", "releases", false)

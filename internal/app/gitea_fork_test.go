@@ -21,6 +21,7 @@ import (
 // Gitea's `fork` webhook to the upstream's Repository actor, which lists the fork's Gitea
 // page in its ForgeFed forks collection, although the source does not post forks.
 func TestRealGiteaForkListedInForks(t *testing.T) {
+	t.Parallel()
 	g := giteatest.Start(t)
 	p := newPair(t)
 	ctx := context.Background()

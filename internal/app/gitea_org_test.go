@@ -29,6 +29,7 @@ import (
 // hooks, lists no topics in it, and sends nothing when topics change; these are the
 // behaviours under test.
 func TestRealGiteaOrganizationAndTopicActors(t *testing.T) {
+	t.Parallel()
 	g := giteatest.Start(t)
 	p := newPair(t)
 	ctx := context.Background()

@@ -24,6 +24,7 @@ import (
 // through Gitea's contents API) reach a follower on another loopback address as signed
 // posts that link to the real Gitea pages, with no recorded payload anywhere.
 func TestRealGiteaIssueAndPullRequestReachFollowers(t *testing.T) {
+	t.Parallel()
 	g := giteatest.Start(t)
 	p := newPair(t)
 	ctx := context.Background()

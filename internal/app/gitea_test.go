@@ -122,6 +122,7 @@ func receivedOf(t *testing.T, st store.Store, watcher, typ string) []store.Recei
 // loopback address, and then a real `git push` of two commits, a release with a new tag,
 // and a webhook signed with the wrong secret.
 func TestRealGiteaReachesFollowers(t *testing.T) {
+	t.Parallel()
 	g := giteatest.Start(t)
 	p := newPair(t)
 	ctx := context.Background()

@@ -28,6 +28,7 @@ import (
 // of the Ticket. A comment Fedforge itself wrote (its key marker in the body) is not
 // sent back out.
 func TestRealGiteaDiscussionReachesFollowers(t *testing.T) {
+	t.Parallel()
 	g := giteatest.Start(t)
 	p := newPair(t)
 	ctx := context.Background()

@@ -31,6 +31,7 @@ import (
 // interleaved, asserting that no hostile request gets a 2xx, that nothing changes state
 // (store rows, Subscriptions, cached keys), and that the server stays healthy.
 func TestHostileRequests(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a control plane and two instances; run without -short")
 	}

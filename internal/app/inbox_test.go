@@ -62,6 +62,7 @@ func signer(t *testing.T, body []byte, key crypto.Signer, keyID string, now time
 // issue's list to a real instance, signed (or not) with a real peer's key, and checks
 // the status and that nothing was created.
 func TestInboxRefusesHostileRequests(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ctx := context.Background()
 	p.actor(t, p.alpha, "releases", "releases", false)

@@ -68,10 +68,10 @@ func TestLoadAPIWrites(t *testing.T) {
 		})
 		// The servers write their status every second here (StatusInterval) and the
 		// manager renews its Lease: a background measured over 10 s first, and taken off.
-		apiQuiet(t, lastConfig)
-		base0, t0 := apiRequests(t, lastConfig), time.Now()
+		apiQuiet(t, p.cfg)
+		base0, t0 := apiRequests(t, p.cfg), time.Now()
 		time.Sleep(10 * time.Second)
-		before, t1 := apiRequests(t, lastConfig), time.Now()
+		before, t1 := apiRequests(t, p.cfg), time.Now()
 		creates := fp.createsSeen()
 		body, _ := gitlabReleaseBody(t, fmt.Sprintf("v9.%d.0", n))
 		if c := postHook(t, p.alpha.listen, alphaHost, "releases", "gitlab", body, "gl-token"); c != http.StatusAccepted {
@@ -83,7 +83,7 @@ func TestLoadAPIWrites(t *testing.T) {
 			}
 			return nil
 		})
-		after := apiQuiet(t, lastConfig)
+		after := apiQuiet(t, p.cfg)
 		span := time.Since(t1)
 		background, _ := writesBetween(base0, before)
 		bg := float64(background) * span.Seconds() / t1.Sub(t0).Seconds()

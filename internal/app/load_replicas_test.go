@@ -86,7 +86,7 @@ func TestLoadReplicas(t *testing.T) {
 			listens = append(listens, listen)
 			go func() {
 				defer func() { done <- struct{}{} }()
-				err := RunServer(ctx, lastConfig, ServerOptions{Server: ns + "/forge", Listen: listen, StoreDSN: su.dsn,
+				err := RunServer(ctx, p.cfg, ServerOptions{Server: ns + "/forge", Listen: listen, StoreDSN: su.dsn,
 					LeaderElection: su.replicas > 1, AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true,
 					Resolve: []string{betaHost + "=" + p.beta.listen, crowds[i].host + "=" + crowds[i].addr}, MetricsAddr: "0", FeedTick: time.Minute, StatusInterval: time.Minute})
 				if err != nil && ctx.Err() == nil {

@@ -40,7 +40,8 @@ import (
 
 // The load measurements of the server issue. They only run with FEDFORGE_LOAD=1
 // (hack/load-server.sh); they report figures for docs/benchmarks.md and assert only
-// correctness (nothing lost), never timings.
+// correctness (nothing lost), never timings. They stay serial (no t.Parallel): serial
+// tests run before the parallel ones start, so their figures are not shared with them.
 func loadOnly(t *testing.T) {
 	if os.Getenv("FEDFORGE_LOAD") == "" {
 		t.Skip("load measurement: run hack/load-server.sh (FEDFORGE_LOAD=1)")

@@ -122,6 +122,7 @@ func lookupVia(t *testing.T, p *pair, token, resource string) (int, map[string]a
 // clear error; no token, 401. Then a Subscription whose remoteActor is the Note gets
 // Accepted False with reason NotAnActor instead of a Follow.
 func TestLookupEndpoint(t *testing.T) {
+	t.Parallel()
 	sp := startStrictPeer(t)
 	p := newPair(t, strictHost+"="+sp.addr)
 	sp.attach(p.alpha.listen)

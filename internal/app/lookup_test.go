@@ -14,6 +14,7 @@ import (
 // TestLookup looks a remote actor up by URL and by handle over real HTTP on loopback,
 // and refuses a document that is not served from its own id.
 func TestLookup(t *testing.T) {
+	t.Parallel()
 	var base string
 	mux := http.NewServeMux()
 	actor := func() map[string]any {

@@ -26,6 +26,7 @@ import (
 // but the mention is answered with why; the same mention of an actor without
 // fromMentions opens nothing.
 func TestMentionTicketsIntoRealGitea(t *testing.T) {
+	t.Parallel()
 	g := giteatest.Start(t)
 	tp := newTicketPeer(t)
 	p := newPair(t, tp.host+"="+tp.addr)

@@ -32,6 +32,7 @@ import (
 // accepted, a refused address, too large, no such branch, a bad ref) are Rejects with
 // their reason, and nothing is pushed for them.
 func TestMergeRequestsFromAnotherInstance(t *testing.T) {
+	t.Parallel()
 	g := giteatest.Start(t)
 	ctx := context.Background()
 

@@ -174,6 +174,10 @@ func exported(fams map[string]*dto.MetricFamily, name string) bool {
 // and its three sources, scrapes its /metrics over HTTP, checks the counts, and checks
 // that every metric the Grafana dashboard's queries name is exported.
 func TestMetricsAndDashboard(t *testing.T) {
+	// Not parallel: the delivery and inbox counters live in controller-runtime's process-wide
+	// registry under the label server="alpha/forge", which every pair's alpha shares; a
+	// concurrent test's counts would satisfy the checks below. Serial tests run before the
+	// parallel ones start, so this one sees only its own.
 	// A feed that always fails, so the poller counts an error.
 	ln, err := net.Listen("tcp", "127.0.0.7:0")
 	must(t, err)

@@ -53,6 +53,7 @@ func patchActor(t *testing.T, p *pair, ns, name string, change func(*fedv1.Feder
 // {object: old, target: new2} and re-fetches both documents, which point at each other,
 // and a Fedforge follower on beta migrates its Subscription to new2.
 func TestLocalMove(t *testing.T) {
+	t.Parallel()
 	tp := newTicketPeer(t)
 	p := newPair(t, tp.host+"="+tp.addr)
 	tp.attach(p.alpha.listen)

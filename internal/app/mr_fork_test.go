@@ -30,6 +30,7 @@ import (
 // with one comment, however often it comes; a Resolve or a Note about the Ticket from
 // another host is refused and writes nothing.
 func TestMergeRequestOfferedUpstream(t *testing.T) {
+	t.Parallel()
 	g := giteatest.Start(t)
 	up := startUpstreamPeer(t)
 	p := newPair(t)

@@ -33,6 +33,7 @@ import (
 // next push updates Bob's pull request. 5: Bob's merge closes Alice's pull request with a comment naming the merge commit. Every
 // activity crosses over signed HTTP; each forge's state is read through its API.
 func TestMergeRequestBetweenInstances(t *testing.T) {
+	t.Parallel()
 	ga, gb := giteatest.Start(t), giteatest.Start(t)
 	p := newPair(t)
 	ctx := context.Background()

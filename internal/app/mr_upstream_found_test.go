@@ -24,6 +24,7 @@ import (
 // sends that actor the fork notice, shows it as forkedFrom, and offers it Alice's labelled
 // pull request.
 func TestMergeRequestUpstreamFound(t *testing.T) {
+	t.Parallel()
 	g := giteatest.Start(t)
 	up := startUpstreamPeer(t)
 	p := newPair(t)

@@ -82,6 +82,7 @@ func moverActor(id, name, inbox, pem string, aka ...string) map[string]any {
 // Subscription's inbox; a Move to an account that names the old one in alsoKnownAs
 // migrates the Outbound Subscription, and a Move to one that does not is refused.
 func TestRemoteActorPromises(t *testing.T) {
+	t.Parallel()
 	m := startMover(t)
 	p := newPair(t, moverHost+"="+m.addr)
 	ctx := context.Background()
@@ -177,6 +178,7 @@ func TestRemoteActorPromises(t *testing.T) {
 // key, and the next delivery, signed with the new keys, is verified at once (within the
 // first retry's wait, long before the follower's refetch interval would allow a refetch).
 func TestKeyRotationReachesFollowers(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ctx := context.Background()
 	p.actor(t, p.alpha, "releases", "releases", false)

@@ -24,6 +24,7 @@ import (
 // policy's status; and that approved: false on a Subscription awaiting approval sends a
 // Reject and removes it.
 func TestPolicyPromises(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ctx := context.Background()
 	p.actor(t, p.alpha, "releases", "releases", false)

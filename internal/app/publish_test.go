@@ -69,6 +69,7 @@ func received(t *testing.T, dsn, localActor, contains string) store.Received {
 // release feed, each into a real instance, reach a follower on another instance as a
 // signed Create{Note} (the follower's inbox verified it, or it would not be stored).
 func TestForgeEventsReachFollowers(t *testing.T) {
+	t.Parallel()
 	// A feed on loopback: the GitHub releases Atom feed kept in internal/forge/testdata.
 	atom := sourcePayload(t, "feeds/github_releases.atom")
 	ln, err := net.Listen("tcp", "127.0.0.6:0")

@@ -99,6 +99,7 @@ func collectionOf(t *testing.T, in instance, path string) (float64, []any) {
 // liker is refused, and a fork notice (Create{Repository} with origin) is verified
 // against the fork's own document before it is listed in forks.
 func TestRepositoryLikesAndForkNotices(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ctx := context.Background()
 	must(t, p.k8s.Create(ctx, &fedv1.FederatedActor{

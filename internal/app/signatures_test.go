@@ -23,6 +23,7 @@ import (
 // written to the store and removed with the pin, and that `fedforge signatures` lists
 // the profiles.
 func TestSignatureProfilesBetweenInstances(t *testing.T) {
+	t.Parallel()
 	p := newPair(t)
 	ctx := context.Background()
 	p.actor(t, p.alpha, "releases", "releases", false)

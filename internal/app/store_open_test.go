@@ -14,13 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 )
@@ -32,11 +30,12 @@ import (
 // True; a second FederationServer pointed at the same database is refused with
 // StoreHostMismatch, because two servers must never share one.
 func TestServerReportsItsStore(t *testing.T) {
+	// Not parallel: it shortens the package-wide storeRetry.
 	base := os.Getenv("FEDFORGE_TEST_POSTGRES_DSN")
 	if base == "" {
 		t.Fatal("FEDFORGE_TEST_POSTGRES_DSN is not set: run `export FEDFORGE_TEST_POSTGRES_DSN=\"$(hack/test-postgres.sh)\"` (make test does)")
 	}
-	logf.SetLogger(logr.Discard())
+	setTestLogger()
 	old := storeRetry
 	storeRetry.first, storeRetry.max = 50*time.Millisecond, 200*time.Millisecond
 	t.Cleanup(func() { storeRetry = old })

@@ -26,6 +26,7 @@ import (
 // not a hang) for an activity it could not record; when the proxy comes back, readiness
 // returns and the same activity, sent again, is accepted, without restarting anything.
 func TestStoreOutageAnswers503AndResumes(t *testing.T) {
+	t.Parallel()
 	base := os.Getenv("FEDFORGE_TEST_POSTGRES_DSN")
 	if base == "" {
 		t.Fatal("FEDFORGE_TEST_POSTGRES_DSN is not set: run `export FEDFORGE_TEST_POSTGRES_DSN=\"$(hack/test-postgres.sh)\"` (make test does)")
@@ -50,7 +51,7 @@ func TestStoreOutageAnswers503AndResumes(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := RunServer(ctx, lastConfig, ServerOptions{Server: gamma.ns + "/forge", Listen: gamma.listen, StoreDSN: u.String(),
+		err := RunServer(ctx, p.cfg, ServerOptions{Server: gamma.ns + "/forge", Listen: gamma.listen, StoreDSN: u.String(),
 			AllowedCIDRs: []string{"127.0.0.0/8"}, AllowHTTP: true, Resolve: []string{betaHost + "=" + p.beta.listen},
 			MetricsAddr: "0", FeedTick: time.Second, StatusInterval: time.Second})
 		if err != nil && ctx.Err() == nil {

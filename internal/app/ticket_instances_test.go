@@ -28,6 +28,7 @@ import (
 // posted to her outbox, becomes a comment; a comment written in Gitea and the issue's
 // closing reach her inbox as a Note in reply to the Ticket and a Resolve.
 func TestTicketBetweenInstances(t *testing.T) {
+	t.Parallel()
 	g := giteatest.Start(t)
 	p := newPair(t)
 	ctx := context.Background()

@@ -26,6 +26,7 @@ import (
 // the Ticket, which dereferences at its id; her own reply, written into the forge by
 // Fedforge, is not sent back out; closing the issue reaches her as a Resolve.
 func TestTicketRoundTrip(t *testing.T) {
+	t.Parallel()
 	g := giteatest.Start(t)
 	tp := newTicketPeer(t)
 	p := newPair(t, tp.host+"="+tp.addr)

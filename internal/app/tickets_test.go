@@ -27,6 +27,7 @@ import (
 // the Ticket, replies, edits and deletes its reply; refusals (a forged author, an actor
 // without tickets, an unknown actor, an oversized ticket) and a forge that is down.
 func TestTicketsIntoRealGitea(t *testing.T) {
+	t.Parallel()
 	g := giteatest.Start(t)
 	tp := newTicketPeer(t)
 	p := newPair(t, tp.host+"="+tp.addr)
