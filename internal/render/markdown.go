@@ -34,11 +34,16 @@ var markdown = goldmark.New(
 // code, quotes, lists and links, reduced to the markup Mastodon keeps.
 func Markdown(body string) string { return markdownHTML(body, 0) }
 
+// minCutBlock is the fewest characters worth showing of a block cut as text; with less
+// room left an excerpt ends with "…" alone.
+const minCutBlock = 20
+
 // markdownHTML renders body and, when limit > 0 and its text is longer, keeps the
 // top-level blocks that fit in limit characters. Truncation works on whole rendered
 // blocks, so it never cuts a tag or leaves one open: the block that does not fit is
 // reduced to text and cut at a word (as excerptHTML does for HTML), and the blocks
-// after it are dropped.
+// after it are dropped. A body nested too deep is shown as text (deeplyNested), and an
+// excerpt parses only the source it can show (cutSource).
 func markdownHTML(body string, limit int) string {
 	body = strings.TrimSpace(strings.ReplaceAll(body, "\r\n", "\n"))
 	if body == "" {
@@ -60,13 +65,13 @@ func markdownHTML(body string, limit int) string {
 		if block == "" {
 			continue
 		}
-		text := utf8.RuneCountInString(htmlText(block))
-		if limit <= 0 || used+text <= limit {
+		chars := utf8.RuneCountInString(htmlText(block))
+		if limit <= 0 || used+chars <= limit {
 			out.WriteString(block)
-			used += text
+			used += chars
 			continue
 		}
-		if rest := limit - used; rest >= 20 || out.Len() == 0 {
+		if rest := limit - used; rest >= minCutBlock || out.Len() == 0 {
 			out.WriteString(textToHTML(htmlText(block), max(rest, 1)))
 		} else {
 			out.WriteString("<p>…</p>")
@@ -114,8 +119,9 @@ const (
 	maxIndent  = 256
 )
 
-// deeplyNested reports whether a line of body opens more than maxNesting containers or
-// is indented by more than maxIndent bytes before its first text.
+// deeplyNested reports whether a line of body opens more than maxNesting containers, or
+// opens one and is indented by more than maxIndent bytes before its text (lists nest by
+// indentation too). A line of spaces alone, or an indented code line, is not nested.
 func deeplyNested(body string) bool {
 	for line := range strings.SplitSeq(body, "\n") {
 		depth, i := 0, 0
@@ -140,7 +146,7 @@ func deeplyNested(body string) bool {
 			default:
 				break prefix
 			}
-			if depth > maxNesting || i > maxIndent {
+			if depth > maxNesting || (depth > 0 && i > maxIndent) {
 				return true
 			}
 		}

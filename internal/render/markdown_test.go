@@ -8,6 +8,15 @@ import (
 	"golang.org/x/net/html"
 )
 
+// deepIndentedList nests 200 lists by indentation, one marker a line.
+var deepIndentedList = func() string {
+	var b strings.Builder
+	for i := range 200 {
+		b.WriteString(strings.Repeat("  ", i) + "- x\n")
+	}
+	return strings.TrimSpace(b.String())
+}()
+
 // TestMarkdown renders forge Markdown with goldmark and checks the exact HTML: what
 // Mastodon keeps is kept, what it drops is written as something it keeps, and raw HTML
 // or dangerous links never come through.
@@ -36,6 +45,8 @@ func TestMarkdown(t *testing.T) {
 		"empty":                               {"  \r\n ", ""},
 		"nested quotes and lists":             {"> - > a", "<blockquote><ul><li><blockquote><p>a</p></blockquote></li></ul></blockquote>"},
 		"too deep shown as text":              {strings.Repeat(">", 40) + " *x*", "<p>" + strings.Repeat("&gt;", 40) + " *x*</p>"},
+		"long blank line is not nesting":      {"*a*\n" + strings.Repeat(" ", 300) + "\n\nb", "<p><em>a</em></p><p>b</p>"},
+		"lists nested by indentation":         {deepIndentedList, "<p>" + strings.Repeat("- x<br>", 199) + "- x</p>"},
 		"CRLF":                                {"one\r\ntwo", "<p>one<br>two</p>"},
 	}
 	for name, tc := range tests {
