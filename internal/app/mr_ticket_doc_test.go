@@ -130,7 +130,7 @@ func TestMergeRequestTicketUpstream(t *testing.T) {
 			}
 		}
 		src := fmt.Sprint(obj(doc, "source")["content"])
-		if src != "Please merge `refs/heads/fix`." || !strings.Contains(fmt.Sprint(doc["content"]), "Please merge") {
+		if src != "Please merge `refs/heads/fix`." || doc["content"] != "<p>Please merge <code>refs/heads/fix</code>.</p>" {
 			t.Errorf("Ticket source %q / content %v, want Alice's text without the credit line and key marker", src, doc["content"])
 		}
 		if published, _ := doc["published"].(string); published == "" || doc["resolvedBy"] != nil || doc["resolved"] != nil {

@@ -157,6 +157,9 @@ func TestTicketsIntoRealGitea(t *testing.T) {
 		if src, _ := doc["source"].(map[string]any); src["content"] != "It **crashes** on `start`." || src["mediaType"] != "text/markdown" {
 			t.Errorf("Ticket source = %v, want the Markdown without the credit line", doc["source"])
 		}
+		if doc["content"] != "<p>It <strong>crashes</strong> on <code>start</code>.</p>" || doc["mediaType"] != "text/html" {
+			t.Errorf("Ticket content = %v (%v), want the Markdown rendered as Gitea shows it", doc["content"], doc["mediaType"])
+		}
 		if fmt.Sprint(doc["url"]) != "["+g.URL+"/"+repo.FullName+"/issues/1]" {
 			t.Errorf("Ticket url = %v, want the Gitea issue page", doc["url"])
 		}

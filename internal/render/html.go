@@ -89,36 +89,24 @@ func linkify(s string) string {
 // Mastodon's own posts stop at 500, and the title and link lines need room too.
 const excerptLimit = 400
 
-// markdownHeading and markdownBullet match the markdown that reads worst when shown
-// as plain text; they are simplified rather than rendered.
-var (
-	markdownHeading = regexp.MustCompile(`^\s{0,3}#{1,6}\s+`)
-	markdownBullet  = regexp.MustCompile(`^(\s*)[-*+]\s+`)
-)
-
-// excerptHTML turns a body into at most limit characters of paragraphs. Plain text and
-// markdown are escaped (markdown is not rendered: headings lose their #, bullets become
-// "•", everything else is shown as written); HTML is sanitised, and when it is too long
-// it is reduced to text first so that truncation cannot cut a tag in half.
+// excerptHTML turns a body into at most limit characters of paragraphs. Plain text is
+// escaped and its URLs linked; Markdown is rendered (see markdownHTML); HTML is
+// sanitised, and when it is too long it is reduced to text first so that truncation
+// cannot cut a tag in half.
 func excerptHTML(body string, format forge.Format, limit int) string {
 	body = strings.TrimSpace(strings.ReplaceAll(body, "\r\n", "\n"))
 	if body == "" {
 		return ""
 	}
-	if format == forge.FormatHTML {
+	switch format {
+	case forge.FormatHTML:
 		clean := strings.TrimSpace(SanitizeHTML(body))
 		if utf8.RuneCountInString(htmlText(clean)) <= limit {
 			return collapseSpace(clean)
 		}
 		return textToHTML(htmlText(body), limit)
-	}
-	if format == forge.FormatMarkdown {
-		lines := strings.Split(body, "\n")
-		for i, l := range lines {
-			l = markdownHeading.ReplaceAllString(l, "")
-			lines[i] = markdownBullet.ReplaceAllString(l, "$1• ")
-		}
-		body = strings.Join(lines, "\n")
+	case forge.FormatMarkdown:
+		return markdownHTML(body, limit)
 	}
 	return textToHTML(body, limit)
 }

@@ -214,8 +214,9 @@ func TestRenderPushNote(t *testing.T) {
 	}
 }
 
-// TestRenderHostileContent: notes and titles from a forge are text; markup in them is
-// shown escaped, and HTML bodies (feeds) lose everything Mastodon would strip.
+// TestRenderHostileContent: titles from a forge are text, markup in them is shown
+// escaped; Markdown bodies are rendered without their raw HTML, and HTML bodies (feeds)
+// lose everything Mastodon would strip.
 func TestRenderHostileContent(t *testing.T) {
 	ev := &forge.Event{
 		Forge: fedv1.SourceGitHub, Kind: forge.KindRelease, Action: forge.ActionPublished, Version: `v1"><script>alert(1)</script>`,
@@ -234,7 +235,7 @@ func TestRenderHostileContent(t *testing.T) {
 			t.Errorf("content contains %q:\n%s", bad, note.Content)
 		}
 	}
-	for _, want := range []string{"&lt;script&gt;", "• fix", `<a href="https://forge.example/x?a=1&amp;b=2">`, "Changes"} {
+	for _, want := range []string{"&lt;script&gt;", "<li>fix ", `<a href="https://forge.example/x?a=1&amp;b=2">`, "<p><strong>Changes</strong></p>"} {
 		if !strings.Contains(note.Content, want) {
 			t.Errorf("content lacks %q:\n%s", want, note.Content)
 		}

@@ -71,7 +71,7 @@ func TestRenderComment(t *testing.T) {
 	for _, want := range []string{
 		`<a href="http://127.0.0.1:33391/carol">carol</a>`,
 		`<a href="http://127.0.0.1:33391/fedforge-admin/upstream/issues/1#issuecomment-1">issue #1</a>`,
-		"Same here, on **arm64**.",
+		"<p>Same here, on <strong>arm64</strong>.</p>",
 	} {
 		if !strings.Contains(note.Content, want) {
 			t.Errorf("content lacks %s:\n%s", want, note.Content)

@@ -177,7 +177,7 @@ func (f *federation) mergeRequestDocument(ctx context.Context, la *localActor, n
 	}
 	id := la.urls.MergeRequest(n)
 	doc := &activitypub.Object{ID: id, Type: activitypub.Types{activitypub.TypeTicket}, Name: pr.Title, Summary: html.EscapeString(pr.Title),
-		Content: summaryHTML(pr.Body), MediaType: "text/html", Source: &activitypub.Content{Content: pr.Body, MediaType: "text/markdown"}}
+		Content: render.Markdown(pr.Body), MediaType: "text/html", Source: &activitypub.Content{Content: pr.Body, MediaType: "text/markdown"}}
 	if pr.AuthorURL != "" {
 		doc.AttributedTo = activitypub.IRIRefs(pr.AuthorURL)
 	}
@@ -189,7 +189,7 @@ func (f *federation) mergeRequestDocument(ctx context.Context, la *localActor, n
 	case err == nil:
 		body := withoutAttribution(pr.Body)
 		doc.AttributedTo = activitypub.IRIRefs(rec.OriginActor)
-		doc.Content, doc.Source.Content = summaryHTML(body), body
+		doc.Content, doc.Source.Content = render.Markdown(body), body
 		origin := branchObject(rec.OriginActor, forge.ShortRef(rec.OriginRef))
 		origin.Ref = rec.OriginRef
 		offer.Origin = activitypub.ObjectRef(origin)

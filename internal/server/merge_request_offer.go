@@ -126,7 +126,7 @@ func pullRequestOffer(la *localActor, ev *forge.Event, up, offerID string, now t
 		htmlLink(ev.Repository.WebURL, ev.Repository.FullName) + " from branch <code>" + html.EscapeString(ev.SourceBranch) + "</code>.</p>"
 	content := intro
 	if body := strings.TrimSpace(ev.Body); body != "" {
-		content += "<p>" + strings.ReplaceAll(html.EscapeString(body), "\n", "<br>") + "</p>"
+		content += render.Markdown(body)
 	}
 	source := "*" + mdLink(who, ev.Actor.URL) + " offers " + mdLink(prRef, ev.URL) + " of " + mdLink(ev.Repository.FullName, ev.Repository.WebURL) +
 		" from branch `" + strings.ReplaceAll(ev.SourceBranch, "`", "") + "`.*"

@@ -11,6 +11,7 @@ import (
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/forge"
 	"github.com/fedforge/fedforge/internal/forge/gitea"
+	"github.com/fedforge/fedforge/internal/render"
 	"github.com/fedforge/fedforge/internal/store"
 	"github.com/fedforge/fedforge/internal/urls"
 )
@@ -83,7 +84,7 @@ func (f *federation) ticketDocument(ctx context.Context, la *localActor, n int64
 	doc := &activitypub.Object{
 		Context: activitypub.ActivityContext(), ID: id, Type: activitypub.Types{activitypub.TypeTicket},
 		Name: is.Title, Summary: html.EscapeString(is.Title),
-		Content: summaryHTML(body), MediaType: "text/html",
+		Content: render.Markdown(body), MediaType: "text/html",
 		Source:    &activitypub.Content{Content: body, MediaType: "text/markdown"},
 		URL:       activitypub.IRIRefs(is.URL),
 		Published: activitypub.Time{Time: is.Created}, Updated: activitypub.Time{Time: is.Updated},
