@@ -124,7 +124,7 @@ func (f *federation) recordForgeEvent(ctx context.Context, actor *fedv1.Federate
 	if err := f.offerMergeRequest(ctx, actor, ev); err != nil { // merge_request_offer.go (issue 14)
 		return err
 	}
-	f.forgetPull(ctx, actor, ev) // merge_request_document.go: the Ticket shows the change at once
+	f.forgetPull(ctx, actor, ev)                              // merge_request_document.go: the Ticket shows the change at once
 	if err := f.withdrawOffered(ctx, actor, ev); err != nil { // merge_request_withdraw.go (issue 14)
 		return err
 	}
