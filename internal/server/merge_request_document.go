@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"html"
 	"net/http"
 	"strconv"
@@ -16,7 +15,6 @@ import (
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/forge"
-	"github.com/fedforge/fedforge/internal/forge/gitea"
 	"github.com/fedforge/fedforge/internal/render"
 	"github.com/fedforge/fedforge/internal/store"
 	"github.com/fedforge/fedforge/internal/urls"
@@ -56,21 +54,11 @@ func readsPulls(a *fedv1.FederatedActor) bool {
 // pullReader builds the forge reader of an actor whose pull requests are served, with
 // its token read through the server's short Secret cache.
 func (t *ticketing) pullReader(ctx context.Context, la *localActor) (forge.PullReader, forge.Repository, error) {
-	spec := la.obj.Spec.Forge
-	token, err := t.secrets.get(ctx, la.obj.Namespace, fedv1.SecretKeyReference{Name: spec.TokenSecretRef.Name, Key: tokenKey(spec.TokenSecretRef.Key)})
-	if err != nil {
-		return nil, forge.Repository{}, fmt.Errorf("forge token of %s: %w", la.obj.Name, err)
-	}
-	typ := fedv1.SourceGitea
-	if spec.Type == fedv1.ForgeForgejo {
-		typ = fedv1.SourceForgejo
-	}
-	w, err := gitea.NewWriter(gitea.Access{Type: typ, URL: spec.URL, Project: spec.Project, Token: string(token),
-		HTTPClient: t.hc, UserAgent: t.f.client.UserAgent()})
+	w, err := t.giteaClient(ctx, la)
 	if err != nil {
 		return nil, forge.Repository{}, err
 	}
-	return w, forge.Repository{FullName: spec.Project}, nil
+	return w, forge.Repository{FullName: la.obj.Spec.Forge.Project}, nil
 }
 
 // pull reads a pull request through the cache; concurrent misses of one share a call.

@@ -102,10 +102,23 @@ func (t *ticketing) writer(ctx context.Context, la *localActor) (*gitea.Writer, 
 	if ok, why := takesTickets(la.obj); !ok {
 		return nil, forge.Repository{}, forgewrite.Permanent(errors.New(why))
 	}
+	w, err := t.giteaClient(ctx, la)
+	if err != nil {
+		return nil, forge.Repository{}, err
+	}
+	return w, forge.Repository{FullName: la.obj.Spec.Forge.Project}, nil
+}
+
+// giteaClient builds the Gitea/Forgejo client of an actor's spec.forge, with its token
+// read through the server's short Secret cache: the writer of tickets and merge requests
+// and the reader of the pull requests served as Tickets (merge_request_document.go).
+// A client that cannot be built from the spec is a permanent error; a token that cannot
+// be read now is not.
+func (t *ticketing) giteaClient(ctx context.Context, la *localActor) (*gitea.Writer, error) {
 	spec := la.obj.Spec.Forge
 	token, err := t.secrets.get(ctx, la.obj.Namespace, fedv1.SecretKeyReference{Name: spec.TokenSecretRef.Name, Key: tokenKey(spec.TokenSecretRef.Key)})
 	if err != nil {
-		return nil, forge.Repository{}, fmt.Errorf("forge token of %s: %w", la.obj.Name, err)
+		return nil, fmt.Errorf("forge token of %s: %w", la.obj.Name, err)
 	}
 	typ := fedv1.SourceGitea
 	if spec.Type == fedv1.ForgeForgejo {
@@ -114,9 +127,9 @@ func (t *ticketing) writer(ctx context.Context, la *localActor) (*gitea.Writer, 
 	w, err := gitea.NewWriter(gitea.Access{Type: typ, URL: spec.URL, Project: spec.Project, Token: string(token),
 		HTTPClient: t.hc, UserAgent: t.f.client.UserAgent()})
 	if err != nil {
-		return nil, forge.Repository{}, forgewrite.Permanent(err)
+		return nil, forgewrite.Permanent(err)
 	}
-	return w, forge.Repository{FullName: spec.Project}, nil
+	return w, nil
 }
 
 func tokenKey(k string) string {
