@@ -96,16 +96,7 @@ func (t *ticketing) forgetPull(actorID string, number int64) {
 // mergeRequestActor resolves the actor and number of a merge-request Ticket request; it
 // has answered (404) when ok is false.
 func (f *federation) mergeRequestActor(w http.ResponseWriter, r *http.Request) (*localActor, int64, bool) {
-	la, ok := f.collectionActor(w, r)
-	if !ok {
-		return nil, 0, false
-	}
-	n, err := strconv.ParseInt(r.PathValue("number"), 10, 64)
-	if !readsPulls(la.obj) || err != nil || n <= 0 || strconv.FormatInt(n, 10) != r.PathValue("number") {
-		notFound(w, true)
-		return nil, 0, false
-	}
-	return la, n, true
+	return f.numberedActor(w, r, readsPulls)
 }
 
 // mergeRequest serves GET <actor>/merge-requests/<n>.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/forge"
 	"github.com/fedforge/fedforge/internal/forge/gitea"
@@ -25,12 +26,20 @@ import (
 // ticketActor resolves the actor and issue number of a Ticket request; it has answered
 // when ok is false.
 func (f *federation) ticketActor(w http.ResponseWriter, r *http.Request) (*localActor, int64, bool) {
+	return f.numberedActor(w, r, func(a *fedv1.FederatedActor) bool { takes, _ := takesTickets(a); return takes })
+}
+
+// numberedActor resolves the actor and the {number} of a request for one of its numbered
+// documents (an issue's or a pull request's Ticket), when serves says the actor has
+// them; it has answered (404) when ok is false. Only the canonical decimal form of a
+// positive number is one (not 0, 01 or +1), so that each Ticket has one URL.
+func (f *federation) numberedActor(w http.ResponseWriter, r *http.Request, serves func(*fedv1.FederatedActor) bool) (*localActor, int64, bool) {
 	la, ok := f.collectionActor(w, r)
 	if !ok {
 		return nil, 0, false
 	}
 	n, err := strconv.ParseInt(r.PathValue("number"), 10, 64)
-	if takes, _ := takesTickets(la.obj); !takes || err != nil || n <= 0 || strconv.FormatInt(n, 10) != r.PathValue("number") {
+	if !serves(la.obj) || err != nil || n <= 0 || strconv.FormatInt(n, 10) != r.PathValue("number") {
 		notFound(w, true)
 		return nil, 0, false
 	}
