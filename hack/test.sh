@@ -23,10 +23,8 @@ fi
 
 export KUBEBUILDER_ASSETS="$assets"
 export FEDFORGE_TEST_POSTGRES_DSN="$dsn"
-# -parallel 4: internal/app's tests (the longest package) call t.Parallel() and mostly wait
-# (Gitea's webhooks, eventually-loops), using about half of a core each: on 2 cores 4 at a
-# time cut the package from 848 s to 367 s, while 8 were no faster and timed out
-# (docs/benchmarks.md, "make test: internal/app wall time"). The default is GOMAXPROCS.
+# internal/app runs its parallel tests 4 at a time (its TestMain; FEDFORGE_TEST_PARALLEL
+# overrides it): an explicit -parallel here would make Ginkgo fail the controllers suite.
 # -timeout 30m: the limit is per package binary; internal/app took 1,157 s serially on a
 # loaded machine, close to the old 20m, and grows with every test added to it.
-go test -race -count=1 -timeout 30m -parallel "${FEDFORGE_TEST_PARALLEL:-4}" "$@" ./...
+go test -race -count=1 -timeout 30m "$@" ./...
