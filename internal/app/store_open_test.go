@@ -181,6 +181,9 @@ func TestServerReportsItsStore(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("a request while draining: %d, want 200 (still serving)", resp.StatusCode)
 	}
+	if !resp.Close {
+		t.Error("a response while draining keeps the connection alive, want Connection: close (the client's next request must go to a ready replica)")
+	}
 	select {
 	case <-oneDone:
 	case <-time.After(30 * time.Second):
