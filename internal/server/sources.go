@@ -113,7 +113,8 @@ func (f *federation) publishActivities(ctx context.Context, actor *fedv1.Federat
 	return len(followers), nil
 }
 
-// recordForgeEvent implements sources.WebhookConfig.Observe: a fork made in the forge
+// recordForgeEvent implements sources.WebhookConfig.Observe (run by the webhook queue's
+// worker, in the order the source's events were accepted): a fork made in the forge
 // (KindFork: upstream Event.Repository, the new repository Event.Fork) is listed in the
 // upstream Repository actor's forks collection, and a star (KindStar) counted in its
 // likes, or taken back when the forge says it was removed. It runs whether or not the
@@ -233,12 +234,13 @@ func (f *federation) base(ctx context.Context) (string, error) {
 }
 
 // setupSources builds the webhook and client-to-server outbox handlers and registers the
-// feed poller, which runs on the elected replica.
+// webhook queue's worker, which runs on every replica (leases keep an event on one), and
+// the feed poller, which runs on the elected replica.
 func (s *Server) setupSources(reg prometheus.Registerer) error {
 	f := s.fed
 	secrets := &secretCache{f: f}
 	wh, err := sources.NewWebhookHandler(sources.WebhookConfig{
-		Lookup: f.lookupSource, Secret: secrets.get, Publish: f.publishToFollowers, Base: f.base,
+		Lookup: f.lookupSource, Secret: secrets.get, Publish: f.publishToFollowers, Base: f.base, Queue: f.store,
 		Observe: f.recordForgeEvent, Topics: (&topicReader{f: f}).topics, Upstream: f.upstreamOfEvent,
 		Now: f.now, Log: f.log.WithName("webhook"), Metrics: reg,
 	})
@@ -272,5 +274,13 @@ func (s *Server) setupSources(reg prometheus.Registerer) error {
 	}
 	s.webhooks, s.c2s, s.inboxRead = wh, ob, f.inboxCollection(secrets)
 	s.lookup = f.lookupEndpoint(secrets)
+	if err := s.mgr.Add(everyReplica(func(ctx context.Context) error {
+		if !s.cache.WaitForCacheSync(ctx) {
+			return nil
+		}
+		return wh.Run(ctx)
+	})); err != nil {
+		return err
+	}
 	return s.mgr.Add(manager.RunnableFunc(poller.Run))
 }

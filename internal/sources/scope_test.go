@@ -21,8 +21,8 @@ import (
 )
 
 // TestTopicSourceScope covers what the real-Gitea test cannot provoke: the forge's API
-// failing while a topic source reads a new repository's topics (500, nothing stored, so
-// the delivery can be redelivered), the topics it returns deciding, and the
+// failing while a topic source reads a new repository's topics (answered 202, nothing stored,
+// and the queue retries the event), the topics it returns deciding, and the
 // organization hook's scope header deciding whether a private repository is skipped.
 // The payloads are built here in Gitea's shape (field names as a real Gitea 1.27.3 sent
 // them, see TestRepositoryEventsFromRealGitea), not recorded.
@@ -39,6 +39,7 @@ func TestTopicSourceScope(t *testing.T) {
 	var topicsErr error
 	pub := &rendertest.StorePublisher{St: rendertest.OpenStore(t)}
 	reg := prometheus.NewRegistry()
+	clock := &testClock{t: rendertest.Now}
 	h, err := NewWebhookHandler(WebhookConfig{
 		Lookup: func(_ context.Context, _, source string) (*fedv1.FederatedActor, *fedv1.EventSource, error) {
 			for i := range actor.Spec.Sources {
@@ -52,7 +53,9 @@ func TestTopicSourceScope(t *testing.T) {
 		Publish: pub.Publish,
 		Base:    func(context.Context) (string, error) { return "https://fed.example", nil },
 		Topics:  func(context.Context, *forge.Event) ([]string, error) { return topics, topicsErr },
-		Now:     func() time.Time { return rendertest.Now },
+		Queue:   pub.St,
+		Worker:  WorkerConfig{BaseDelay: time.Second, MaxDelay: time.Minute},
+		Now:     clock.now,
 		Metrics: reg,
 	})
 	if err != nil {
@@ -72,16 +75,27 @@ func TestTopicSourceScope(t *testing.T) {
 		req.Header.Set("X-Gitea-Hook-Installation-Target-Type", scope)
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
+		for { // the worker, after the answer
+			n, err := h.RunOnce(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+		}
 		return rec.Code
 	}
 
 	topicsErr = errors.New("git.example: 502 Bad Gateway")
-	if code := send("topic", "organization", "rocket", false); code != http.StatusInternalServerError || pub.Created != 0 {
-		t.Errorf("topics unreadable: %d, %d stored; want 500 and nothing", code, pub.Created)
-	}
-	topicsErr, topics = nil, []string{"rust"}
 	if code := send("topic", "organization", "rocket", false); code != http.StatusAccepted || pub.Created != 0 {
-		t.Errorf("repository outside the topic: %d, %d stored; want 202 and nothing", code, pub.Created)
+		t.Errorf("topics unreadable: %d, %d stored; want 202 (queued) and nothing yet", code, pub.Created)
+	}
+	// The queue retries the event once its backoff has passed, with the topics readable.
+	topicsErr, topics = nil, []string{"rust"}
+	clock.add(time.Minute)
+	if n, err := h.RunOnce(context.Background()); n != 1 || err != nil || pub.Created != 0 {
+		t.Errorf("retry of the repository outside the topic: %d rows, %v, %d stored; want 1 row and nothing", n, err, pub.Created)
 	}
 	topics = []string{"rust", "space"}
 	if code := send("topic", "organization", "rocket", false); code != http.StatusAccepted || pub.Created != 1 {
@@ -96,16 +110,13 @@ func TestTopicSourceScope(t *testing.T) {
 	if code := send("org", "repository", "vault", true); code != http.StatusAccepted || pub.Created != 2 {
 		t.Errorf("private repository from its own hook: %d, %d stored; want it published", code, pub.Created)
 	}
-	for _, result := range []string{resultError, resultNotTopic, resultPrivate} {
-		if n := testutilCounter(t, reg, "Gitea", result); n != 1 {
-			t.Errorf("fedforge_webhook_requests_total{result=%q} = %v, want 1", result, n)
+	f := &webhookFixture{reg: reg}
+	for _, result := range []string{resultRetry, resultNotTopic, resultPrivate} {
+		if n := f.outcome("Gitea", result); n != 1 {
+			t.Errorf("fedforge_webhook_events_total{result=%q} = %v, want 1", result, n)
 		}
 	}
-}
-
-// testutilCounter reads one fedforge_webhook_requests_total series.
-func testutilCounter(t *testing.T, reg *prometheus.Registry, forgeName, result string) float64 {
-	t.Helper()
-	f := &webhookFixture{reg: reg}
-	return f.counter(forgeName, result)
+	if n := f.counter("Gitea", resultQueued); n != 4 {
+		t.Errorf("fedforge_webhook_requests_total{result=queued} = %v, want 4", n)
+	}
 }

@@ -2,6 +2,7 @@ package sources
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"github.com/fedforge/fedforge/internal/forge"
 	"github.com/fedforge/fedforge/internal/forge/registry"
@@ -32,42 +33,53 @@ type LookupFunc func(ctx context.Context, username, source string) (*fedv1.Feder
 // forge retries once the Secret exists).
 type SecretFunc func(ctx context.Context, namespace string, ref fedv1.SecretKeyReference) ([]byte, error)
 
-// WebhookConfig wires the webhook handler to the server. Lookup, Secret, Publish and
-// Base are required; Now defaults to time.Now, Log to a discarding logger and Metrics
-// to no registration.
+// WebhookConfig wires the webhook handler to the server. Lookup, Secret, Publish, Base
+// and Queue are required; Now defaults to time.Now, Log to a discarding logger and
+// Metrics to no registration.
 type WebhookConfig struct {
 	Lookup  LookupFunc
 	Secret  SecretFunc
 	Publish render.PublishFunc
 	Base    render.BaseFunc
+	// Queue holds every authenticated event from the answer to the forge until the
+	// worker (webhook_worker.go) has processed it.
+	Queue store.WebhookEvents
 	// Observe, when set, sees every authentic event before the source's selection and
 	// rendering (the server records forks and stars from it, whether or not the source
-	// posts them). An error is answered 500, so the forge retries.
+	// posts them). It runs in the worker; an error retries the event later.
 	Observe func(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) error
 	// Topics, when set, reads a repository's topics from its forge for sources that
 	// select by topic (scope.go); unset, only the payload's topics count.
 	Topics TopicsFunc
 	// Upstream, when set, says where a fork's event also goes (render.Upstream: the
-	// upstream of its offered pull requests, issue 14); nil for most events. An error is
-	// answered 500, so the forge retries.
+	// upstream of its offered pull requests, issue 14); nil for most events. It runs in
+	// the worker; an error retries the event later.
 	Upstream func(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) (*render.Upstream, error)
-	Now      func() time.Time
-	Log      logr.Logger
-	Metrics  prometheus.Registerer
+	// Worker tunes the queue's worker; zero fields take the defaults.
+	Worker  WorkerConfig
+	Now     func() time.Time
+	Log     logr.Logger
+	Metrics prometheus.Registerer
 }
 
 // WebhookHandler serves POST /hooks/{username}/{source}: it authenticates the forge's
-// delivery with the source's secret, renders the event and publishes it.
+// delivery with the source's secret, records the event in the queue and answers; its
+// worker (Run) then renders and publishes the event.
 type WebhookHandler struct {
-	cfg    WebhookConfig
-	events *prometheus.CounterVec
+	cfg       WebhookConfig
+	events    *prometheus.CounterVec
+	processed *prometheus.CounterVec
+	kick      chan struct{}
+	pruned    time.Time // when Run last pruned finished rows; only Run touches it
 }
 
-// Results counted by fedforge_webhook_requests_total, one per way a delivery ends.
+// Results counted by fedforge_webhook_requests_total, one per way the answer to a
+// delivery ends. What happens to a queued event afterwards is counted by
+// fedforge_webhook_events_total (webhook_worker.go).
 const (
-	resultPublished    = "published"
+	resultQueued       = "queued"
+	resultDuplicate    = "duplicate"
 	resultIgnored      = "ignored"
-	resultNotSelected  = "not_selected"
 	resultUnauthorized = "unauthorized"
 	resultMalformed    = "malformed"
 	resultTooLarge     = "too_large"
@@ -77,8 +89,8 @@ const (
 
 // NewWebhookHandler checks cfg and registers the handler's metrics.
 func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
-	if cfg.Lookup == nil || cfg.Secret == nil || cfg.Publish == nil || cfg.Base == nil {
-		return nil, errors.New("sources: webhook handler needs Lookup, Secret, Publish and Base")
+	if cfg.Lookup == nil || cfg.Secret == nil || cfg.Publish == nil || cfg.Base == nil || cfg.Queue == nil {
+		return nil, errors.New("sources: webhook handler needs Lookup, Secret, Publish, Base and Queue")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -86,20 +98,33 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
 	}
+	cfg.Worker = cfg.Worker.withDefaults()
 	events, err := metrics.RegisterCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fedforge_webhook_requests_total",
-		Help: "Webhook deliveries by forge and result (published, ignored, not_selected, not_in_topic, private, unauthorized, malformed, too_large, not_found, error).",
+		Help: "Webhook deliveries by forge and the answer's result (queued, duplicate, ignored, unauthorized, malformed, too_large, not_found, error); fedforge_webhook_events_total counts what became of the queued ones.",
 	}, []string{"forge", "result"}))
 	if err != nil {
 		return nil, err
 	}
-	return &WebhookHandler{cfg: cfg, events: events}, nil
+	processed, err := metrics.RegisterCounter(cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fedforge_webhook_events_total",
+		Help: "Queued webhook events processed, by forge and result (published, ignored, not_selected, not_in_topic, private, retry, failed).",
+	}, []string{"forge", "result"}))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := metrics.Register(cfg.Metrics, newQueueCollector(cfg.Queue, cfg.Now)); err != nil {
+		return nil, err
+	}
+	return &WebhookHandler{cfg: cfg, events: events, processed: processed, kick: make(chan struct{}, 1)}, nil
 }
 
-// ServeHTTP answers 202 once the event is published or deliberately ignored, 401 for a
-// bad or missing signature, 400 for a malformed payload, 404 for an unknown actor or
-// source, 413 for a body over 1 MiB and 500 when publishing failed, so that the forge
-// retries (publishing is idempotent by activity id, so the retry cannot double-post).
+// ServeHTTP answers 202 once the authenticated event is recorded in the queue (or was
+// recorded before under the same delivery id, or is an event Fedforge does not read),
+// 401 for a bad or missing signature, 400 for a malformed payload, 404 for an unknown
+// actor or source, 413 for a body over 1 MiB and 500 when the event could not be
+// recorded. Everything slower (forge reads, signing, publishing) runs in the worker
+// afterwards: Gitea gives a webhook 5 s and never retries one that timed out.
 func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	username, sourceName := r.PathValue("username"), r.PathValue("source")
@@ -149,70 +174,39 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, log, srcType, err)
 		return
 	}
-	log = log.WithValues("kind", ev.Kind, "action", ev.Action, "delivery", ev.DeliveryID)
-	if h.cfg.Observe != nil {
-		if err := h.cfg.Observe(ctx, actor, ev); err != nil {
-			log.Error(err, "recording webhook event failed")
-			h.count(srcType, resultError)
-			http.Error(w, "recording failed", http.StatusInternalServerError)
-			return
-		}
-	}
-	evs, reason, err := h.scoped(ctx, src, ev)
+	log = log.WithValues("kind", ev.Kind, "action", ev.Action, "delivery", ev.DeliveryID, "host", forgeHost(ev))
+	payload, err := json.Marshal(ev)
 	if err != nil {
-		log.Error(err, "scoping webhook event failed", "repository", ev.Repository.FullName)
+		log.Error(err, "encoding webhook event failed")
 		h.count(srcType, resultError)
-		http.Error(w, "reading the repository from the forge failed", http.StatusInternalServerError)
+		http.Error(w, "recording failed", http.StatusInternalServerError)
 		return
 	}
-	if len(evs) == 0 {
-		h.count(srcType, reason)
-		log.V(1).Info("webhook event not published by the source", "reason", reason, "repository", ev.Repository.FullName)
+	row, created, err := h.cfg.Queue.EnqueueWebhookEvent(ctx, store.WebhookEvent{
+		Username: username, Source: sourceName, DeliveryID: ev.DeliveryID,
+		Actor: actor.Namespace + "/" + actor.Name, Forge: srcType, Payload: payload,
+	}, h.cfg.Now())
+	if err != nil {
+		log.Error(err, "queueing webhook event failed")
+		h.count(srcType, resultError)
+		http.Error(w, "recording failed", http.StatusInternalServerError)
+		return
+	}
+	if !created {
+		h.count(srcType, resultDuplicate)
+		log.V(1).Info("webhook delivery already recorded", "row", row.ID)
 		w.WriteHeader(http.StatusAccepted)
-		_, _ = io.WriteString(w, "ignored: event not selected by this source ("+reason+")\n")
+		_, _ = io.WriteString(w, "already received\n")
 		return
 	}
-	base, err := h.cfg.Base(ctx)
-	if err != nil {
-		log.Error(err, "server base URL unavailable")
-		h.count(srcType, resultError)
-		http.Error(w, "server not configured", http.StatusServiceUnavailable)
-		return
-	}
-	target := render.TargetFor(base, actor, src, h.cfg.Now())
-	if h.cfg.Upstream != nil {
-		if target.Upstream, err = h.cfg.Upstream(ctx, actor, ev); err != nil {
-			log.Error(err, "reading the upstream of offered pull requests failed")
-			h.count(srcType, resultError)
-			http.Error(w, "recording failed", http.StatusInternalServerError)
-			return
-		}
-	}
-	var acts []store.Activity
-	for _, e := range evs {
-		a, err := render.Render(e, target)
-		if errors.Is(err, forge.ErrIgnoredEvent) && len(evs) > 1 {
-			continue // a star, say: the topic announcement beside it still goes out
-		}
-		if err != nil {
-			h.fail(w, log, srcType, err)
-			return
-		}
-		acts = append(acts, a...)
-	}
-	if err := h.cfg.Publish(ctx, actor, src, acts); err != nil {
-		log.Error(err, "publishing webhook event failed")
-		h.count(srcType, resultError)
-		http.Error(w, "publishing failed", http.StatusInternalServerError)
-		return
-	}
-	h.count(srcType, resultPublished)
-	log.Info("webhook event published", "activities", len(acts), "id", acts[0].ID)
+	h.count(srcType, resultQueued)
+	log.V(1).Info("webhook event queued", "row", row.ID)
+	h.Kick()
 	w.WriteHeader(http.StatusAccepted)
-	_, _ = io.WriteString(w, "published\n")
+	_, _ = io.WriteString(w, "queued\n")
 }
 
-// fail answers a parse or render error with its status. Authentication failures are
+// fail answers a parse error with its status. Authentication failures are
 // logged with the remote address (never the header values), so that an admin can find
 // a misconfigured forge or a prober.
 func (h *WebhookHandler) fail(w http.ResponseWriter, log logr.Logger, srcType string, err error) {

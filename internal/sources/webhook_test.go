@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
+	"github.com/fedforge/fedforge/internal/forge"
 	"github.com/fedforge/fedforge/internal/store"
 )
 
@@ -45,11 +47,34 @@ func (s *logSink) text() string {
 }
 
 type webhookFixture struct {
+	h       *WebhookHandler
 	mux     *http.ServeMux
 	pub     *rendertest.StorePublisher
 	reg     *prometheus.Registry
 	logs    *logSink
 	secrets map[string][]byte
+	clock   *testClock
+	gone    atomic.Bool // Lookup finds no actor any more
+	// observe, when set, is the handler's Observe.
+	observe func(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) error
+}
+
+// testClock is the handler's clock; tests move it to make a retry due.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func testActor() *fedv1.FederatedActor {
@@ -68,8 +93,15 @@ func testActor() *fedv1.FederatedActor {
 
 func newWebhookFixture(t *testing.T) *webhookFixture {
 	t.Helper()
+	return newWebhookFixtureOn(t, rendertest.OpenStore(t))
+}
+
+// newWebhookFixtureOn builds a handler on st, whose queue it uses; its worker does not
+// run until the test calls f.drain or f.h.Run.
+func newWebhookFixtureOn(t *testing.T, st store.Store) *webhookFixture {
+	t.Helper()
 	f := &webhookFixture{
-		pub: &rendertest.StorePublisher{St: rendertest.OpenStore(t)}, reg: prometheus.NewRegistry(), logs: &logSink{},
+		pub: &rendertest.StorePublisher{St: st}, reg: prometheus.NewRegistry(), logs: &logSink{}, clock: &testClock{t: rendertest.Now},
 		secrets: map[string][]byte{"gitlab": forgetest.Secret, "gitea": forgetest.Secret, "forgejo": forgetest.Secret, "github": forgetest.Secret},
 	}
 	actor := testActor()
@@ -78,7 +110,7 @@ func newWebhookFixture(t *testing.T) *webhookFixture {
 			if username == "lookup-fails" {
 				return nil, nil, errors.New("cache not synced")
 			}
-			if username != actor.Spec.PreferredUsername {
+			if username != actor.Spec.PreferredUsername || f.gone.Load() {
 				return nil, nil, nil
 			}
 			for i := range actor.Spec.Sources {
@@ -100,13 +132,22 @@ func newWebhookFixture(t *testing.T) *webhookFixture {
 		},
 		Publish: f.pub.Publish,
 		Base:    func(context.Context) (string, error) { return "https://fed.example", nil },
-		Now:     func() time.Time { return rendertest.Now },
+		Queue:   st,
+		Observe: func(ctx context.Context, actor *fedv1.FederatedActor, ev *forge.Event) error {
+			if f.observe == nil {
+				return nil
+			}
+			return f.observe(ctx, actor, ev)
+		},
+		Worker:  WorkerConfig{Owner: "test-worker", BaseDelay: time.Second, MaxDelay: time.Minute, PollInterval: 10 * time.Millisecond},
+		Now:     f.clock.now,
 		Log:     f.logs.logger(),
 		Metrics: f.reg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.h = h
 	f.mux = http.NewServeMux()
 	f.mux.Handle(WebhookPattern, h)
 	return f
@@ -123,13 +164,39 @@ func (f *webhookFixture) post(path string, h http.Header, body []byte) *httptest
 	return rec
 }
 
+// drain runs the worker until nothing is due, and returns how many rows it leased.
+func (f *webhookFixture) drain(t *testing.T) int {
+	t.Helper()
+	total := 0
+	for {
+		n, err := f.h.RunOnce(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return total
+		}
+		total += n
+	}
+}
+
+// counter reads fedforge_webhook_requests_total (the answers).
 func (f *webhookFixture) counter(forge, result string) float64 {
+	return f.metric("fedforge_webhook_requests_total", forge, result)
+}
+
+// outcome reads fedforge_webhook_events_total (what the worker did).
+func (f *webhookFixture) outcome(forge, result string) float64 {
+	return f.metric("fedforge_webhook_events_total", forge, result)
+}
+
+func (f *webhookFixture) metric(name, forge, result string) float64 {
 	mfs, err := f.reg.Gather()
 	if err != nil {
 		return -1
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "fedforge_webhook_requests_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -145,8 +212,10 @@ func (f *webhookFixture) counter(forge, result string) float64 {
 	return 0
 }
 
-// TestWebhookHandlerPublishes: a signed delivery from each forge is published once; the
-// forge's retry of the same delivery is answered 202 again and stores nothing new.
+// TestWebhookHandlerPublishes: a signed delivery from each forge is answered 202 once it
+// is queued, before anything is published; the worker publishes it once; the forge's
+// redelivery of the same delivery id, before or after that, is answered 202 and runs
+// nothing again.
 func TestWebhookHandlerPublishes(t *testing.T) {
 	tests := map[string]struct {
 		source string
@@ -162,14 +231,26 @@ func TestWebhookHandlerPublishes(t *testing.T) {
 			f := newWebhookFixture(t)
 			body := forgetest.Read(t, tc.tc.File)
 			h := forgetest.SignedHeaders(tc.tc.Forge, tc.tc.Event, body, forgetest.Secret)
-			for attempt := range 2 {
+			for attempt, want := range []string{"queued\n", "already received\n"} {
 				rec := f.post("/hooks/releases-demo/"+tc.source, h, body)
-				if rec.Code != http.StatusAccepted {
-					t.Fatalf("attempt %d: status %d: %s", attempt, rec.Code, rec.Body)
+				if rec.Code != http.StatusAccepted || rec.Body.String() != want {
+					t.Fatalf("attempt %d: status %d: %q, want 202 %q", attempt, rec.Code, rec.Body, want)
 				}
 			}
-			if f.pub.Calls != 2 || f.pub.Created != 1 {
-				t.Fatalf("publish calls %d, activities created %d; want 2 calls and 1 activity", f.pub.Calls, f.pub.Created)
+			if f.pub.Calls != 0 {
+				t.Fatalf("published %d times before the worker ran", f.pub.Calls)
+			}
+			if n := f.drain(t); n != 1 {
+				t.Fatalf("the worker ran %d rows, want 1", n)
+			}
+			if rec := f.post("/hooks/releases-demo/"+tc.source, h, body); rec.Code != http.StatusAccepted || rec.Body.String() != "already received\n" {
+				t.Fatalf("redelivery after processing: %d %q", rec.Code, rec.Body)
+			}
+			if n := f.drain(t); n != 0 {
+				t.Fatalf("the redelivery ran %d rows again", n)
+			}
+			if f.pub.Calls != 1 || f.pub.Created != 1 {
+				t.Fatalf("publish calls %d, activities created %d; want 1 and 1", f.pub.Calls, f.pub.Created)
 			}
 			a := f.pub.Acts[0]
 			if !strings.HasPrefix(a.ID, "https://fed.example/actors/releases-demo/activities/") {
@@ -179,8 +260,12 @@ func TestWebhookHandlerPublishes(t *testing.T) {
 			if err != nil || !bytes.Equal(got.Raw, a.Raw) {
 				t.Errorf("stored activity %v: %v", got.ID, err)
 			}
-			if n := f.counter(string(tc.tc.Forge), resultPublished); n != 2 {
-				t.Errorf("published counter %v, want 2", n)
+			forge := string(tc.tc.Forge)
+			if q, d, p := f.counter(forge, resultQueued), f.counter(forge, resultDuplicate), f.outcome(forge, resultPublished); q != 1 || d != 2 || p != 1 {
+				t.Errorf("answers queued %v, duplicate %v; published %v; want 1, 2, 1", q, d, p)
+			}
+			if st, err := f.pub.St.WebhookEventStats(context.Background()); err != nil || st.Pending != 0 {
+				t.Errorf("queue after the run: %+v %v", st, err)
 			}
 		})
 	}
@@ -197,30 +282,32 @@ func TestWebhookHandlerAnswers(t *testing.T) {
 		prepare func(f *webhookFixture)
 		status  int
 		forge   string
-		result  string
+		result  string // the answer's, in fedforge_webhook_requests_total
+		outcome string // the worker's, in fedforge_webhook_events_total ("" when nothing was queued)
 	}{
 		"bad token": {"/hooks/releases-demo/gitlab", forgetest.SignedHeaders(fedv1.SourceGitLab, "Release Hook", release, []byte("guess")), release, nil,
-			http.StatusUnauthorized, "GitLab", resultUnauthorized},
+			http.StatusUnauthorized, "GitLab", resultUnauthorized, ""},
 		"no secret configured": {"/hooks/releases-demo/nosecret", gitlabHeaders, release, nil,
-			http.StatusUnauthorized, "GitLab", resultUnauthorized},
-		"unknown actor": {"/hooks/nobody/gitlab", gitlabHeaders, release, nil, http.StatusNotFound, "unknown", resultNotFound},
+			http.StatusUnauthorized, "GitLab", resultUnauthorized, ""},
+		"unknown actor": {"/hooks/nobody/gitlab", gitlabHeaders, release, nil, http.StatusNotFound, "unknown", resultNotFound, ""},
 		"unknown source": {"/hooks/releases-demo/bitbucket", gitlabHeaders, release, nil,
-			http.StatusNotFound, "unknown", resultNotFound},
-		"feed source": {"/hooks/releases-demo/feed", gitlabHeaders, release, nil, http.StatusNotFound, "unknown", resultNotFound},
+			http.StatusNotFound, "unknown", resultNotFound, ""},
+		"feed source": {"/hooks/releases-demo/feed", gitlabHeaders, release, nil, http.StatusNotFound, "unknown", resultNotFound, ""},
 		"lookup fails": {"/hooks/lookup-fails/gitlab", gitlabHeaders, release, nil,
-			http.StatusInternalServerError, "unknown", resultError},
+			http.StatusInternalServerError, "unknown", resultError, ""},
 		"ignored event": {"/hooks/releases-demo/gitlab", forgetest.SignedHeaders(fedv1.SourceGitLab, "Pipeline Hook", release, forgetest.Secret), release, nil,
-			http.StatusAccepted, "GitLab", resultIgnored},
+			http.StatusAccepted, "GitLab", resultIgnored, ""},
 		"event not selected": {"/hooks/releases-demo/github", forgetest.SignedHeaders(fedv1.SourceGitHub, "push", ghPush, forgetest.Secret), ghPush, nil,
-			http.StatusAccepted, "GitHub", resultNotSelected},
+			http.StatusAccepted, "GitHub", resultQueued, resultNotSelected},
 		"malformed": {"/hooks/releases-demo/gitlab", forgetest.SignedHeaders(fedv1.SourceGitLab, "Release Hook", []byte("{"), forgetest.Secret), []byte("{"), nil,
-			http.StatusBadRequest, "GitLab", resultMalformed},
+			http.StatusBadRequest, "GitLab", resultMalformed, ""},
 		"too large": {"/hooks/releases-demo/gitlab", gitlabHeaders, append(bytes.Repeat([]byte(" "), webhook.MaxBodyBytes), release...), nil,
-			http.StatusRequestEntityTooLarge, "GitLab", resultTooLarge},
+			http.StatusRequestEntityTooLarge, "GitLab", resultTooLarge, ""},
 		"secret unreadable": {"/hooks/releases-demo/gitlab", gitlabHeaders, release, func(f *webhookFixture) { delete(f.secrets, "gitlab") },
-			http.StatusInternalServerError, "GitLab", resultError},
+			http.StatusInternalServerError, "GitLab", resultError, ""},
+		// Publishing fails after the answer: the forge was told 202, the queue retries.
 		"publish fails": {"/hooks/releases-demo/gitlab", gitlabHeaders, release, func(f *webhookFixture) { f.pub.Fail = errors.New("store down") },
-			http.StatusInternalServerError, "GitLab", resultError},
+			http.StatusAccepted, "GitLab", resultQueued, resultRetry},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -235,7 +322,21 @@ func TestWebhookHandlerAnswers(t *testing.T) {
 			if n := f.counter(tc.forge, tc.result); n != 1 {
 				t.Errorf("counter {%s,%s} = %v, want 1", tc.forge, tc.result, n)
 			}
-			if tc.status != http.StatusInternalServerError && tc.status != http.StatusAccepted && f.pub.Calls != 0 {
+			wantPending := int64(0)
+			if tc.outcome != "" {
+				wantPending = 1
+			}
+			if st, err := f.pub.St.WebhookEventStats(context.Background()); err != nil || st.Pending != wantPending {
+				t.Errorf("queue after a %d: %+v %v; want %d pending", tc.status, st, err, wantPending)
+			}
+			if ran := f.drain(t); (ran == 1) != (tc.outcome != "") {
+				t.Errorf("the worker ran %d rows", ran)
+			}
+			if tc.outcome != "" {
+				if n := f.outcome(tc.forge, tc.outcome); n != 1 {
+					t.Errorf("outcome {%s,%s} = %v, want 1", tc.forge, tc.outcome, n)
+				}
+			} else if f.pub.Calls != 0 {
 				t.Errorf("published on a %d", tc.status)
 			}
 			if tc.result == resultIgnored || tc.result == resultNotSelected {
@@ -256,7 +357,7 @@ func TestWebhookHandlerAnswers(t *testing.T) {
 
 func TestWebhookHandlerConfig(t *testing.T) {
 	if _, err := NewWebhookHandler(WebhookConfig{}); err == nil {
-		t.Fatal("a handler without Lookup, Secret, Publish and Base was built")
+		t.Fatal("a handler without Lookup, Secret, Publish, Base and Queue was built")
 	}
 	// Two handlers on one registry share the counter instead of failing.
 	reg := prometheus.NewRegistry()
@@ -267,6 +368,7 @@ func TestWebhookHandlerConfig(t *testing.T) {
 		Secret:  func(context.Context, string, fedv1.SecretKeyReference) ([]byte, error) { return nil, nil },
 		Publish: func(context.Context, *fedv1.FederatedActor, *fedv1.EventSource, []store.Activity) error { return nil },
 		Base:    func(context.Context) (string, error) { return "https://fed.example", nil },
+		Queue:   rendertest.OpenStore(t),
 		Metrics: reg,
 	}
 	a, err := NewWebhookHandler(cfg)
@@ -277,10 +379,22 @@ func TestWebhookHandlerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.events != b.events {
-		t.Error("second handler did not reuse the registered counter")
+	if a.events != b.events || a.processed != b.processed {
+		t.Error("second handler did not reuse the registered counters")
 	}
-	if mfs, _ := reg.Gather(); len(mfs) != 0 {
-		t.Errorf("%d metric families before any request", len(mfs))
+	// Before any request only the queue's gauges are there, at zero.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "fedforge_webhook_queue_") {
+			t.Errorf("metric family %s before any request", mf.GetName())
+		}
+		for _, m := range mf.GetMetric() {
+			if v := m.GetGauge().GetValue(); v != 0 {
+				t.Errorf("%s = %v on an empty queue", mf.GetName(), v)
+			}
+		}
 	}
 }
