@@ -40,6 +40,10 @@ type hookCall struct {
 // hookRelay sits between Gitea and alpha's webhook endpoint on its own loopback address
 // and records what alpha answered to each delivery: Gitea delivers seconds later and in
 // any order, so the test waits for a delivery to have been answered instead of sleeping.
+// alpha answers a delivery once it is queued and processes it afterwards; a queued
+// delivery is recorded only once alpha's worker has finished it (its webhook_events row
+// is no longer pending), so that what a test reads after it, an activity or the absence
+// of one, is a fact and not a race. Gitea itself has its answer at once.
 type hookRelay struct {
 	mu    sync.Mutex
 	calls []hookCall
@@ -61,6 +65,7 @@ func (h *hookRelay) answered(match func(hookCall) bool) []hookCall {
 func startHookRelay(t *testing.T, p *pair) (*hookRelay, string) {
 	t.Helper()
 	h := &hookRelay{}
+	db := openStoreReadOnly(t, p.alpha.dsn)
 	target := &url.URL{Scheme: "http", Host: p.alpha.listen}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	direct := proxy.Director
@@ -86,14 +91,60 @@ func startHookRelay(t *testing.T, p *pair) (*hookRelay, string) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		proxy.ServeHTTP(rec, r)
-		h.mu.Lock()
-		h.calls = append(h.calls, hookCall{event: r.Header.Get("X-Gitea-Event"),
-			ref: payload.Ref + payload.Release.TagName, repo: payload.Repository.FullName, status: rec.status, path: r.URL.Path})
-		h.mu.Unlock()
+		call := hookCall{event: r.Header.Get("X-Gitea-Event"),
+			ref: payload.Ref + payload.Release.TagName, repo: payload.Repository.FullName, status: rec.status, path: r.URL.Path}
+		go func() {
+			if rec.status == http.StatusAccepted {
+				waitWebhookProcessed(db, p.alpha.dsn, r.URL.Path, r.Header.Get("X-Gitea-Delivery"))
+			}
+			h.mu.Lock()
+			h.calls = append(h.calls, call)
+			h.mu.Unlock()
+		}()
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return h, "http://" + ln.Addr().String()
+}
+
+// openStoreReadOnly opens an instance's database for reading its tables directly.
+func openStoreReadOnly(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	var db *sql.DB
+	var err error
+	if path, ok := strings.CutPrefix(dsn, "sqlite://"); ok {
+		db, err = sql.Open("sqlite", "file:"+path+"?mode=ro")
+	} else {
+		db, err = sql.Open("pgx", dsn)
+	}
+	must(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// waitWebhookProcessed waits (at most two minutes) until the webhook queue holds no
+// pending row for the delivery id on the hook at path (/hooks/{username}/{source}); a
+// delivery without an id, or one never queued, has nothing to wait for. The key is the
+// one internal/store/webhook_events.go gives the row.
+func waitWebhookProcessed(db *sql.DB, dsn, path, delivery string) {
+	parts := strings.Split(strings.TrimPrefix(path, "/hooks/"), "/")
+	if delivery == "" || len(parts) != 2 {
+		return
+	}
+	key := parts[0] + "\n" + parts[1] + "\n" + delivery
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var pending int
+		q := `SELECT count(*) FROM webhook_events WHERE delivery_key = ? AND state = 0`
+		if !strings.HasPrefix(dsn, "sqlite://") {
+			q = strings.Replace(q, "?", "$1", 1)
+		}
+		if err := db.QueryRow(q, key).Scan(&pending); err != nil {
+			return // the test is over, or the database is gone: nothing more to wait for
+		}
+		if pending == 0 {
+			return
+		}
+	}
 }
 
 type statusRecorder struct {
