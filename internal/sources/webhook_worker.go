@@ -36,7 +36,7 @@ const (
 	DefaultWorkerLease = 5 * time.Minute
 	// DefaultWorkerPollInterval is how often Run looks for due rows without a Kick (a
 	// retry that came due, a row queued by another replica).
-	DefaultWorkerPollInterval = time.Second
+	DefaultWorkerPollInterval = 2 * time.Second
 	// DefaultWorkerBatch is the most rows (each of a different source) run at once.
 	DefaultWorkerBatch = 8
 	// DefaultWorkerKeep is how long a done or dead row is kept: a redelivery of its

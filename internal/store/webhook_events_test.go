@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -111,6 +113,63 @@ func TestWebhookEventsConformance(t *testing.T) {
 			}
 			if st, err := s.WebhookEventStats(ctx); err != nil || st.Pending != 1 || st.Dead != 1 {
 				t.Fatalf("stats %+v %v", st, err)
+			}
+		},
+		"concurrent workers never share a row nor run two rows of a lane at once": func(t *testing.T, s Store, _ string) {
+			lanes := []string{"a", "b", "c", "d", "e"}
+			for i := range 4 {
+				for _, l := range lanes {
+					if _, _, err := s.EnqueueWebhookEvent(ctx, ev(l, "gitea", string(rune('0'+i)), "x"), t0); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var mu sync.Mutex
+			held := map[string]int64{}    // lane -> row held now
+			order := map[string][]int64{} // lane -> rows in the order they were leased
+			var wg sync.WaitGroup
+			for w := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					owner := string(rune('A' + w))
+					for idle := 0; idle < 50; {
+						got, err := s.LeaseWebhookEvents(ctx, LeaseRequest{Now: t0, Limit: 2, Lease: time.Hour, Owner: owner})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if len(got) == 0 {
+							idle++ // other workers may still free a lane's next row
+							time.Sleep(time.Millisecond)
+							continue
+						}
+						idle = 0
+						mu.Lock()
+						for _, g := range got {
+							if h := held[g.Username]; h != 0 {
+								t.Errorf("lane %s: row %d leased by %s while row %d is held", g.Username, g.ID, owner, h)
+							}
+							held[g.Username] = g.ID
+							order[g.Username] = append(order[g.Username], g.ID)
+						}
+						mu.Unlock()
+						for _, g := range got {
+							mu.Lock()
+							held[g.Username] = 0 // before the row is finished, when its successor may be leased
+							mu.Unlock()
+							if err := s.FinishWebhookEvent(ctx, g.ID, owner, t0); err != nil {
+								t.Error(err)
+							}
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			for _, l := range lanes {
+				if got := order[l]; len(got) != 4 || !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != 4 {
+					t.Errorf("lane %s ran rows %v, want its 4 rows once each in id order", l, got)
+				}
 			}
 		},
 		"an expired lease makes the head due again": func(t *testing.T, s Store, _ string) {
