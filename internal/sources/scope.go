@@ -12,8 +12,8 @@ import (
 )
 
 // TopicsFunc reads a repository's topics from its forge, for a creation event whose
-// payload was made before they were set. An error is answered 500, so that the
-// delivery can be retried.
+// payload was made before they were set. It runs in the webhook queue's worker; an
+// error retries the event later.
 type TopicsFunc func(ctx context.Context, ev *forge.Event) ([]string, error)
 
 // Reasons scoped gives for publishing nothing, each counted as its own result.
