@@ -15,7 +15,8 @@
 #
 # `start` writes <dir>/custom/conf/app.ini (SQLite, no SSH, offline, webhooks allowed to
 # loopback and private addresses), migrates, creates an admin user and an access token with
-# every scope, runs `gitea web` in the background and waits for /api/v1/version. It prints
+# every scope, runs `gitea web` in the background and waits until /api/v1/user answers as that user (so a
+# stranger on the port is never taken for it). It prints
 # one line of JSON: {"url","user","password","token","pid","dir"} (also in <dir>/instance.json).
 # With GITEA_WATCH_PID=<pid>, the instance is stopped as soon as that process is gone.
 set -euo pipefail
@@ -197,16 +198,27 @@ start() {
 			watch "$GITEA_WATCH_PID" "$pid" >/dev/null 2>&1 </dev/null &
 	fi
 	url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$dir/instance.json")
+	local token user
+	token=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' "$dir/instance.json")
+	user=$(sed -n 's/.*"user":"\([^"]*\)".*/\1/p' "$dir/instance.json")
+	# Ready when this instance answers as itself: the token's user, not just any server on
+	# the port (another test's server can take a free port between the caller's probe and
+	# Gitea's listen; Gitea then exits and a bare version check passed on the stranger).
 	for _ in $(seq 1 300); do
-		if curl -fsS --max-time 2 -o /dev/null "${url}api/v1/version" 2>/dev/null; then
+		if curl -fsS --max-time 2 -H "Authorization: token $token" "${url}api/v1/user" 2>/dev/null | grep -q "\"login\":\"$user\""; then
 			sed "s/}\$/,\"pid\":$pid}/" "$dir/instance.json"
 			return 0
 		fi
 		kill -0 "$pid" 2>/dev/null || { tail -30 "$dir/log/web.log" >&2; die "gitea web exited during start (logs in $dir/log)"; }
+		# Gitea logs a taken port and keeps running without a listener: give up at once.
+		if grep -qs "bind: address already in use" "$dir/log/web.log" "$dir/log/gitea.log"; then
+			kill "$pid" 2>/dev/null || true
+			die "$addr is taken by another process (logs in $dir/log)"
+		fi
 		sleep 0.2
 	done
 	kill "$pid" 2>/dev/null || true
-	die "no answer from ${url}api/v1/version within 60s (logs in $dir/log)"
+	die "no answer as $user from ${url}api/v1/user within 60s (logs in $dir/log)"
 }
 
 # stop ends the instance of <dir> by its pid and waits until it is gone.
