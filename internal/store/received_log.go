@@ -33,6 +33,11 @@ const (
 	// (its delivery takes milliseconds) and, in the inbox load test, gave the best
 	// throughput: 1 ms saved no more CPU and held the 16 connections back.
 	receivedBatchLinger = 200 * time.Microsecond
+	// receivedBatchLingerExpected is the longest a row waits for rows the inbox has
+	// announced (ExpectReceived) to share its transaction: the writer stops waiting as
+	// soon as the last announced row is queued, so the bound matters only while the
+	// requests on their way are slow (a remote fetch, a slow client).
+	receivedBatchLingerExpected = 500 * time.Microsecond
 	// receivedBatchTimeout bounds one batch transaction, so that a hung database
 	// connection fails the waiters (their peers retry) instead of holding them for
 	// ever; the request contexts bound each waiter too.
@@ -76,6 +81,12 @@ type receivedLog struct {
 
 	// stmts are the prepared inserts (SQLite), used and closed by the writer only.
 	stmts map[string]*sql.Stmt
+
+	// expected counts the rows announced by ExpectReceived and not yet queued or
+	// withdrawn; hinted is set once any was announced: from then on the writer waits
+	// for announced rows instead of guessing from the scheduler (received_expect.go).
+	expected atomic.Int64
+	hinted   atomic.Bool
 
 	// batches and rows count the transactions written and the rows they held, so
 	// that benchmarks can report the batch size a load reaches.
@@ -157,9 +168,7 @@ func (l *receivedLog) run() {
 	linger.Stop()
 	last := 0 // rows in the previous batch
 	for {
-		if last > 1 {
-			l.fill(linger)
-		}
+		l.fill(linger, last)
 		batch, closed := l.take()
 		if len(batch) == 0 {
 			if closed {
@@ -182,26 +191,47 @@ func (l *receivedLog) run() {
 	}
 }
 
-// fill waits, at most receivedBatchLinger, for the rows waiting to make a full batch.
-// The writer lingers only after a batch of several rows, and only while other
-// goroutines are running or ready to run: concurrent requests are on their way, and a
-// transaction costs far more than a row (on SQLite about 45 µs of CPU against 4 µs a
-// row), so waiting a moment for their rows saves CPU that verification needs. When
-// nothing else runs, every caller is already waiting here and the rows are written at
-// once; a lone request is too.
-func (l *receivedLog) fill(t *time.Timer) {
+// fill waits a moment for more rows to share the next transaction, which costs more
+// than a row (on SQLite about 45 µs of CPU against 4 µs a row in isolation), so that
+// the commit's CPU is shared by the requests on their way. The batching rule:
+//
+//   - The writer waits when rows the inbox announced (ExpectReceived,
+//     received_expect.go) are on their way, or when other goroutines are running or
+//     ready to run (requests not yet announced: their connections' goroutines were
+//     just woken). Otherwise every caller is already waiting here, and the rows are
+//     written at once; a lone request is too.
+//   - It waits until the batch is full, the store closes, the last announced row is
+//     queued (when the inbox announces), or the linger bound passes:
+//     receivedBatchLingerExpected with announcements, receivedBatchLinger without
+//     (callers other than the inbox, tests), and then only after a batch of several
+//     rows, as before announcements existed.
+//
+// It reads the scheduler's counts once per batch: reading them in a loop (yielding
+// until nothing else was runnable) made batches larger but cost a tenth of the
+// process's CPU in runtime/metrics (issue 17, fourth session).
+func (l *receivedLog) fill(t *time.Timer, last int) {
+	hinted := l.hinted.Load()
+	if !hinted && last <= 1 {
+		return
+	}
 	l.mu.Lock()
 	n, closed := len(l.pending), l.closed
 	l.mu.Unlock()
 	if n == 0 || n >= maxReceivedBatch || closed {
 		return
 	}
-	runtime.Gosched() // let the callers just woken run, before asking who is busy
-	metrics.Read(l.sched[:])
-	if l.sched[0].Value.Uint64() == 0 && l.sched[1].Value.Uint64() <= 1 { // runnable, running (this one)
-		return
+	if !hinted || l.expected.Load() <= 0 {
+		runtime.Gosched() // let the callers just woken run, before asking who is busy
+		metrics.Read(l.sched[:])
+		if l.sched[0].Value.Uint64() == 0 && l.sched[1].Value.Uint64() <= 1 { // runnable, running (this one)
+			return
+		}
 	}
-	t.Reset(receivedBatchLinger)
+	linger := receivedBatchLinger
+	if hinted {
+		linger = receivedBatchLingerExpected
+	}
+	t.Reset(linger)
 	defer t.Stop()
 	for {
 		select {
@@ -211,7 +241,7 @@ func (l *receivedLog) fill(t *time.Timer) {
 			l.mu.Lock()
 			done := len(l.pending) >= maxReceivedBatch || l.closed
 			l.mu.Unlock()
-			if done {
+			if done || (hinted && l.expected.Load() <= 0) {
 				return
 			}
 		}

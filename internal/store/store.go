@@ -282,6 +282,8 @@ type Store interface {
 	MergeRequestsOffered
 	// MergeRequestWithdrawals: closing and reopening from the fork (merge_request_withdrawals.go).
 	MergeRequestWithdrawals
+	// ReceivedExpectations shapes the received log's group commit (received_expect.go).
+	ReceivedExpectations
 
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing
