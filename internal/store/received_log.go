@@ -94,13 +94,17 @@ type receivedLog struct {
 	// sizes counts batches by size, for the batch-size histogram (commit_stats.go).
 	sizes batchSizes
 
+	// lingerExpected is receivedBatchLingerExpected; tests set it (before the first
+	// RecordReceived) to hours, so that what they assert cannot depend on time.
+	lingerExpected time.Duration
+
 	// beforeBatch, when set (tests only, before the first RecordReceived), is called
 	// by the writer with the size of each batch it has taken, before writing it.
 	beforeBatch func(n int)
 }
 
 func newReceivedLog(s *sqlStore) *receivedLog {
-	l := &receivedLog{s: s, wake: make(chan struct{}, 1), exited: make(chan struct{})}
+	l := &receivedLog{s: s, wake: make(chan struct{}, 1), exited: make(chan struct{}), lingerExpected: receivedBatchLingerExpected}
 	l.sched[0].Name = "/sched/goroutines/runnable:goroutines"
 	l.sched[1].Name = "/sched/goroutines/running:goroutines"
 	go l.run()
@@ -229,7 +233,7 @@ func (l *receivedLog) fill(t *time.Timer, last int) {
 	}
 	linger := receivedBatchLinger
 	if hinted {
-		linger = receivedBatchLingerExpected
+		linger = l.lingerExpected
 	}
 	t.Reset(linger)
 	defer t.Stop()
