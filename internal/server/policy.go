@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -48,6 +49,14 @@ type policies struct {
 	version  string
 	compiled []compiledPolicy
 	limiters map[string]*rate.Limiter
+	// compiledAt is the epoch read before the List the compiled set was built from
+	// (policy_cache.go): the set is used without a List while the epoch is unchanged.
+	compiledAt uint64
+
+	// epoch counts the informer's policy and ConfigMap events and invalidations;
+	// watched is set once the handlers are registered.
+	epoch   atomic.Uint64
+	watched atomic.Bool
 }
 
 type compiledPolicy struct {
@@ -58,7 +67,7 @@ type compiledPolicy struct {
 
 // evaluate returns the verdict on host (a host name, with or without port).
 func (p *policies) evaluate(ctx context.Context, host string) (verdict, error) {
-	cs, err := p.load(ctx)
+	cs, err := p.current(ctx)
 	if err != nil {
 		return verdict{}, err
 	}
@@ -120,6 +129,7 @@ func minLimit(cur, next *int32) *int32 {
 // compiled form keeps nothing but Limits, which the informer replaces, never mutates):
 // the copies of the policies and the blocklist ConfigMap were about 4 % of a POST's CPU.
 func (p *policies) load(ctx context.Context) ([]compiledPolicy, error) {
+	epoch := p.epoch.Load() // before the List: an event after it makes the result stale
 	var list fedv1.FederationPolicyList
 	if err := p.reader.List(ctx, &list, client.InNamespace(p.srv.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
@@ -146,6 +156,7 @@ func (p *policies) load(ctx context.Context) ([]compiledPolicy, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.compiled != nil && p.version == ver.String() {
+		p.compiledAt = max(p.compiledAt, epoch)
 		return p.compiled, nil
 	}
 	out := make([]compiledPolicy, 0, len(attached))
@@ -169,7 +180,9 @@ func (p *policies) load(ctx context.Context) ([]compiledPolicy, error) {
 		}
 		out = append(out, compiledPolicy{name: pol.Name, matcher: policy.Compile(r), limits: pol.Spec.Limits})
 	}
-	p.version, p.compiled = ver.String(), out
+	if epoch >= p.compiledAt { // a load that began earlier does not replace a later one
+		p.version, p.compiled, p.compiledAt = ver.String(), out, epoch
+	}
 	return out, nil
 }
 
