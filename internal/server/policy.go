@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
@@ -57,6 +59,12 @@ type policies struct {
 	// watched is set once the handlers are registered.
 	epoch   atomic.Uint64
 	watched atomic.Bool
+	// blocklists is set (under mu) when the kept set names a blocklist ConfigMap: it is
+	// used without a List only once ConfigMaps are watched too (blocklistsWatched).
+	blocklists        bool
+	blocklistsWatched atomic.Bool
+	cmOnce            sync.Once
+	informers         cache.Cache
 }
 
 type compiledPolicy struct {
@@ -141,6 +149,10 @@ func (p *policies) load(ctx context.Context) ([]compiledPolicy, error) {
 		}
 	}
 	sort.Slice(attached, func(i, j int) bool { return attached[i].Name < attached[j].Name })
+	blocklists := slices.ContainsFunc(attached, func(pol fedv1.FederationPolicy) bool { return pol.Spec.BlocklistRef != nil })
+	if blocklists {
+		p.watchBlocklists(ctx) // before the Gets: a later change of the list is an event
+	}
 	var ver strings.Builder
 	cms := map[string]*corev1.ConfigMap{}
 	for _, pol := range attached {
@@ -157,6 +169,7 @@ func (p *policies) load(ctx context.Context) ([]compiledPolicy, error) {
 	defer p.mu.Unlock()
 	if p.compiled != nil && p.version == ver.String() {
 		p.compiledAt = max(p.compiledAt, epoch)
+		p.blocklists = blocklists
 		return p.compiled, nil
 	}
 	out := make([]compiledPolicy, 0, len(attached))
@@ -181,7 +194,7 @@ func (p *policies) load(ctx context.Context) ([]compiledPolicy, error) {
 		out = append(out, compiledPolicy{name: pol.Name, matcher: policy.Compile(r), limits: pol.Spec.Limits})
 	}
 	if epoch >= p.compiledAt { // a load that began earlier does not replace a later one
-		p.version, p.compiled, p.compiledAt = ver.String(), out, epoch
+		p.version, p.compiled, p.compiledAt, p.blocklists = ver.String(), out, epoch, blocklists
 	}
 	return out, nil
 }

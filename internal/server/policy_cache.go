@@ -26,23 +26,44 @@ import (
 // same delay as the watch's own, and the condition is written only after the
 // reconciler's load.
 
-// watch registers the invalidating handlers on the cache's informers; until it
-// succeeded, every evaluation lists (current falls back to load).
+// watch registers the invalidating handler on the FederationPolicy informer; until it
+// succeeded, every evaluation lists (current falls back to load). ConfigMaps are
+// watched only once a policy names a blocklist (watchBlocklists): the cache holds
+// ConfigMaps only from then on, as it did when load's Get created their informer.
 func (p *policies) watch(ctx context.Context, c cache.Cache) error {
-	for _, obj := range []client.Object{&fedv1.FederationPolicy{}, &corev1.ConfigMap{}} {
-		inf, err := c.GetInformer(ctx, obj)
-		if err != nil {
-			return fmt.Errorf("informer of %T: %w", obj, err)
-		}
-		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { p.invalidate() },
-			UpdateFunc: func(any, any) { p.invalidate() },
-			DeleteFunc: func(any) { p.invalidate() },
-		}); err != nil {
-			return fmt.Errorf("watching %T: %w", obj, err)
-		}
+	if err := p.watchKind(ctx, c, &fedv1.FederationPolicy{}); err != nil {
+		return err
 	}
+	p.informers = c
 	p.watched.Store(true)
+	return nil
+}
+
+// watchBlocklists registers the handler on the ConfigMap informer, once.
+func (p *policies) watchBlocklists(ctx context.Context) {
+	p.cmOnce.Do(func() {
+		if p.informers == nil {
+			return
+		}
+		if err := p.watchKind(ctx, p.informers, &corev1.ConfigMap{}); err != nil {
+			return // the kept set is not used (blocklistsWatched stays false): every POST lists
+		}
+		p.blocklistsWatched.Store(true)
+	})
+}
+
+func (p *policies) watchKind(ctx context.Context, c cache.Cache, obj client.Object) error {
+	inf, err := c.GetInformer(ctx, obj)
+	if err != nil {
+		return fmt.Errorf("informer of %T: %w", obj, err)
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { p.invalidate() },
+		UpdateFunc: func(any, any) { p.invalidate() },
+		DeleteFunc: func(any) { p.invalidate() },
+	}); err != nil {
+		return fmt.Errorf("watching %T: %w", obj, err)
+	}
 	return nil
 }
 
@@ -55,9 +76,9 @@ func (p *policies) current(ctx context.Context) ([]compiledPolicy, error) {
 	if p.watched.Load() {
 		e := p.epoch.Load()
 		p.mu.Lock()
-		cs, at := p.compiled, p.compiledAt
+		cs, at, blocklists := p.compiled, p.compiledAt, p.blocklists
 		p.mu.Unlock()
-		if cs != nil && at == e {
+		if cs != nil && at == e && (!blocklists || p.blocklistsWatched.Load()) {
 			return cs, nil
 		}
 	}

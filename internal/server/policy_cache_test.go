@@ -111,4 +111,36 @@ func TestPolicyCache(t *testing.T) {
 		}
 		return nil
 	})
+
+	// A blocklist ConfigMap: its edits change no policy generation, and are picked up
+	// from the ConfigMap informer's events.
+	const header = "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\n"
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "blocks"},
+		Data: map[string]string{"blocklist.csv": header + "peer.example,suspend,false,false,,false\n"}}
+	must(t, k.Create(ctx, cm))
+	bl := &fedv1.FederationPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "blocklist"},
+		Spec: fedv1.FederationPolicySpec{TargetRef: fedv1.LocalObjectReference{Name: "main"}, Mode: fedv1.PolicyDenylist,
+			BlocklistRef: &fedv1.ConfigMapKeyReference{Name: "blocks", Key: "blocklist.csv"}}}
+	must(t, k.Create(ctx, bl))
+	enforced(bl)
+	if allowed() {
+		t.Error("the blocklist policy is Enforced, but peer.example is allowed")
+	}
+	eventually(t, func() error { // the ConfigMap informer's first events pass
+		lists := reader.lists.Load()
+		allowed()
+		allowed()
+		if n := reader.lists.Load() - lists; n != 0 {
+			return fmt.Errorf("two evaluations listed %d times", n)
+		}
+		return nil
+	})
+	cm.Data["blocklist.csv"] = header + "other.example,suspend,false,false,,false\n"
+	must(t, k.Update(ctx, cm))
+	eventually(t, func() error {
+		if !allowed() {
+			return fmt.Errorf("peer.example still refused after the blocklist dropped it")
+		}
+		return nil
+	})
 }
