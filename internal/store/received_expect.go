@@ -17,8 +17,8 @@ type ReceivedExpectations interface {
 	// RecordReceived soon. RecordReceived called with the returned context withdraws
 	// the announcement once its row is queued; release withdraws it if that has not
 	// happened (call it, deferred, when the request ends). While announced rows are on
-	// their way, the writer waits for them, at most receivedBatchLinger, before it
-	// starts a transaction.
+	// their way, the writer waits for them, at most receivedBatchLingerExpected, before
+	// it starts a transaction.
 	ExpectReceived(ctx context.Context) (context.Context, func())
 }
 
