@@ -8,7 +8,7 @@ import (
 // ReceivedExpectations lets the inbox tell the received log's group commit
 // (received_log.go) how many rows are on their way, so that its writer waits for them
 // rather than guessing. Issue 17: with the writer guessing from the scheduler, two
-// thirds of the transactions under the inbox load held a single row (3.2-3.5 rows a
+// thirds of the transactions under the inbox load held a single row (3.2-4.4 rows a
 // transaction on average with 16 connections), and the commit was the largest part of
 // a POST's CPU after the verify. An expectation only shapes batches: an acknowledged
 // row is still one whose transaction committed.
