@@ -120,7 +120,10 @@ func claimedHost(r *http.Request) string {
 // checks first, the policy before any fetch (a denied host makes us fetch nothing), the
 // signature before any state change, the dedupe before the work.
 func (f *federation) receive(r *http.Request) error {
-	ctx := r.Context()
+	// Announce the received-log row this request is likely to write, so that the group
+	// commit waits for it rather than committing without it (received_expect.go).
+	ctx, expected := f.store.ExpectReceived(r.Context())
+	defer expected()
 	if r.ContentLength > maxInboxBody {
 		return refuse(http.StatusRequestEntityTooLarge, nil, "body over %d bytes", maxInboxBody)
 	}

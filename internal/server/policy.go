@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -12,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
@@ -48,6 +51,20 @@ type policies struct {
 	version  string
 	compiled []compiledPolicy
 	limiters map[string]*rate.Limiter
+	// compiledAt is the epoch read before the List the compiled set was built from
+	// (policy_cache.go): the set is used without a List while the epoch is unchanged.
+	compiledAt uint64
+
+	// epoch counts the informer's policy and ConfigMap events and invalidations;
+	// watched is set once the handlers are registered.
+	epoch   atomic.Uint64
+	watched atomic.Bool
+	// blocklists is set (under mu) when the kept set names a blocklist ConfigMap: it is
+	// used without a List only once ConfigMaps are watched too (blocklistsWatched).
+	blocklists        bool
+	blocklistsWatched atomic.Bool
+	cmOnce            sync.Once
+	informers         cache.Cache
 }
 
 type compiledPolicy struct {
@@ -58,7 +75,7 @@ type compiledPolicy struct {
 
 // evaluate returns the verdict on host (a host name, with or without port).
 func (p *policies) evaluate(ctx context.Context, host string) (verdict, error) {
-	cs, err := p.load(ctx)
+	cs, err := p.current(ctx)
 	if err != nil {
 		return verdict{}, err
 	}
@@ -120,6 +137,7 @@ func minLimit(cur, next *int32) *int32 {
 // compiled form keeps nothing but Limits, which the informer replaces, never mutates):
 // the copies of the policies and the blocklist ConfigMap were about 4 % of a POST's CPU.
 func (p *policies) load(ctx context.Context) ([]compiledPolicy, error) {
+	epoch := p.epoch.Load() // before the List: an event after it makes the result stale
 	var list fedv1.FederationPolicyList
 	if err := p.reader.List(ctx, &list, client.InNamespace(p.srv.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
@@ -131,6 +149,10 @@ func (p *policies) load(ctx context.Context) ([]compiledPolicy, error) {
 		}
 	}
 	sort.Slice(attached, func(i, j int) bool { return attached[i].Name < attached[j].Name })
+	blocklists := slices.ContainsFunc(attached, func(pol fedv1.FederationPolicy) bool { return pol.Spec.BlocklistRef != nil })
+	if blocklists {
+		p.watchBlocklists(ctx) // before the Gets: a later change of the list is an event
+	}
 	var ver strings.Builder
 	cms := map[string]*corev1.ConfigMap{}
 	for _, pol := range attached {
@@ -146,6 +168,8 @@ func (p *policies) load(ctx context.Context) ([]compiledPolicy, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.compiled != nil && p.version == ver.String() {
+		p.compiledAt = max(p.compiledAt, epoch)
+		p.blocklists = blocklists
 		return p.compiled, nil
 	}
 	out := make([]compiledPolicy, 0, len(attached))
@@ -169,7 +193,9 @@ func (p *policies) load(ctx context.Context) ([]compiledPolicy, error) {
 		}
 		out = append(out, compiledPolicy{name: pol.Name, matcher: policy.Compile(r), limits: pol.Spec.Limits})
 	}
-	p.version, p.compiled = ver.String(), out
+	if epoch >= p.compiledAt { // a load that began earlier does not replace a later one
+		p.version, p.compiled, p.compiledAt, p.blocklists = ver.String(), out, epoch, blocklists
+	}
 	return out, nil
 }
 

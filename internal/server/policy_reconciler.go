@@ -32,6 +32,9 @@ func (e *policyEnforcement) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		c.Status == metav1.ConditionTrue && c.ObservedGeneration == pol.Generation {
 		return ctrl.Result{}, nil
 	}
+	// Invalidate first: the set loaded now, from a List made after the cache held this
+	// generation, is the one every later inbox request uses (policy_cache.go).
+	e.f.policies.invalidate()
 	cs, err := e.f.policies.load(ctx)
 	if err != nil {
 		return ctrl.Result{}, err

@@ -158,6 +158,10 @@ func New(o Options) (*Server, error) {
 	if err := indexSubscriptions(context.Background(), c); err != nil {
 		return nil, fmt.Errorf("server: indexing subscriptions: %w", err)
 	}
+	pols := &policies{reader: c, srv: o.Server}
+	if err := pols.watch(context.Background(), c); err != nil {
+		return nil, fmt.Errorf("server: watching policies: %w", err)
+	}
 	// Construction in dependency order: the client, the local actors (the key source),
 	// the Subscriptions, then the delivery executor that signs with the actors' keys, then
 	// the federation that publishes through it.
@@ -199,7 +203,7 @@ func New(o Options) (*Server, error) {
 		keyStore: keyStore, keyTTL: 24 * time.Hour, pub: delivery.NewPublisher(o.Store, exec), heardFrom: heardFrom, now: o.Now,
 		log:      log,
 		refused:  &refusals{recorder: recorder},
-		policies: &policies{reader: c, srv: o.Server},
+		policies: pols,
 		recorder: recorder,
 		metrics:  sm,
 	}

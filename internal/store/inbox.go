@@ -27,7 +27,9 @@ func (s *sqlStore) RecordReceived(ctx context.Context, r Received, recipients []
 		at = utcNow()
 	}
 	req := &receivedRequest{r: r, at: micros(at), recipients: recipients, done: make(chan struct{})}
-	if err := s.received.enqueue(req); err != nil {
+	err := s.received.enqueue(req)
+	withdrawExpectation(ctx) // queued (or refused): the writer need not wait for it
+	if err != nil {
 		return false, fmt.Errorf("store: record received %s: %w", r.ID, err)
 	}
 	select {

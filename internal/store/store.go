@@ -284,6 +284,8 @@ type Store interface {
 	MergeRequestWithdrawals
 	// WebhookEvents is the queue of accepted forge webhooks (webhook_events.go).
 	WebhookEvents
+	// ReceivedExpectations shapes the received log's group commit (received_expect.go).
+	ReceivedExpectations
 
 	// AppendActivity stores a published activity (and its embedded object) and
 	// enqueues its deliveries in the same transaction, so a crash between publishing
