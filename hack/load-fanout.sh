@@ -15,7 +15,8 @@
 # machine) with /proc/loadavg printed before and after. CASES (a -test.bench regexp) picks
 # the cases; BENCHTIME (default 1x) the fan-outs per case. Output in .local/fanout/.
 # With FEDFORGE_TEST_POSTGRES_DSN set (hack/test-postgres.sh), CASES may also name the
-# PostgreSQL cases ('FanOut/postgres/shared-inboxes$').
+# PostgreSQL cases ('FanOut/postgres/shared-inboxes$'). UNTIL=HH:MM (UTC) skips a run
+# that gets the lock after that time (the end of a quiet window).
 #
 # profile splits the profile's samples by the first of these frames their stack holds:
 # the raw signing (the yardstick), the peers' HTTP servers (in the benchmark's process),
@@ -47,8 +48,9 @@ run)
 	[[ ${#bins[@]} -gt 0 ]] || { echo "no binaries: run '$0 build [BASE_REV]' first" >&2; exit 1; }
 	for r in $(seq "$rounds"); do
 		for b in "${bins[@]}"; do
-			log=$dir/$b-$r.txt
+			log=$dir/$b-$r-$(date -u +%H%M%S).txt
 			flock -o /tmp/fedforge-perf.lock bash -c '
+				if [[ -n ${UNTIL:-} && $(date -u +%H:%M) > $UNTIL ]]; then echo "# $(date -u +%FT%TZ) skipped: past $UNTIL"; exit 0; fi
 				cd internal/delivery
 				echo "# $(date -u +%FT%TZ) loadavg before: $(cat /proc/loadavg)"
 				"../../$1" -test.run "^\$" -test.bench "$2" -test.benchtime "$3" -test.count 1 -test.timeout 20m
@@ -61,6 +63,7 @@ profile)
 	bin=${2:-after}
 	[[ -x $dir/$bin.test ]] || { echo "no $dir/$bin.test: run '$0 build' first" >&2; exit 1; }
 	flock -o /tmp/fedforge-perf.lock bash -c '
+		if [[ -n ${UNTIL:-} && $(date -u +%H:%M) > $UNTIL ]]; then echo "# $(date -u +%FT%TZ) skipped: past $UNTIL"; exit 1; fi
 		cd internal/delivery
 		echo "# $(date -u +%FT%TZ) loadavg before: $(cat /proc/loadavg)"
 		"../../$1" -test.run "^\$" -test.bench "$2" -test.benchtime "$3" -test.count 1 -test.timeout 20m -test.cpuprofile "../../$4"
