@@ -11,7 +11,7 @@
 # build compiles the delivery test binary of this work tree (after.test) and, with BASE_REV,
 # one of BASE_REV's code with this tree's benchmark files (before.test), so both run the same
 # benchmark. run alternates the binaries, each run under `flock -o /tmp/fedforge-perf.lock`
-# (the lock perf measurements share; one binary's run holds it about a minute on a quiet
+# (the lock perf measurements share; one binary's run holds it 70-85 s on a quiet
 # machine) with /proc/loadavg printed before and after. CASES (a -test.bench regexp) picks
 # the cases; BENCHTIME (default 1x) the fan-outs per case. Output in .local/fanout/.
 # With FEDFORGE_TEST_POSTGRES_DSN set (hack/test-postgres.sh), CASES may also name the

@@ -178,7 +178,7 @@ func benchFanOut(b *testing.B, f *fediverse, engine, name string, shared, perRow
 			}
 		}
 		per := total / time.Duration(i)
-		// The same raw signatures again, right after: the yardstick moves by 10-15 % between
+		// The same raw signatures again, right after: the yardstick moves by 10-40 % between
 		// two measurements a second apart, so the ratio is given against both. First the
 		// peers that close idle connections close the fan-out's (after peerIdleTimeout), so
 		// that their closing is not counted against the raw signatures.
