@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -166,7 +167,7 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte,
 		if body != nil {
 			rd = bytes.NewReader(body)
 		}
-		req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+		req, err := newRequest(ctx, method, u, rd)
 		if err != nil {
 			return nil, newErr(KindMalformed, u.Hostname(), err, "request")
 		}
@@ -222,6 +223,21 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte,
 		return nil, newErr(KindTooLarge, host, nil, "response body over %d bytes", c.cfg.MaxBodyBytes)
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data, FinalURL: resp.Request.URL.String(), Scheme: scheme, Profile: profile}, nil
+}
+
+// newRequest is http.NewRequestWithContext for a URL parsed already: it takes a copy of
+// u instead of formatting it and parsing the string again (every delivery's inbox URL
+// was parsed twice, once in Do and once here). The Host field is set as
+// NewRequestWithContext sets it (a trailing ":" of an empty port dropped).
+func newRequest(ctx context.Context, method string, u *url.URL, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "", body)
+	if err != nil {
+		return nil, err
+	}
+	uc := *u
+	uc.Host = strings.TrimSuffix(uc.Host, ":")
+	req.URL, req.Host = &uc, uc.Host
+	return req, nil
 }
 
 // Fetch GETs rawURL (signed when signer is set, for authorized fetch), requires a 2xx

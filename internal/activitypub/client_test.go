@@ -2,6 +2,7 @@ package activitypub
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -165,5 +166,45 @@ func TestUserAgentNamesTheHost(t *testing.T) {
 	}
 	if want := "fedforge/1.2.3 (+https://forge.example.org/)"; got != want {
 		t.Fatalf("User-Agent %q, want %q", got, want)
+	}
+}
+
+// TestDeliverSendsTheURLItSigned: the request is built from the inbox URL as Do parsed
+// it (not formatted and parsed again), so the request line, the Host header and the
+// signed (request-target) must still be exactly the inbox's, escapes and query included.
+func TestDeliverSendsTheURLItSigned(t *testing.T) {
+	key := loadPriv(t, "test-key-rsa")
+	v := NewVerifier(staticKeys{k: &RemoteKey{ID: "http://alice.example.com/users/alice#main-key", Owner: "http://alice.example.com/users/alice", Key: key.Public()}}, 100)
+	type seen struct {
+		uri, host string
+		err       error
+	}
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		_, err := v.VerifyRequest(r.Context(), r, body)
+		got <- seen{uri: r.RequestURI, host: r.Host, err: err}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	c := NewClient(ClientConfig{Version: "test", InstanceHost: "fedforge.example.com", AllowHTTP: true,
+		Resolve:      map[string]string{"inbox.example.com": strings.TrimPrefix(srv.URL, "http://")},
+		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	signer := &Signer{KeyID: "http://alice.example.com/users/alice#main-key", Key: key}
+	const path = "/users/b%2Fob/inbox?x=1&y=%20z"
+	resp, err := c.Deliver(context.Background(), "http://inbox.example.com:"+port+path, []byte(`{"type":"Note"}`), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-got
+	if resp.Status != http.StatusAccepted || s.err != nil {
+		t.Fatalf("status %d, verify: %v", resp.Status, s.err)
+	}
+	if s.uri != path || s.host != "inbox.example.com:"+port {
+		t.Fatalf("request line %q, Host %q: want %q and inbox.example.com:%s", s.uri, s.host, path, port)
+	}
+	if want := "http://inbox.example.com:" + port + path; resp.FinalURL != want {
+		t.Fatalf("FinalURL %q, want %q", resp.FinalURL, want)
 	}
 }

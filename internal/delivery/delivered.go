@@ -32,6 +32,11 @@ type batchMarker interface {
 // profile). A worker holds its global slot while it waits, which on a fan-out limited
 // by signing costs nothing, and on one limited by peers' latency adds at most linger
 // to a POST that takes tens of milliseconds.
+//
+// The linger also ends as soon as no answer can join the round: when every worker that
+// holds a global slot has its mark pending (active is 0). Otherwise the last round of
+// every RunOnce, and a lone delivery, waited the whole linger for answers that could not
+// come.
 type deliveredGroup struct {
 	q batchMarker
 	// linger is how long a writer waits for more answers before a commit (0: none).
@@ -43,7 +48,10 @@ type deliveredGroup struct {
 	mu      sync.Mutex
 	next    *markRound
 	writing bool
-	full    chan struct{} // signalled when next reaches max
+	// active counts workers holding a global slot whose answer may still be a 2xx
+	// (begin), until they mark (mark) or settle otherwise (end).
+	active int
+	full   chan struct{} // signalled when next reaches max, or active falls to 0
 
 	rounds, marks atomic.Int64 // committed, for benchmarks and tests
 }
@@ -53,6 +61,35 @@ const markLinger = 5 * time.Millisecond
 
 func newDeliveredGroup(q batchMarker, linger time.Duration, max int) *deliveredGroup {
 	return &deliveredGroup{q: q, linger: linger, max: max, full: make(chan struct{}, 1)}
+}
+
+// begin counts a worker that took a global slot and may report a 2xx; it is followed
+// by exactly one mark or end.
+func (g *deliveredGroup) begin() {
+	g.mu.Lock()
+	g.active++
+	g.mu.Unlock()
+}
+
+// end is for a worker counted by begin that will not mark (its row was not a 2xx, or
+// it stopped): a lingering writer need not wait for it.
+func (g *deliveredGroup) end() {
+	g.mu.Lock()
+	g.active--
+	g.wakeLocked()
+	g.mu.Unlock()
+}
+
+// wakeLocked ends a writer's linger when the pending round is full or no counted
+// worker can still add to it. g.mu is held.
+func (g *deliveredGroup) wakeLocked() {
+	if !g.writing || g.next == nil || (len(g.next.marks) < g.max && g.active > 0) {
+		return
+	}
+	select {
+	case g.full <- struct{}{}:
+	default:
+	}
 }
 
 // stats is how many rounds were committed and how many marks they held.
@@ -66,21 +103,19 @@ type markRound struct {
 }
 
 // mark records one 2xx and returns when its round is committed, or when ctx ends (the
-// mark is still written with its round).
-func (g *deliveredGroup) mark(ctx context.Context, m store.DeliveredMark) error {
+// mark is still written with its round). counted says the caller was counted by begin.
+func (g *deliveredGroup) mark(ctx context.Context, m store.DeliveredMark, counted bool) error {
 	g.mu.Lock()
+	if counted {
+		g.active--
+	}
 	if g.next == nil {
 		g.next = &markRound{done: make(chan struct{})}
 	}
 	r := g.next
 	r.marks = append(r.marks, m)
 	if g.writing {
-		if len(r.marks) == g.max {
-			select {
-			case g.full <- struct{}{}:
-			default:
-			}
-		}
+		g.wakeLocked()
 		g.mu.Unlock()
 		select {
 		case <-r.done:
@@ -119,19 +154,19 @@ func (g *deliveredGroup) commitAll(ctx context.Context) {
 }
 
 // lingerForMore waits up to linger for the pending round to fill, unless it is full
-// or empty already.
+// or empty already, or no counted worker can still add to it.
 func (g *deliveredGroup) lingerForMore() {
 	select {
 	case <-g.full: // a signal left from an earlier round
 	default:
 	}
 	g.mu.Lock()
-	n := 0
+	n, active := 0, g.active
 	if g.next != nil {
 		n = len(g.next.marks)
 	}
 	g.mu.Unlock()
-	if g.linger <= 0 || n == 0 || n >= g.max {
+	if g.linger <= 0 || n == 0 || n >= g.max || active <= 0 {
 		return
 	}
 	t := time.NewTimer(g.linger)
@@ -146,7 +181,7 @@ func (g *deliveredGroup) lingerForMore() {
 // crash would send the activity to this inbox again. hostUp writes the host's success
 // (recordHost left it pending) with the row: in the same round, or after the row when
 // the round failed.
-func (e *Executor) markDelivered(ctx context.Context, d store.Delivery, at time.Time, hostUp bool) {
+func (e *Executor) markDelivered(ctx context.Context, d store.Delivery, at time.Time, hostUp, counted bool) {
 	e.delivered.Add(1)
 	e.cfg.Metrics.outcome(Delivered)
 	var err error
@@ -155,7 +190,7 @@ func (e *Executor) markDelivered(ctx context.Context, d store.Delivery, at time.
 		if hostUp {
 			m.HostUp = d.Host
 		}
-		if err = e.marks.mark(ctx, m); err == nil || ctx.Err() != nil {
+		if err = e.marks.mark(ctx, m, counted); err == nil || ctx.Err() != nil {
 			if err != nil {
 				e.reportError(err, d, "marking delivery delivered (it will be sent again)")
 			}

@@ -169,12 +169,16 @@ func TestDeliveredGroupWaitsForARoundToFill(t *testing.T) {
 		t.Fatalf("leased %d, %v", len(rows), err)
 	}
 	g := newDeliveredGroup(s, time.Hour, 3)
+	g.begin() // a fourth worker, still sending: without it the round would not wait
+	for range rows {
+		g.begin()
+	}
 	var wg sync.WaitGroup
 	for _, d := range rows {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := g.mark(ctx, store.DeliveredMark{ID: d.ID, At: c.Now()}); err != nil {
+			if err := g.mark(ctx, store.DeliveredMark{ID: d.ID, At: c.Now()}, true); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -185,5 +189,45 @@ func TestDeliveredGroupWaitsForARoundToFill(t *testing.T) {
 	}
 	if st, err := real.QueueStats(ctx, c.Now()); err != nil || st.Delivered != 3 {
 		t.Errorf("QueueStats = %+v, %v; want 3 delivered", st, err)
+	}
+}
+
+// TestLastRoundDoesNotLinger: the writer of a round stops waiting for more answers as
+// soon as no worker is left that could send one. With a linger of an hour, RunOnce of a
+// few rows returns only because of that (before, its last round waited the whole
+// linger: 5 ms at the end of every RunOnce, and for a lone delivery); a row answered
+// 4xx settles its worker without a mark and must not hold the round either.
+func TestLastRoundDoesNotLinger(t *testing.T) {
+	f := newFediverse(t, 3, "linger.test", nil)
+	real, _ := newStore(t)
+	s := &batchCountingStore{Store: real}
+	c := newClock()
+	e := newExecutor(t, s, f, c)
+	e.marks = newDeliveredGroup(s, time.Hour, e.cfg.Concurrency-1)
+	f.peers[2].setMode(t, modeBadRequest)
+	to := f.followers(3, false)
+	a := newActivity("nolinger", c.Now())
+	if err := NewPublisher(s, nil).Publish(context.Background(), a, to); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.RunOnce(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // a liveness bound, not a timing: the linger is an hour
+		t.Fatal("RunOnce still waits: the last round lingers for answers no worker can send")
+	}
+	f.checkTargets(t, []string{a.ID}, to[:2], true)
+	if got := e.Counts(); got.Delivered != 2 || got.GivenUp != 1 {
+		t.Errorf("counts %+v, want 2 delivered and 1 given up", got)
+	}
+	if st, err := real.QueueStats(context.Background(), c.Now()); err != nil || st.Delivered != 2 {
+		t.Errorf("QueueStats = %+v, %v; want 2 delivered", st, err)
 	}
 }

@@ -388,6 +388,18 @@ func (e *Executor) handle(ctx context.Context, d store.Delivery) {
 		e.releaseNow(d, "not attempted: worker stopped")
 		return
 	}
+	// Counted as a worker whose 2xx may join the pending round of marks, until it marks
+	// (markDelivered) or settles otherwise (the deferred end), so the round's writer
+	// stops waiting once no counted worker is left (delivered.go).
+	marking := false
+	if g := e.marks; g != nil {
+		g.begin()
+		defer func() {
+			if !marking {
+				g.end()
+			}
+		}()
+	}
 	if e.now().Add(e.cfg.RequestTimeout).After(d.LeaseExpires) {
 		// The row waited too long for a slot: sending now could outlive the lease and
 		// let another worker send it too.
@@ -424,7 +436,8 @@ func (e *Executor) handle(ctx context.Context, d store.Delivery) {
 	probeOpen = probeOpen && !o.HostUp && !o.HostDown
 	switch o.Action {
 	case Delivered:
-		e.markDelivered(ctx, d, now, hostUp)
+		marking = e.marks != nil
+		e.markDelivered(ctx, d, now, hostUp, marking)
 	case Retry:
 		if e.cfg.Retry.Exhausted(d.Attempt, act.Published, now) {
 			e.finish(ctx, d, fmt.Sprintf("retries exhausted after %d attempts: %s", d.Attempt, o.Reason), Drop)
