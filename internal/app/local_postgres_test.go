@@ -212,7 +212,10 @@ func TestLocalModeRefusesBadPostgresDSN(t *testing.T) {
 	}{
 		"wrong password": {dsn: with(func(u *url.URL) { u.User = url.UserPassword(u.User.Username(), "Wr0ng-Secret-pw") }),
 			want: "password authentication failed", secret: "Wr0ng-Secret-pw"},
-		"nothing listens": {dsn: with(func(u *url.URL) { u.User = url.UserPassword("fedforge", "Unreached-pw"); u.Host = freeAddr(t, "127.0.0.1") }),
+		"nothing listens": {dsn: with(func(u *url.URL) {
+			u.User = url.UserPassword("fedforge", "Unreached-pw")
+			u.Host = freeAddr(t, "127.0.0.1")
+		}),
 			want: "connection refused", secret: "Unreached-pw"},
 		"not a postgres URL": {dsn: "sqlite:///tmp/fedforge.db", want: "must be a postgres:// or postgresql:// URL"},
 		"keyword form":       {dsn: "host=127.0.0.1 password=Kw-secret-pw", want: "must be a postgres:// or postgresql:// URL", secret: "Kw-secret-pw"},
