@@ -7,8 +7,9 @@
 #
 # The two sides, each on its own loopback address, both started before the first round and
 # kept running (each is idle while the other is measured):
-# - Fedforge: `fedforge local` (what `make run` runs: SQLite store, embedded control plane)
-#   built from this tree, serving on 127.0.0.61:8080.
+# - Fedforge: `fedforge local` (what `make run` runs: SQLite store, embedded control plane;
+#   PostgreSQL with FEDFORGE_STORE=postgres, below) built from this tree, serving on
+#   127.0.0.61:8080.
 # - Fedify: hack/fedify-peer/inbox.mjs, a minimal inbox in Fedify's documented production
 #   setup (Node 24 LTS, @hono/node-server, PostgresKvStore + PostgresMessageQueue) on
 #   127.0.0.62:8090, against a PostgreSQL with durable defaults (hack/load-peer-postgres.sh).
@@ -25,6 +26,15 @@
 # (PostgreSQL's postmaster and backends for Fedify; Fedforge's SQLite is in its process).
 # Output: one line per side and round, and the RESULT lines in .local/peer/results.txt;
 # at the end Node's own raw RSA verify CPU (hack/fedify-peer/rawverify.mjs).
+#
+# FEDFORGE_STORE=postgres puts Fedforge on PostgreSQL too (`fedforge local --postgres-dsn`,
+# the DSN passed in FEDFORGE_POSTGRES_DSN): a second database, fedforge, dropped and made
+# afresh at each run, on the same cluster as Fedify's database (same durable defaults, same
+# server settings); the default, FEDFORGE_STORE=sqlite, is make run's SQLite file. With
+# both on one cluster, each side's "with database" CPU counts the whole cluster (postmaster,
+# background processes, every backend) less its idle CPU sampled before the side's round,
+# so the other side's idle polling is subtracted, not charged; Fedforge's "recorded" is
+# then counted in its `received` table.
 #
 # FEDIFY_STORE=sqlite runs Fedify on @fedify/sqlite instead (SqliteKvStore +
 # SqliteMessageQueue, one file in .local/peer): the guide's single-node choice;
@@ -56,6 +66,14 @@ sqlite) dsn=sqlite:$PWD/$dir/fedify.db && rm -f "$dir"/fedify.db* ;;
 memory) dsn=memory ;;
 *) log "FEDIFY_STORE=$store: want postgres, sqlite or memory"; exit 1 ;;
 esac
+ffstore=${FEDFORGE_STORE:-sqlite} ffdsn=""
+case $ffstore in
+sqlite) ;;
+postgres) ffdsn=$(FEDFORGE_LOAD_PG_DB=fedforge FEDFORGE_LOAD_PG_FRESH=1 hack/load-peer-postgres.sh) ;;
+*) log "FEDFORGE_STORE=$ffstore: want sqlite or postgres"; exit 1 ;;
+esac
+usepg=false
+[[ $store == postgres || $ffstore == postgres ]] && usepg=true
 pgdata=${FEDFORGE_LOAD_PG_DIR:-/var/lib/postgresql/fedforge-load-peer}/data
 
 ffpid="" fypid=""
@@ -64,7 +82,7 @@ stop() {
 	for p in $ffpid $fypid; do
 		for _ in $(seq 60); do kill -0 "$p" 2>/dev/null || break; sleep 1; done
 	done
-	[[ $store != postgres ]] || hack/load-peer-postgres.sh stop || true
+	$usepg && { hack/load-peer-postgres.sh stop || true; }
 }
 trap stop EXIT
 trap 'exit 143' TERM INT
@@ -82,7 +100,7 @@ cpu_ticks() {
 	echo "$total"
 }
 pg_pids() {
-	[[ $store == postgres ]] || return 0
+	$usepg || return 0
 	local pm
 	pm=$(head -1 "$pgdata/postmaster.pid")
 	echo "$pm" $(pgrep -P "$pm")
@@ -91,7 +109,7 @@ hz=$(getconf CLK_TCK)
 stats() { curl -sf http://127.0.0.62:8091/_load/stats; }
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 
-"$fedforge" local --listen 127.0.0.61:8080 --assets "$(hack/envtest-binaries.sh)" --data-dir "$dir/run" \
+FEDFORGE_POSTGRES_DSN=$ffdsn "$fedforge" local --listen 127.0.0.61:8080 --assets "$(hack/envtest-binaries.sh)" --data-dir "$dir/run" \
 	--crds config/crd/bases --samples config/samples >"$dir/fedforge.log" 2>&1 &
 ffpid=$!
 (cd hack/fedify-peer && DATABASE_URL=$dsn exec "$node" inbox.mjs --reset \
@@ -106,15 +124,22 @@ done
 stats >/dev/null || { log "the Fedify inbox did not answer; see $dir/fedify.log"; exit 1; }
 sleep 10 # the control plane's start-up work settles before the first idle sample
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+# ff_received: rows of Fedforge's received log in PostgreSQL (what it committed before its 202s).
+ff_received() { "$pgbin/psql" "$ffdsn" -tAc 'SELECT count(*) FROM received'; }
+if [[ $ffstore == postgres ]]; then
+	grep -q 'Store: PostgreSQL' "$dir/fedforge.log" || { log "fedforge is not on PostgreSQL; see $dir/fedforge.log"; exit 1; }
+	ff_received >/dev/null
+fi
 version() { sed -n 's/^  "version": "\(.*\)",/\1/p' "hack/fedify-peer/node_modules/$1/package.json"; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); node $("$node" --version)," \
-	"@fedify/fedify $(version @fedify/fedify), store $store: @fedify/postgres $(version @fedify/postgres) on $("$pgbin/postgres" --version)" \
+	"fedforge store $ffstore; @fedify/fedify $(version @fedify/fedify), store $store: @fedify/postgres $(version @fedify/postgres) on $("$pgbin/postgres" --version)" \
 	"or @fedify/sqlite $(version @fedify/sqlite)"
 : >"$dir/results.txt"
 for r in $(seq "$rounds"); do
 	for side in fedforge fedify; do
 		if [[ $side == fedforge ]]; then
 			pid=$ffpid target=http://127.0.0.61:8080/inbox db=""
+			if [[ $ffstore == postgres ]]; then db=$(pg_pids) before=$(ff_received); fi
 		else
 			pid=$fypid target=http://127.0.0.62:8090/inbox db=$(pg_pids)
 			before=$(stats | field received)
@@ -131,6 +156,10 @@ for r in $(seq "$rounds"); do
 		res=$(grep '^RESULT ' <<<"$out" | cut -c8-)
 		echo "$res" >>"$dir/results.txt"
 		drain=0 got=$((n + actors))
+		if [[ $side == fedforge && $ffstore == postgres ]]; then
+			got=$(($(ff_received) - before))
+			db=$(pg_pids)
+		fi
 		if [[ $side == fedify ]]; then
 			want=$((before + n + actors)) t1=$(date +%s.%N)
 			for _ in $(seq 600); do
