@@ -36,6 +36,10 @@
 # so the other side's idle polling is subtracted, not charged; Fedforge's "recorded" is
 # then counted in its `received` table.
 #
+# LOAD_SIDES=fedforge measures only Fedforge's rounds (Fedify still runs, idle, as it is
+# during Fedforge's rounds of a full run): a short run to compare Fedforge's stores in one
+# window. The default is "fedforge fedify".
+#
 # FEDIFY_STORE=sqlite runs Fedify on @fedify/sqlite instead (SqliteKvStore +
 # SqliteMessageQueue, one file in .local/peer): the guide's single-node choice;
 # FEDIFY_STORE=memory on MemoryKvStore without a queue (the development default, whose
@@ -72,6 +76,10 @@ sqlite) ;;
 postgres) ffdsn=$(FEDFORGE_LOAD_PG_DB=fedforge FEDFORGE_LOAD_PG_FRESH=1 hack/load-peer-postgres.sh) ;;
 *) log "FEDFORGE_STORE=$ffstore: want sqlite or postgres"; exit 1 ;;
 esac
+sides=${LOAD_SIDES:-fedforge fedify}
+for side in $sides; do
+	[[ $side == fedforge || $side == fedify ]] || { log "LOAD_SIDES=$sides: want fedforge and/or fedify"; exit 1; }
+done
 usepg=false
 [[ $store == postgres || $ffstore == postgres ]] && usepg=true
 pgdata=${FEDFORGE_LOAD_PG_DIR:-/var/lib/postgresql/fedforge-load-peer}/data
@@ -136,7 +144,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 	"or @fedify/sqlite $(version @fedify/sqlite)"
 : >"$dir/results.txt"
 for r in $(seq "$rounds"); do
-	for side in fedforge fedify; do
+	for side in $sides; do
 		if [[ $side == fedforge ]]; then
 			pid=$ffpid target=http://127.0.0.61:8080/inbox db=""
 			if [[ $ffstore == postgres ]]; then db=$(pg_pids) before=$(ff_received); fi
