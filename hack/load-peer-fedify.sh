@@ -40,6 +40,10 @@
 # during Fedforge's rounds of a full run): a short run to compare Fedforge's stores in one
 # window. The default is "fedforge fedify".
 #
+# LOAD_PG_STATS=1 (a diagnostic, not for timed runs: it waits 11 s around each round for
+# PostgreSQL to publish its counters) also prints, per activity, the transactions and rows
+# each side's database saw in its round (pg_stat_database).
+#
 # FEDIFY_STORE=sqlite runs Fedify on @fedify/sqlite instead (SqliteKvStore +
 # SqliteMessageQueue, one file in .local/peer): the guide's single-node choice;
 # FEDIFY_STORE=memory on MemoryKvStore without a queue (the development default, whose
@@ -134,6 +138,15 @@ sleep 10 # the control plane's start-up work settles before the first idle sampl
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 # ff_received: rows of Fedforge's received log in PostgreSQL (what it committed before its 202s).
 ff_received() { "$pgbin/psql" "$ffdsn" -tAc 'SELECT count(*) FROM received'; }
+# pg_stats DB: transactions, rows inserted, updated, deleted, returned and fetched of DB so
+# far (published by backends up to 10 s late, hence the waits around a round).
+pgadmin=""
+[[ $store == postgres ]] && pgadmin=$dsn
+[[ $ffstore == postgres ]] && pgadmin=$ffdsn
+pg_stats() {
+	"$pgbin/psql" "${pgadmin%/*}/postgres" -tA -F ' ' -c "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated,
+		tup_deleted, tup_returned, tup_fetched FROM pg_stat_database WHERE datname = '$1'"
+}
 if [[ $ffstore == postgres ]]; then
 	grep -q 'Store: PostgreSQL' "$dir/fedforge.log" || { log "fedforge is not on PostgreSQL; see $dir/fedforge.log"; exit 1; }
 	ff_received >/dev/null
@@ -152,6 +165,10 @@ for r in $(seq "$rounds"); do
 			pid=$fypid target=http://127.0.0.62:8090/inbox db=$(pg_pids)
 			before=$(stats | field received)
 		fi
+		sdb="" s0=""
+		[[ $side == fedforge && $ffstore == postgres ]] && sdb=fedforge
+		[[ $side == fedify && $store == postgres ]] && sdb=fedify
+		if [[ ${LOAD_PG_STATS:-} == 1 && -n $sdb ]]; then sleep 11; s0=$(pg_stats "$sdb"); fi
 		ip=$(cpu_ticks "$pid") id=$(cpu_ticks $db) it=$(date +%s.%N)
 		sleep 5
 		it=$(echo "$(date +%s.%N) - $it" | bc -l)
@@ -191,6 +208,14 @@ for r in $(seq "$rounds"); do
 			"$(echo "($p1 - $p0 + $d1 - $d0 - ($idlep + $idled) * $wall) * 1000000 / $hz / $acts" | bc -l)" \
 			"$la" "$(cut -d' ' -f1-3 /proc/loadavg)"
 		[[ $side == fedify ]] && echo "  fedify stats: $(stats); round $wall s"
+		if [[ -n $s0 ]]; then
+			sleep 11
+			read -r -a a <<<"$s0"
+			read -r -a b <<<"$(pg_stats "$sdb")"
+			printf '  database %s per activity: %.2f transactions, rows %.2f inserted, %.2f updated, %.2f deleted, %.1f returned, %.1f fetched\n' "$sdb" \
+				"$(echo "(${b[0]} - ${a[0]}) / $acts" | bc -l)" "$(echo "(${b[1]} - ${a[1]}) / $acts" | bc -l)" "$(echo "(${b[2]} - ${a[2]}) / $acts" | bc -l)" \
+				"$(echo "(${b[3]} - ${a[3]}) / $acts" | bc -l)" "$(echo "(${b[4]} - ${a[4]}) / $acts" | bc -l)" "$(echo "(${b[5]} - ${a[5]}) / $acts" | bc -l)"
+		fi
 	done
 done
 # Node's own raw verify (Fedify verifies with WebCrypto), beside inboxload's Go figure.
