@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +19,10 @@ import (
 
 	"github.com/fedforge/fedforge/internal/store"
 )
+
+// localStopWait bounds how long RunLocal waits for the manager and the server to end
+// before it stops the control plane.
+const localStopWait = 30 * time.Second
 
 // RunLocal starts a real etcd and kube-apiserver (the envtest control plane, with its data
 // kept in DataDir), installs the CRDs, runs the manager in local mode and one server
@@ -79,9 +84,24 @@ func RunLocal(ctx context.Context, o LocalOptions) (err error) {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	errc := make(chan error, 2)
+	running := 0 // goroutines that will send to errc
+	defer func() {
+		// Runs before env.Stop: the manager and the server end their watches and requests
+		// first, because kube-apiserver waits for open requests when asked to stop, and
+		// envtest kills one that takes over 20 s and reports it as RunLocal's error.
+		cancel()
+		wait := time.After(localStopWait)
+		for ; running > 0; running-- {
+			select {
+			case <-errc:
+			case <-wait:
+				return
+			}
+		}
+	}()
 	go func() { errc <- mgr.Start(ctx) }()
+	running++
 
 	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
 	if err != nil {
@@ -98,6 +118,7 @@ func RunLocal(ctx context.Context, o LocalOptions) (err error) {
 	if _, err := serveSamples(ctx, cfg, c, "", target, o.Listen, o.DataDir, o.Resolve, errc); err != nil {
 		return err
 	}
+	running++
 
 	fmt.Fprintf(o.Out, `
 Fedforge is running locally.
@@ -121,6 +142,7 @@ Press Ctrl-C to stop; the data in %[4]s is kept for the next run.
 	case <-ctx.Done():
 		return nil
 	case err := <-errc:
+		running--
 		return err
 	}
 }

@@ -47,11 +47,29 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// startLocal runs RunLocal (what `make run` runs) with the repository's samples on a
-// free loopback address; stop cancels it and returns RunLocal's result.
+// localSamples writes a samples directory with one FederationServer, default/forge, on
+// host listen. Not config/samples: its Subscription follows alice@127.0.0.2:8080, which
+// would reach whatever `make run --attach` happens to run on this machine.
+func localSamples(t *testing.T, listen string) string {
+	t.Helper()
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "server.yaml"), []byte(`apiVersion: federation.fedforge.dev/v1alpha1
+kind: FederationServer
+metadata:
+  name: forge
+spec:
+  host: `+listen+`
+  scheme: http
+  allowedPrivateCIDRs: [127.0.0.0/8]
+`), 0o600))
+	return dir
+}
+
+// startLocal runs RunLocal (what `make run` runs) with localSamples; stop cancels it and
+// returns RunLocal's result.
 func startLocal(t *testing.T, o LocalOptions) (stop func() error) {
 	t.Helper()
-	o.Assets, o.CRDs, o.Samples = assets(t), filepath.Join("..", "..", "config", "crd", "bases"), filepath.Join("..", "..", "config", "samples")
+	o.Assets, o.CRDs, o.Samples = assets(t), filepath.Join("..", "..", "config", "crd", "bases"), localSamples(t, o.Listen)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- RunLocal(ctx, o) }()
@@ -81,8 +99,8 @@ func localClient(t *testing.T, dataDir string) client.Client {
 }
 
 // deliverNote signs a Create{Note} as the peer's alice and POSTs it to the local server's
-// shared inbox (host 127.0.0.1:8080, the sample's), until it is answered 202: before the
-// server has opened its store it answers 503.
+// shared inbox, until it is answered 202: before the server has opened its store it
+// answers 503.
 func deliverNote(t *testing.T, tp *ticketPeer, listen, id string) {
 	t.Helper()
 	alice := tp.actor("alice")
@@ -92,7 +110,6 @@ func deliverNote(t *testing.T, tp *ticketPeer, listen, id string) {
 	eventually(t, 120*time.Second, func() error {
 		req, err := http.NewRequest(http.MethodPost, "http://"+listen+"/inbox", bytes.NewReader(body))
 		must(t, err)
-		req.Host = "127.0.0.1:8080"
 		req.Header.Set("Content-Type", "application/activity+json")
 		signer(t, body, tp.keys["alice"], alice+"#main-key", time.Now())(req)
 		resp, err := http.DefaultClient.Do(req)
@@ -108,8 +125,8 @@ func deliverNote(t *testing.T, tp *ticketPeer, listen, id string) {
 	})
 }
 
-// TestLocalModeOnPostgres runs `fedforge local --postgres-dsn` (RunLocal, with the real
-// samples, a real kube-apiserver and a real PostgreSQL): the sample FederationServer
+// TestLocalModeOnPostgres runs `fedforge local --postgres-dsn` (RunLocal, with a real
+// kube-apiserver and a real PostgreSQL): the sample FederationServer
 // gets a DSN Secret and spec.storage.postgres, a signed activity it answers 202 is a row
 // of the received log in PostgreSQL, and no SQLite file is made. The banner names the
 // store without the password. Run again without the flag, on the same data, the server
@@ -229,8 +246,9 @@ func TestLocalModeRefusesBadPostgresDSN(t *testing.T) {
 			dataDir := t.TempDir()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
+			listen := freeAddr(t, "127.0.0.7")
 			err := RunLocal(ctx, LocalOptions{Assets: assets(t), DataDir: dataDir, CRDs: filepath.Join("..", "..", "config", "crd", "bases"),
-				Samples: filepath.Join("..", "..", "config", "samples"), Listen: freeAddr(t, "127.0.0.7"), PostgresDSN: tc.dsn, Out: &lockedBuffer{}})
+				Samples: localSamples(t, listen), Listen: listen, PostgresDSN: tc.dsn, Out: &lockedBuffer{}})
 			if err == nil || ctx.Err() != nil {
 				t.Fatalf("RunLocal = %v (context: %v), want it refused at start", err, ctx.Err())
 			}
