@@ -7,8 +7,9 @@
 #
 # The two sides, each on its own loopback address, both started before the first round and
 # kept running (each is idle while the other is measured):
-# - Fedforge: `fedforge local` (what `make run` runs: SQLite store, embedded control plane)
-#   built from this tree, serving on 127.0.0.61:8080.
+# - Fedforge: `fedforge local` (what `make run` runs: SQLite store, embedded control plane;
+#   PostgreSQL with FEDFORGE_STORE=postgres, below) built from this tree, serving on
+#   127.0.0.61:8080.
 # - Fedify: hack/fedify-peer/inbox.mjs, a minimal inbox in Fedify's documented production
 #   setup (Node 24 LTS, @hono/node-server, PostgresKvStore + PostgresMessageQueue) on
 #   127.0.0.62:8090, against a PostgreSQL with durable defaults (hack/load-peer-postgres.sh).
@@ -25,6 +26,23 @@
 # (PostgreSQL's postmaster and backends for Fedify; Fedforge's SQLite is in its process).
 # Output: one line per side and round, and the RESULT lines in .local/peer/results.txt;
 # at the end Node's own raw RSA verify CPU (hack/fedify-peer/rawverify.mjs).
+#
+# FEDFORGE_STORE=postgres puts Fedforge on PostgreSQL too (`fedforge local --postgres-dsn`,
+# the DSN passed in FEDFORGE_POSTGRES_DSN): a second database, fedforge, dropped and made
+# afresh at each run, on the same cluster as Fedify's database (same durable defaults, same
+# server settings); the default, FEDFORGE_STORE=sqlite, is make run's SQLite file. With
+# both on one cluster, each side's "with database" CPU counts the whole cluster (postmaster,
+# background processes, every backend) less its idle CPU sampled before the side's round,
+# so the other side's idle polling is subtracted, not charged; Fedforge's "recorded" is
+# then counted in its `received` table.
+#
+# LOAD_SIDES=fedforge measures only Fedforge's rounds (Fedify still runs, idle, as it is
+# during Fedforge's rounds of a full run): a short run to compare Fedforge's stores in one
+# window. The default is "fedforge fedify".
+#
+# LOAD_PG_STATS=1 (a diagnostic, not for timed runs: it waits 11 s around each round for
+# PostgreSQL to publish its counters) also prints, per activity, the transactions and rows
+# each side's database saw in its round (pg_stat_database).
 #
 # FEDIFY_STORE=sqlite runs Fedify on @fedify/sqlite instead (SqliteKvStore +
 # SqliteMessageQueue, one file in .local/peer): the guide's single-node choice;
@@ -56,6 +74,18 @@ sqlite) dsn=sqlite:$PWD/$dir/fedify.db && rm -f "$dir"/fedify.db* ;;
 memory) dsn=memory ;;
 *) log "FEDIFY_STORE=$store: want postgres, sqlite or memory"; exit 1 ;;
 esac
+ffstore=${FEDFORGE_STORE:-sqlite} ffdsn=""
+case $ffstore in
+sqlite) ;;
+postgres) ffdsn=$(FEDFORGE_LOAD_PG_DB=fedforge FEDFORGE_LOAD_PG_FRESH=1 hack/load-peer-postgres.sh) ;;
+*) log "FEDFORGE_STORE=$ffstore: want sqlite or postgres"; exit 1 ;;
+esac
+sides=${LOAD_SIDES:-fedforge fedify}
+for side in $sides; do
+	[[ $side == fedforge || $side == fedify ]] || { log "LOAD_SIDES=$sides: want fedforge and/or fedify"; exit 1; }
+done
+usepg=false
+[[ $store == postgres || $ffstore == postgres ]] && usepg=true
 pgdata=${FEDFORGE_LOAD_PG_DIR:-/var/lib/postgresql/fedforge-load-peer}/data
 
 ffpid="" fypid=""
@@ -64,7 +94,7 @@ stop() {
 	for p in $ffpid $fypid; do
 		for _ in $(seq 60); do kill -0 "$p" 2>/dev/null || break; sleep 1; done
 	done
-	[[ $store != postgres ]] || hack/load-peer-postgres.sh stop || true
+	$usepg && { hack/load-peer-postgres.sh stop || true; }
 }
 trap stop EXIT
 trap 'exit 143' TERM INT
@@ -82,7 +112,7 @@ cpu_ticks() {
 	echo "$total"
 }
 pg_pids() {
-	[[ $store == postgres ]] || return 0
+	$usepg || return 0
 	local pm
 	pm=$(head -1 "$pgdata/postmaster.pid")
 	echo "$pm" $(pgrep -P "$pm")
@@ -91,7 +121,7 @@ hz=$(getconf CLK_TCK)
 stats() { curl -sf http://127.0.0.62:8091/_load/stats; }
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 
-"$fedforge" local --listen 127.0.0.61:8080 --assets "$(hack/envtest-binaries.sh)" --data-dir "$dir/run" \
+FEDFORGE_POSTGRES_DSN=$ffdsn "$fedforge" local --listen 127.0.0.61:8080 --assets "$(hack/envtest-binaries.sh)" --data-dir "$dir/run" \
 	--crds config/crd/bases --samples config/samples >"$dir/fedforge.log" 2>&1 &
 ffpid=$!
 (cd hack/fedify-peer && DATABASE_URL=$dsn exec "$node" inbox.mjs --reset \
@@ -106,19 +136,39 @@ done
 stats >/dev/null || { log "the Fedify inbox did not answer; see $dir/fedify.log"; exit 1; }
 sleep 10 # the control plane's start-up work settles before the first idle sample
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+# ff_received: rows of Fedforge's received log in PostgreSQL (what it committed before its 202s).
+ff_received() { "$pgbin/psql" "$ffdsn" -tAc 'SELECT count(*) FROM received'; }
+# pg_stats DB: transactions, rows inserted, updated, deleted, returned and fetched of DB so
+# far (published by backends up to 10 s late, hence the waits around a round).
+pgadmin=""
+[[ $store == postgres ]] && pgadmin=$dsn
+[[ $ffstore == postgres ]] && pgadmin=$ffdsn
+pg_stats() {
+	"$pgbin/psql" "${pgadmin%/*}/postgres" -tA -F ' ' -c "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated,
+		tup_deleted, tup_returned, tup_fetched FROM pg_stat_database WHERE datname = '$1'"
+}
+if [[ $ffstore == postgres ]]; then
+	grep -q 'Store: PostgreSQL' "$dir/fedforge.log" || { log "fedforge is not on PostgreSQL; see $dir/fedforge.log"; exit 1; }
+	ff_received >/dev/null
+fi
 version() { sed -n 's/^  "version": "\(.*\)",/\1/p' "hack/fedify-peer/node_modules/$1/package.json"; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); node $("$node" --version)," \
-	"@fedify/fedify $(version @fedify/fedify), store $store: @fedify/postgres $(version @fedify/postgres) on $("$pgbin/postgres" --version)" \
+	"fedforge store $ffstore; @fedify/fedify $(version @fedify/fedify), store $store: @fedify/postgres $(version @fedify/postgres) on $("$pgbin/postgres" --version)" \
 	"or @fedify/sqlite $(version @fedify/sqlite)"
 : >"$dir/results.txt"
 for r in $(seq "$rounds"); do
-	for side in fedforge fedify; do
+	for side in $sides; do
 		if [[ $side == fedforge ]]; then
 			pid=$ffpid target=http://127.0.0.61:8080/inbox db=""
+			if [[ $ffstore == postgres ]]; then db=$(pg_pids) before=$(ff_received); fi
 		else
 			pid=$fypid target=http://127.0.0.62:8090/inbox db=$(pg_pids)
 			before=$(stats | field received)
 		fi
+		sdb="" s0=""
+		[[ $side == fedforge && $ffstore == postgres ]] && sdb=fedforge
+		[[ $side == fedify && $store == postgres ]] && sdb=fedify
+		if [[ ${LOAD_PG_STATS:-} == 1 && -n $sdb ]]; then sleep 11; s0=$(pg_stats "$sdb"); fi
 		ip=$(cpu_ticks "$pid") id=$(cpu_ticks $db) it=$(date +%s.%N)
 		sleep 5
 		it=$(echo "$(date +%s.%N) - $it" | bc -l)
@@ -131,6 +181,10 @@ for r in $(seq "$rounds"); do
 		res=$(grep '^RESULT ' <<<"$out" | cut -c8-)
 		echo "$res" >>"$dir/results.txt"
 		drain=0 got=$((n + actors))
+		if [[ $side == fedforge && $ffstore == postgres ]]; then
+			got=$(($(ff_received) - before))
+			db=$(pg_pids)
+		fi
 		if [[ $side == fedify ]]; then
 			want=$((before + n + actors)) t1=$(date +%s.%N)
 			for _ in $(seq 600); do
@@ -154,6 +208,14 @@ for r in $(seq "$rounds"); do
 			"$(echo "($p1 - $p0 + $d1 - $d0 - ($idlep + $idled) * $wall) * 1000000 / $hz / $acts" | bc -l)" \
 			"$la" "$(cut -d' ' -f1-3 /proc/loadavg)"
 		[[ $side == fedify ]] && echo "  fedify stats: $(stats); round $wall s"
+		if [[ -n $s0 ]]; then
+			sleep 11
+			read -r -a a <<<"$s0"
+			read -r -a b <<<"$(pg_stats "$sdb")"
+			printf '  database %s per activity: %.2f transactions, rows %.2f inserted, %.2f updated, %.2f deleted, %.1f returned, %.1f fetched\n' "$sdb" \
+				"$(echo "(${b[0]} - ${a[0]}) / $acts" | bc -l)" "$(echo "(${b[1]} - ${a[1]}) / $acts" | bc -l)" "$(echo "(${b[2]} - ${a[2]}) / $acts" | bc -l)" \
+				"$(echo "(${b[3]} - ${a[3]}) / $acts" | bc -l)" "$(echo "(${b[4]} - ${a[4]}) / $acts" | bc -l)" "$(echo "(${b[5]} - ${a[5]}) / $acts" | bc -l)"
+		fi
 	done
 done
 # Node's own raw verify (Fedify verifies with WebCrypto), beside inboxload's Go figure.

@@ -9,10 +9,14 @@
 # holds test data; a peer measured "in its production setup" must not run faster by
 # giving up the guarantee it documents, so this cluster commits to disk before answering.
 # As root only (the server runs as the `postgres` user). Everything but the DSN goes to stderr.
+#
+# FEDFORGE_LOAD_PG_DB names the database (default fedify: Fedify's); hack/load-peer-fedify.sh
+# asks for a second one, fedforge, on the same cluster when FEDFORGE_STORE=postgres.
+# FEDFORGE_LOAD_PG_FRESH=1 drops the database first, so that a run starts from an empty one.
 set -euo pipefail
 
 BASE=${FEDFORGE_LOAD_PG_DIR:-/var/lib/postgresql/fedforge-load-peer}
-DATA="$BASE/data" PORT_FILE="$BASE/port" PASS_FILE="$BASE/password" DB=fedify
+DATA="$BASE/data" PORT_FILE="$BASE/port" PASS_FILE="$BASE/password" DB=${FEDFORGE_LOAD_PG_DB:-fedify}
 log() { echo "load-peer-postgres: $*" >&2; }
 [[ "$(id -u)" == 0 ]] || { log "run as root (the server runs as the postgres user)"; exit 1; }
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r | head -1)
@@ -55,6 +59,10 @@ if ! running; then
 		-o "-p $port -k $BASE -c listen_addresses=127.0.0.1 -c max_connections=100" start >&2
 fi
 port=$(cat "$PORT_FILE")
+[[ "$DB" =~ ^[a-z_][a-z0-9_]*$ ]] || { log "FEDFORGE_LOAD_PG_DB=$DB: want a plain lower-case name"; exit 1; }
+if [[ "${FEDFORGE_LOAD_PG_FRESH:-}" == 1 ]]; then
+	as_pg "$PGBIN/dropdb" -h "$BASE" -p "$port" -U postgres --if-exists --force "$DB" >&2
+fi
 if [[ "$(as_pg "$PGBIN/psql" -h "$BASE" -p "$port" -U postgres -d postgres -tAc \
 	"SELECT 1 FROM pg_database WHERE datname = '$DB'")" != 1 ]]; then
 	as_pg "$PGBIN/createdb" -h "$BASE" -p "$port" -U postgres "$DB" >&2

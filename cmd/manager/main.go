@@ -109,11 +109,21 @@ func main() {
 		fs.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address of the server")
 		var resolve stringList
 		fs.Var(&resolve, "resolve", "host[:port]=ip[:port] for the server's outbound requests (repeatable)")
+		fs.StringVar(&o.PostgresDSN, "postgres-dsn", "",
+			"serve the FederationServer on this PostgreSQL database (postgres://user:password@host:port/db) instead of SQLite in --data-dir; "+
+				"checked at start, kept in a Secret <server>-local-postgres and named in spec.storage.postgres. "+
+				"When empty, $FEDFORGE_POSTGRES_DSN, which keeps the password out of the process list (and out of this help)")
 		var attach string
 		fs.StringVar(&attach, "attach", "", "kubeconfig of a running `make run`: serve a second instance (--samples config/samples/peer) beside it instead of starting a control plane")
 		run = func() error {
 			o.Resolve = resolve
+			if o.PostgresDSN == "" {
+				o.PostgresDSN = os.Getenv("FEDFORGE_POSTGRES_DSN")
+			}
 			if attach != "" {
+				if o.PostgresDSN != "" {
+					return fmt.Errorf("local: --postgres-dsn applies to the first instance; it is not taken with --attach (unset FEDFORGE_POSTGRES_DSN)")
+				}
 				return app.RunPeer(ctrl.SetupSignalHandler(), app.PeerOptions{Kubeconfig: attach, Samples: o.Samples, Server: o.Server,
 					Listen: o.Listen, DataDir: o.DataDir, Resolve: resolve, Out: o.Out})
 			}

@@ -39,6 +39,9 @@ type LocalOptions struct {
 	Listen string
 	// Resolve maps host[:port]=ip[:port] for the server's outbound requests.
 	Resolve []string
+	// PostgresDSN, when set, puts the served FederationServer's store on this PostgreSQL
+	// database (a postgres:// URL) instead of a SQLite file in DataDir (local_postgres.go).
+	PostgresDSN string
 	// Out receives the instructions for the person who ran the command.
 	Out io.Writer
 }
