@@ -13,7 +13,9 @@
 # benchmark. run alternates the binaries, each run under `flock -o /tmp/fedforge-perf.lock`
 # (the lock perf measurements share; one binary's run holds it 70-85 s on a quiet
 # machine) with /proc/loadavg printed before and after. CASES (a -test.bench regexp) picks
-# the cases; BENCHTIME (default 1x) the fan-outs per case. Output in .local/fanout/.
+# the cases; BENCHTIME (default 5x for run, 1x for profile) the fan-outs per case, each
+# paired with its own yardstick right before it (the case reports the pairs' median ratio
+# and range). Output in .local/fanout/.
 # With FEDFORGE_TEST_POSTGRES_DSN set (hack/test-postgres.sh), CASES may also name the
 # PostgreSQL cases ('FanOut/postgres/shared-inboxes$'). UNTIL=HH:MM (UTC) skips a run
 # that gets the lock after that time (the end of a quiet window).
@@ -28,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=.local/fanout
 mkdir -p "$dir"
-cases=${CASES:-'FanOut/sqlite/(shared-inboxes|personal-inboxes|personal-inboxes-keepalive|shared-inboxes-peers-apart|personal-inboxes-peers-apart)$'}
+cases=${CASES:-'FanOut/sqlite/(shared-inboxes|personal-inboxes|personal-inboxes-keepalive|shared-inboxes-peers-apart|shared-inboxes-peers-apart-warm|personal-inboxes-peers-apart)$'}
 case ${1:-} in
 build)
 	go test -c -o "$dir/after.test" ./internal/delivery/
@@ -55,7 +57,7 @@ run)
 				echo "# $(date -u +%FT%TZ) loadavg before: $(cat /proc/loadavg)"
 				"../../$1" -test.run "^\$" -test.bench "$2" -test.benchtime "$3" -test.count 1 -test.timeout 20m
 				echo "# $(date -u +%FT%TZ) loadavg after: $(cat /proc/loadavg)"
-			' _ "$dir/$b.test" "$cases" "${BENCHTIME:-1x}" | tee "$log"
+			' _ "$dir/$b.test" "$cases" "${BENCHTIME:-5x}" | tee "$log"
 		done
 	done
 	;;
