@@ -317,6 +317,27 @@ func (e *Executor) RunOnce(ctx context.Context) (int, error) {
 	window := semaphore.NewWeighted(2 * batch) // leased rows not yet reported
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Each leased row is handled by a goroutine of its own, as many as the window holds
+	// rows; one that has finished its row takes the next before another is started. A
+	// fresh goroutine grows its stack while it signs and sends (copying it each time),
+	// which cost about 3 % of a fan-out's CPU when every row had a new one.
+	work := make(chan store.Delivery)
+	defer close(work)
+	dispatch := func(d store.Delivery) {
+		select {
+		case work <- d:
+			return
+		default:
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ok := true; ok; d, ok = <-work {
+				e.handle(ctx, d)
+				window.Release(1)
+			}
+		}()
+	}
 	total := 0
 	for ctx.Err() == nil {
 		if err := window.Acquire(ctx, batch); err != nil {
@@ -339,12 +360,7 @@ func (e *Executor) RunOnce(ctx context.Context) (int, error) {
 		total += len(rows)
 		e.leased.Add(int64(len(rows)))
 		for _, d := range rows {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer window.Release(1)
-				e.handle(ctx, d)
-			}()
+			dispatch(d)
 		}
 	}
 	return total, nil
