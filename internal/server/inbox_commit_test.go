@@ -18,13 +18,8 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/keys"
 	"github.com/fedforge/fedforge/internal/store"
@@ -106,22 +101,7 @@ func failReceivedCommits(t *testing.T, dsn string) {
 // request in it is answered an error (and retried alone, fails again), none 202, and
 // no row is stored. On SQLite and PostgreSQL.
 func TestInboxAnswers202OnlyAfterCommit(t *testing.T) {
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assetsDir(t),
-	}
-	cfg, err := env.Start()
-	must(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme := testScheme()
-	k, err := client.New(cfg, client.Options{Scheme: scheme})
-	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	must(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS}}))
-	must(t, k.Create(ctx, &fedv1.FederationServer{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "main"},
-		Spec: fedv1.FederationServerSpec{Host: testHost, Scheme: fedv1.SchemeHTTP}}))
+	cfg, _, scheme, ctx := startAPIServer(t, true)
 	peer, err := keys.Generate()
 	must(t, err)
 	pem, err := keys.EncodePublic(peer.RSA.Public())

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/store"
@@ -33,22 +32,7 @@ func (r *countingReader) List(ctx context.Context, list client.ObjectList, opts 
 // only after the informer reports a change; once the Enforced condition names a
 // generation, the very next evaluation uses it (the condition's promise).
 func TestPolicyCache(t *testing.T) {
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assetsDir(t),
-	}
-	cfg, err := env.Start()
-	must(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme := testScheme()
-	k, err := client.New(cfg, client.Options{Scheme: scheme})
-	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	must(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS}}))
-	must(t, k.Create(ctx, &fedv1.FederationServer{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "main"},
-		Spec: fedv1.FederationServerSpec{Host: testHost, Scheme: fedv1.SchemeHTTP}}))
+	cfg, k, scheme, ctx := startAPIServer(t, true)
 	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "fedforge.db"))
 	must(t, err)
 	t.Cleanup(func() { _ = st.Close() })

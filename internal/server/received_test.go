@@ -14,13 +14,8 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	fedv1 "github.com/fedforge/fedforge/api/v1alpha1"
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/keys"
 	"github.com/fedforge/fedforge/internal/store"
@@ -147,22 +142,7 @@ func (s *countingStore) RecordReceived(ctx context.Context, r store.Received, re
 // the activity). Copies that arrive together are processed and recorded once, and no
 // copy is answered 202 unless the received log holds the activity.
 func TestInboxCopiesOfOneActivity(t *testing.T) {
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assetsDir(t),
-	}
-	cfg, err := env.Start()
-	must(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme := testScheme()
-	k, err := client.New(cfg, client.Options{Scheme: scheme})
-	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	must(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS}}))
-	must(t, k.Create(ctx, &fedv1.FederationServer{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "main"},
-		Spec: fedv1.FederationServerSpec{Host: testHost, Scheme: fedv1.SchemeHTTP}}))
+	cfg, _, scheme, ctx := startAPIServer(t, true)
 
 	// The remote actor's key is known already (as after a first fetch), so that no
 	// peer has to serve it.

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -70,7 +71,10 @@ func assetsDir(t *testing.T) string {
 	return strings.TrimSpace(string(out))
 }
 
-func newFixture(t *testing.T) *fixture {
+// startAPIServer starts a real kube-apiserver and etcd with the CRDs, stopped at the
+// test's end, and creates the test namespace in it; withServer also creates the
+// FederationServer "main" (testHost, plain HTTP). ctx ends with the test.
+func startAPIServer(t *testing.T, withServer bool) (*rest.Config, client.Client, *runtime.Scheme, context.Context) {
 	t.Helper()
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
@@ -84,12 +88,20 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { _ = env.Stop() })
 	scheme := testScheme()
 	k, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	must(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS}}))
+	if withServer {
+		must(t, k.Create(ctx, &fedv1.FederationServer{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "main"},
+			Spec: fedv1.FederationServerSpec{Host: testHost, Scheme: fedv1.SchemeHTTP}}))
+	}
+	return cfg, k, scheme, ctx
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	cfg, k, scheme, ctx := startAPIServer(t, false)
 
 	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "fedforge.db"))
 	if err != nil {
