@@ -69,6 +69,7 @@ type WebhookHandler struct {
 	cfg       WebhookConfig
 	events    *prometheus.CounterVec
 	processed *prometheus.CounterVec
+	gauges    *queueCollector // reads this handler's queue until Run ends
 	kick      chan struct{}
 	pruned    time.Time // when Run last pruned finished rows; only Run touches it
 }
@@ -113,10 +114,12 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := metrics.Register(cfg.Metrics, newQueueCollector(cfg.Queue, cfg.Now)); err != nil {
+	gauges, err := metrics.Register(cfg.Metrics, newQueueCollector(cfg.Now))
+	if err != nil {
 		return nil, err
 	}
-	return &WebhookHandler{cfg: cfg, events: events, processed: processed, kick: make(chan struct{}, 1)}, nil
+	gauges.attach(cfg.Queue)
+	return &WebhookHandler{cfg: cfg, events: events, processed: processed, gauges: gauges, kick: make(chan struct{}, 1)}, nil
 }
 
 // ServeHTTP answers 202 once the authenticated event is recorded in the queue (or was

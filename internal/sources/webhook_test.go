@@ -398,3 +398,79 @@ func TestWebhookHandlerConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookQueueGaugesFollowTheLiveHandler: a server rebuilt in one process (a restart,
+// the tests' pairs) registers its handler on the same registry with a new store after
+// the old one's worker ended and its store closed. The queue gauges then read the new
+// store: bound to the first store, every scrape failed (the endpoint answered 500).
+func TestWebhookQueueGaugesFollowTheLiveHandler(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfgOn := func(q store.Store) WebhookConfig {
+		return WebhookConfig{
+			Lookup: func(context.Context, string, string) (*fedv1.FederatedActor, *fedv1.EventSource, error) {
+				return nil, nil, nil
+			},
+			Secret:  func(context.Context, string, fedv1.SecretKeyReference) ([]byte, error) { return nil, nil },
+			Publish: func(context.Context, *fedv1.FederatedActor, *fedv1.EventSource, []store.Activity) error { return nil },
+			Base:    func(context.Context) (string, error) { return "https://fed.example", nil },
+			Queue:   q,
+			Worker:  WorkerConfig{PollInterval: time.Hour},
+			Metrics: reg,
+		}
+	}
+	pending := func() float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatalf("scrape: %v", err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "fedforge_webhook_queue_rows" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "pending" {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		return -1 // not exported
+	}
+
+	first := rendertest.OpenStore(t)
+	a, err := NewWebhookHandler(cfgOn(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx) }()
+	if got := pending(); got != 0 {
+		t.Fatalf("pending rows of the first handler's empty queue = %v, want 0", got)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pending(); got != -1 {
+		t.Errorf("queue gauges exported (%v) while no handler's worker runs", got)
+	}
+
+	second := rendertest.OpenStore(t)
+	for i := range 2 {
+		if _, _, err := second.EnqueueWebhookEvent(context.Background(), store.WebhookEvent{
+			Username: "rocket", Source: "gitea", Payload: []byte(`{}`), DeliveryID: fmt.Sprintf("d%d", i),
+		}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := NewWebhookHandler(cfgOn(second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := pending(); got != 2 {
+		t.Errorf("pending rows after the rebuild = %v, want the second store's 2", got)
+	}
+}

@@ -113,6 +113,7 @@ func (h *WebhookHandler) Kick() {
 // row on one worker, and only the oldest pending row of a source is ever leased, so a
 // source's events are processed one after the other in the order they were accepted.
 func (h *WebhookHandler) Run(ctx context.Context) error {
+	defer h.gauges.detach(h.cfg.Queue) // the store may close once the worker has ended
 	t := time.NewTicker(h.cfg.Worker.PollInterval)
 	defer t.Stop()
 	for {
