@@ -193,7 +193,16 @@ func dumpDiagnostics(ctx context.Context) {
 		{"get", "federation", "-A", "-o", "wide"},
 		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
 		{"-n", managerNamespace, "logs", "deployment/" + managerDeployment, "--tail=200"},
-		{"logs", "-A", "-l", fedv1.LabelServer, "--tail=100", "--prefix"},
+	}
+	// kubectl logs has no --all-namespaces: one call per namespace with a server's pods.
+	out, _ := kubectl(ctx, "", "get", "pods", "-A", "-l", fedv1.LabelServer,
+		"-o", `jsonpath={range .items[*]}{.metadata.namespace}{"\n"}{end}`)
+	seen := map[string]bool{}
+	for _, ns := range strings.Fields(out) {
+		if !seen[ns] {
+			seen[ns] = true
+			cmds = append(cmds, []string{"-n", ns, "logs", "-l", fedv1.LabelServer, "--tail=200", "--prefix", "--max-log-requests=10"})
+		}
 	}
 	for _, args := range cmds {
 		out, err := kubectl(ctx, "", args...)
