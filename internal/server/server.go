@@ -188,6 +188,12 @@ func New(o Options) (*Server, error) {
 		}
 		heardFrom = exec.HeardFrom
 	}
+	// Without an in-process executor (delivery Jobs), the publisher kicks no one: a nil
+	// *Executor in the Kicker interface is not a nil interface, and its Kick panicked.
+	var kick delivery.Kicker
+	if exec != nil {
+		kick = exec
+	}
 	// Metrics of every server in the process share the registry the metrics endpoint
 	// serves, told apart by a server label.
 	reg := prometheus.WrapRegistererWith(prometheus.Labels{"server": o.Server.String()}, crmetrics.Registry)
@@ -200,7 +206,7 @@ func New(o Options) (*Server, error) {
 	f := &federation{
 		srv: o.Server, reader: c, kube: mgr.GetClient(), store: o.Store, client: apc,
 		actors: acs, docs: &documents{actors: acs, notices: o.Store}, subs: subs,
-		keyStore: keyStore, keyTTL: 24 * time.Hour, pub: delivery.NewPublisher(o.Store, exec), heardFrom: heardFrom, now: o.Now,
+		keyStore: keyStore, keyTTL: 24 * time.Hour, pub: delivery.NewPublisher(o.Store, kick), heardFrom: heardFrom, now: o.Now,
 		log:      log,
 		refused:  &refusals{recorder: recorder},
 		policies: pols,

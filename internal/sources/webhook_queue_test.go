@@ -133,6 +133,36 @@ func TestWebhookRetriedUntilPublished(t *testing.T) {
 	}
 }
 
+// TestWebhookPanicIsRetried: a panic while an event is processed (here after the store
+// has the activity) fails that attempt only: the worker lives on, the row is retried
+// after its backoff and then finished, so the source's next events are not held behind a
+// row leased by a dead process.
+func TestWebhookPanicIsRetried(t *testing.T) {
+	f := newWebhookFixture(t)
+	f.pub.PanicAfterStore = "nil executor"
+	h, body := signed(t, "gitea release published", "d-1")
+	if rec := f.post("/hooks/releases-demo/gitea", h, body); rec.Code != http.StatusAccepted {
+		t.Fatalf("answer %d %s", rec.Code, rec.Body)
+	}
+	if n := f.drain(t); n != 1 || f.outcome("Gitea", resultRetry) != 1 {
+		t.Fatalf("first attempt: %d rows, %v retries", n, f.outcome("Gitea", resultRetry))
+	}
+	row, err := f.pub.St.GetWebhookEvent(context.Background(), 1)
+	if err != nil || row.State != store.WebhookEventPending || row.LeaseOwner != "" || !strings.Contains(row.LastError, "processing panicked: nil executor") {
+		t.Fatalf("row after the panic: %+v %v", row, err)
+	}
+	f.clock.add(time.Minute)
+	if n := f.drain(t); n != 1 || f.outcome("Gitea", resultPublished) != 1 {
+		t.Fatalf("retry: %d rows, published %v", n, f.outcome("Gitea", resultPublished))
+	}
+	if row, err := f.pub.St.GetWebhookEvent(context.Background(), 1); err != nil || row.State != store.WebhookEventDone {
+		t.Fatalf("row after the retry: %+v %v", row, err)
+	}
+	if f.pub.Created != 1 {
+		t.Errorf("activities stored: %d, want 1 (the retry finds it stored)", f.pub.Created)
+	}
+}
+
 // TestWebhookQueueSurvivesRestart: events accepted by a server that stops before its
 // worker ran are processed by the next one on the same database.
 func TestWebhookQueueSurvivesRestart(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -114,6 +115,7 @@ func (h *WebhookHandler) Kick() {
 // source's events are processed one after the other in the order they were accepted.
 func (h *WebhookHandler) Run(ctx context.Context) error {
 	defer h.gauges.detach(h.cfg.Queue) // the store may close once the worker has ended
+	h.cfg.Log.Info("webhook queue worker started", "owner", h.cfg.Worker.Owner)
 	t := time.NewTicker(h.cfg.Worker.PollInterval)
 	defer t.Stop()
 	for {
@@ -180,7 +182,7 @@ func (h *WebhookHandler) work(ctx context.Context, row store.WebhookEvent) {
 	} else {
 		log = log.WithValues("kind", ev.Kind, "action", ev.Action, "host", forgeHost(&ev))
 		pctx, cancel := context.WithTimeout(ctx, h.cfg.Worker.Timeout)
-		result, err = h.processRow(pctx, row, &ev)
+		result, err = h.processRowSafely(pctx, row, &ev)
 		cancel()
 	}
 	// A shutdown must not keep the row's report from the store.
@@ -214,6 +216,18 @@ func (h *WebhookHandler) work(ctx context.Context, row store.WebhookEvent) {
 			log.Info("releasing a webhook event failed; it returns when its lease ends", "error", err.Error())
 		}
 	}
+}
+
+// processRowSafely is processRow with a panic turned into the attempt's error: the row
+// is retried later like any failed attempt, instead of the process dying with the row
+// leased (its source's next events would then wait for the lease to end, 5 minutes).
+func (h *WebhookHandler) processRowSafely(ctx context.Context, row store.WebhookEvent, ev *forge.Event) (result string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("processing panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return h.processRow(ctx, row, ev)
 }
 
 // processRow finds the row's actor and source as they are now and processes the event.

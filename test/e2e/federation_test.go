@@ -552,6 +552,7 @@ var _ = Describe("Federation between two instances", Ordered, ContinueOnFailure,
 		Eventually(func(g Gomega) {
 			status, resp := postGitLabHook(ctx, g, alpha, releases, "gitlab", gitlabToken, body)
 			g.Expect(status).To(Equal(http.StatusAccepted), resp)
+			fmt.Fprintf(GinkgoWriter, "webhook answered %d: %s", status, resp)
 		}).WithContext(ctx).Should(Succeed())
 		receivedCreate(ctx, beta, watcher, watcherToken, alpha.actorID(releases), link, 2*time.Minute)
 	})

@@ -211,6 +211,25 @@ func dumpDiagnostics(ctx context.Context) {
 			fmt.Fprintf(GinkgoWriter, "(%v)\n", err)
 		}
 	}
+	// The servers' own view of their queues (webhook events, deliveries, the received
+	// log), through the API server's pod proxy to the metrics port.
+	pods, _ := kubectl(ctx, "", "get", "pods", "-A", "-l", fedv1.LabelComponent+"=server",
+		"-o", `jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{"\n"}{end}`)
+	for _, p := range strings.Fields(pods) {
+		ns, name, _ := strings.Cut(p, "/")
+		path := "/api/v1/namespaces/" + ns + "/pods/" + name + ":9090/proxy/metrics"
+		out, err := kubectl(ctx, "", "get", "--raw", path)
+		fmt.Fprintf(GinkgoWriter, "\n### metrics of %s (fedforge_webhook, fedforge_delivery)\n", p)
+		if err != nil {
+			fmt.Fprintf(GinkgoWriter, "(%v)\n", err)
+			continue
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if (strings.HasPrefix(line, "fedforge_webhook") || strings.HasPrefix(line, "fedforge_delivery")) && !strings.Contains(line, "_bucket") {
+				fmt.Fprintln(GinkgoWriter, line)
+			}
+		}
+	}
 	if dir := os.Getenv("E2E_CLUSTER_LOGS"); dir != "" {
 		fmt.Fprintf(GinkgoWriter, "\nlogs of the cluster's components: %s\n", filepath.Clean(dir))
 	}

@@ -31,6 +31,9 @@ type StorePublisher struct {
 	Created int              // activities the store did not hold yet
 	Acts    []store.Activity // those activities, in order
 	Fail    error            // when set, Publish fails with it
+	// PanicAfterStore, when set, makes the next Publish panic with it once the store has
+	// the activities (as the server's publisher did when it kicked a nil executor).
+	PanicAfterStore any
 }
 
 // Publish has the signature of the server's publish function.
@@ -50,6 +53,10 @@ func (p *StorePublisher) Publish(ctx context.Context, _ *fedv1.FederatedActor, _
 			p.Created++
 			p.Acts = append(p.Acts, a)
 		}
+	}
+	if v := p.PanicAfterStore; v != nil {
+		p.PanicAfterStore = nil
+		panic(v)
 	}
 	return nil
 }
