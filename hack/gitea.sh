@@ -212,13 +212,28 @@ start() {
 		kill -0 "$pid" 2>/dev/null || { tail -30 "$dir/log/web.log" >&2; die "gitea web exited during start (logs in $dir/log)"; }
 		# Gitea logs a taken port and keeps running without a listener: give up at once.
 		if grep -qs "bind: address already in use" "$dir/log/web.log" "$dir/log/gitea.log"; then
-			kill "$pid" 2>/dev/null || true
+			halt "$pid" "$pidfile"
 			die "$addr is taken by another process (logs in $dir/log)"
 		fi
 		sleep 0.2
 	done
-	kill "$pid" 2>/dev/null || true
+	halt "$pid" "$pidfile"
 	die "no answer as $user from ${url}api/v1/user within 60s (logs in $dir/log)"
+}
+
+# halt ends process <pid> and waits until it is gone (SIGKILL after 10 s), then removes
+# <pidfile>: a start that gives up leaves nothing running behind it.
+halt() {
+	local pid=$1 pidfile=$2
+	if kill -0 "$pid" 2>/dev/null; then
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+	fi
+	rm -f "$pidfile"
 }
 
 # stop ends the instance of <dir> by its pid and waits until it is gone.
@@ -227,15 +242,7 @@ stop() {
 	local pidfile="$dir/gitea.pid" pid
 	[ -f "$pidfile" ] || return 0
 	pid=$(cat "$pidfile")
-	if kill -0 "$pid" 2>/dev/null; then
-		kill "$pid"
-		for _ in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-	fi
-	rm -f "$pidfile"
+	halt "$pid" "$pidfile"
 }
 
 case "${1:-}" in

@@ -71,10 +71,11 @@ func Start(t testing.TB) *Instance {
 	}
 	t.Logf("giteatest: Gitea binary %s", binary)
 
-	dir := t.TempDir()
 	var info instanceJSON
-	// A free port can be taken between our probe and Gitea's listen: retry with another.
+	// A free port can be taken between our probe and Gitea's listen: retry with another,
+	// in a directory of its own (an instance is set up for one address).
 	for attempt := 1; ; attempt++ {
+		dir := t.TempDir()
 		addr, err := freeLoopbackAddr()
 		if err != nil {
 			t.Fatalf("giteatest: %v", err)
