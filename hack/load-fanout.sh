@@ -11,8 +11,8 @@
 # build compiles the delivery test binary of this work tree (after.test) and, with BASE_REV,
 # one of BASE_REV's code with this tree's benchmark files (before.test), so both run the same
 # benchmark. run alternates the binaries, each run under `flock -o /tmp/fedforge-perf.lock`
-# (the lock perf measurements share; one binary's run of every case, five pairs each, holds it about 4 min on a quiet
-# machine) with /proc/loadavg printed before and after. CASES (a -test.bench regexp) picks
+# (the lock perf measurements share; one binary's run of every case, five pairs each,
+# holds it about 4 min on a quiet machine) with /proc/loadavg printed before and after. CASES (a -test.bench regexp) picks
 # the cases; BENCHTIME (default 5x for run, 1x for profile) the fan-outs per case, each
 # paired with its own yardstick right before it (the case reports the pairs' median ratio
 # and range). Output in .local/fanout/.
