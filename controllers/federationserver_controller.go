@@ -66,6 +66,7 @@ type FederationServerReconciler struct {
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=subscriptions;subscriptions/status,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=federation.fedforge.dev,resources=federationpolicies/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // Reconcile makes the server's workload match its spec and reports readiness. Status is
 // written once, on the way out: a failure turns WorkloadReady and Ready False with its
@@ -309,6 +310,9 @@ func serverRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{fedv1.GroupVersion.Group}, Resources: []string{"subscriptions/status", "federationpolicies/status", "federationservers/status"}, Verbs: []string{"get", "update", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		// client-go's leader election records its transitions as core Events: without
+		// this, every elected replica logged "events is forbidden" on taking the lease.
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}
 }
 

@@ -379,6 +379,13 @@ var _ = Describe("Federation between two instances", Ordered, ContinueOnFailure,
 				g.Expect(totalItems(ctx, g, side.follower, "/actors/"+side.followerActor+"/following")).To(BeEquivalentTo(followers))
 			}
 		}).WithContext(ctx).Should(Succeed())
+
+		By("the servers' logs holding no RBAC refusal (their Role covers what they do, leader election's Events included)")
+		for _, i := range []instance{alpha, beta} {
+			logs, err := kubectl(ctx, "", "-n", i.ns, "logs", "-l", fedv1.LabelComponent+"=server", "--tail=-1")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(logs).NotTo(ContainSubstring("is forbidden"), "logs of %s's server", i.ns)
+		}
 	})
 
 	It("carries a GitLab release webhook to the other instance through a delivery Job that completes, into its inbox", func(ctx SpecContext) {
