@@ -13,6 +13,8 @@
 # (default 3) bound the run; profiles go to .local/ab/<label>.prof. On a very busy machine
 # envtest's kube-apiserver may not start within its timeout: the script then stops and says
 # so (FEDFORGE_AB_DATA=dir reuses an existing data directory, which starts faster).
+# FEDFORGE_AB_SAMPLES_B=dir serves side b other samples (hack/load-blocklist.sh), from a
+# data directory of its own (<data>-b): samples are applied, never withdrawn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 a=$1 b=$2
@@ -34,10 +36,15 @@ stop() {
 trap stop EXIT
 for r in $(seq "$rounds"); do
 	for side in a b; do
-		bin=$a label=a-$r
-		[[ $side == b ]] && bin=$b label=b-$r
+		bin=$a label=a-$r samples=config/samples sidedata=$data
+		if [[ $side == b ]]; then
+			bin=$b label=b-$r
+			if [[ -n ${FEDFORGE_AB_SAMPLES_B:-} ]]; then
+				samples=$FEDFORGE_AB_SAMPLES_B sidedata=$data-b
+			fi
+		fi
 		"$bin" local --pprof-bind-address 127.0.0.61:6060 --listen 127.0.0.61:8080 --assets "$assets" \
-			--data-dir "$data" --crds config/crd/bases --samples config/samples >"$dir/$label.log" 2>&1 &
+			--data-dir "$sidedata" --crds config/crd/bases --samples "$samples" >"$dir/$label.log" 2>&1 &
 		pid=$!
 		up=""
 		for _ in $(seq 180); do
