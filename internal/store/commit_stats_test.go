@@ -13,7 +13,7 @@ func TestGroupCommitStats(t *testing.T) {
 			first := recordAsync(s, nil, "https://p/stats/0")
 			<-taken // a batch of one is held; the next five wait together
 			rest := recordAsync(s, nil, "https://p/stats/1", "https://p/stats/2", "https://p/stats/3", "https://p/stats/4", "https://p/stats/5")
-			waitPending(s, 5)
+			waitPending(t, s, 5)
 			if got := s.GroupCommitStats().Pending; got != 5 {
 				t.Errorf("Pending = %d while five rows wait, want 5", got)
 			}

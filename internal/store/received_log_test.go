@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // receivedResult is what one RecordReceived call returned.
@@ -63,9 +64,15 @@ func holdWriter(s Store) (taken <-chan int, release func()) {
 	return ch, sync.OnceFunc(func() { close(hold) })
 }
 
-// waitPending waits until n rows wait for the writer.
-func waitPending(s Store, n int) {
+// waitPending waits until n rows wait for the writer; the bound only keeps a broken
+// test from spinning for ever (a writer that took the rows leaves none pending).
+func waitPending(t testing.TB, s Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
 	for s.(*sqlStore).received.pendingLen() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rows pending after 30 s, want %d", s.(*sqlStore).received.pendingLen(), n)
+		}
 		runtime.Gosched()
 	}
 }
@@ -170,7 +177,7 @@ func TestReceivedLog(t *testing.T) {
 			<-taken // the writer holds a batch of one; the next rows wait together
 			ids := []string{"https://p/act/1", "https://p/act/2", "https://p/act/old", "https://p/act/2", "https://p/act/3"}
 			rest := recordAsync(s, []string{"https://h/a"}, ids...)
-			waitPending(s, len(ids))
+			waitPending(t, s, len(ids))
 			l := s.(*sqlStore).received
 			batches := l.batches.Load()
 			release()
@@ -207,7 +214,7 @@ func TestReceivedLog(t *testing.T) {
 				waiting = append(waiting, fmt.Sprintf("https://p/act/waiting/%d", i))
 			}
 			rest := recordAsync(s, nil, waiting...)
-			waitPending(s, len(waiting))
+			waitPending(t, s, len(waiting))
 			closed := make(chan error)
 			go func() { closed <- s.Close() }()
 			for id, rs := range collect(t, rest, len(waiting)) {
@@ -243,7 +250,7 @@ func TestReceivedLog(t *testing.T) {
 			<-taken
 			ids := []string{"https://p/act/a", "https://p/act/refuse-me", "https://p/act/b"}
 			rest := recordAsync(s, []string{"https://h/a"}, ids...)
-			waitPending(s, len(ids))
+			waitPending(t, s, len(ids))
 			release()
 			<-first
 			got := collect(t, rest, len(ids))
@@ -270,7 +277,7 @@ func TestReceivedLog(t *testing.T) {
 			<-taken
 			ids := []string{"https://p/act/a", "https://p/act/skip-me", "https://p/act/b"}
 			rest := recordAsync(s, nil, ids...) // no recipients: nothing else looks the row up
-			waitPending(s, len(ids))
+			waitPending(t, s, len(ids))
 			release()
 			<-first
 			got := collect(t, rest, len(ids))
@@ -291,7 +298,7 @@ func TestReceivedLog(t *testing.T) {
 			<-taken
 			ids := []string{"https://p/act/a", "https://p/act/b", "https://p/act/c", "https://p/act/b"}
 			rest := recordAsync(s, []string{"https://h/a"}, ids...)
-			waitPending(s, len(ids))
+			waitPending(t, s, len(ids))
 			release()
 			if r := <-first; r.err == nil {
 				t.Errorf("the held row: %+v, want an error", r)
