@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -10,15 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/keys"
@@ -118,18 +113,7 @@ func TestInboxAnswers202OnlyAfterCommit(t *testing.T) {
 				if failing { // after Open: the migrations created the received table
 					failReceivedCommits(t, dsn)
 				}
-				srv, err := New(Options{Server: types.NamespacedName{Namespace: testNS, Name: "main"}, Config: cfg, Scheme: scheme, Store: st})
-				must(t, err)
-				sctx, stop := context.WithCancel(ctx)
-				t.Cleanup(stop)
-				go func() { _ = srv.Run(sctx, nil) }()
-				if !srv.cache.WaitForCacheSync(sctx) {
-					t.Fatal("cache did not sync")
-				}
-				must(t, srv.fed.keyStore.PutKey(ctx, &activitypub.StoredKey{KeyID: actor + "#main-key", Owner: actor, PEM: string(pem),
-					FetchedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
-				hs := httptest.NewServer(srv.Handler())
-				t.Cleanup(hs.Close)
+				_, hs := serveInboxOn(t, ctx, cfg, scheme, st, actor, string(pem))
 
 				const posts = 24
 				ids := make([]string, posts)

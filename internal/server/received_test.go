@@ -7,14 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/fedforge/fedforge/internal/activitypub"
 	"github.com/fedforge/fedforge/internal/keys"
@@ -166,18 +163,7 @@ func TestInboxCopiesOfOneActivity(t *testing.T) {
 			must(t, err)
 			t.Cleanup(func() { _ = real.Close() })
 			st := &countingStore{Store: real, failFirst: tc.failFirst}
-			srv, err := New(Options{Server: types.NamespacedName{Namespace: testNS, Name: "main"}, Config: cfg, Scheme: scheme, Store: st})
-			must(t, err)
-			sctx, stop := context.WithCancel(ctx)
-			t.Cleanup(stop)
-			go func() { _ = srv.Run(sctx, nil) }()
-			if !srv.cache.WaitForCacheSync(sctx) {
-				t.Fatal("cache did not sync")
-			}
-			must(t, srv.fed.keyStore.PutKey(ctx, &activitypub.StoredKey{KeyID: actor + "#main-key", Owner: actor, PEM: string(pem),
-				FetchedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
-			hs := httptest.NewServer(srv.Handler())
-			t.Cleanup(hs.Close)
+			_, hs := serveInboxOn(t, ctx, cfg, scheme, st, actor, string(pem))
 
 			id := "https://peer.example/notes/1/activity"
 			body := []byte(`{"@context":"https://www.w3.org/ns/activitystreams","id":"` + id + `","type":"Create","actor":"` + actor +

@@ -99,6 +99,26 @@ func startAPIServer(t *testing.T, withServer bool) (*rest.Config, client.Client,
 	return cfg, k, scheme, ctx
 }
 
+// serveInboxOn runs a Server for the FederationServer "main" on st until the test ends,
+// with actor's public key pem already known (as after a first fetch, so that no peer has
+// to serve it), and returns it with an httptest server in front of its handler.
+func serveInboxOn(t *testing.T, ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, st store.Store, actor, pem string) (*Server, *httptest.Server) {
+	t.Helper()
+	srv, err := New(Options{Server: types.NamespacedName{Namespace: testNS, Name: "main"}, Config: cfg, Scheme: scheme, Store: st})
+	must(t, err)
+	sctx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	go func() { _ = srv.Run(sctx, nil) }()
+	if !srv.cache.WaitForCacheSync(sctx) {
+		t.Fatal("cache did not sync")
+	}
+	must(t, srv.fed.keyStore.PutKey(ctx, &activitypub.StoredKey{KeyID: actor + "#main-key", Owner: actor, PEM: pem,
+		FetchedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return srv, hs
+}
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	cfg, k, scheme, ctx := startAPIServer(t, false)
