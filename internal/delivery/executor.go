@@ -320,7 +320,8 @@ func (e *Executor) RunOnce(ctx context.Context) (int, error) {
 	// Each leased row is handled by a goroutine of its own, as many as the window holds
 	// rows; one that has finished its row takes the next before another is started. A
 	// fresh goroutine grows its stack while it signs and sends (copying it each time),
-	// which cost about 3 % of a fan-out's CPU when every row had a new one.
+	// which the profile showed (copystack); the fan-out's median ratio did not move
+	// measurably (docs/benchmarks.md, fifth session).
 	work := make(chan store.Delivery)
 	defer close(work)
 	dispatch := func(d store.Delivery) {
